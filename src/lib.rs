@@ -1,0 +1,13 @@
+//! omniscope: a terminal dashboard for the health of web-scraping APIs.
+//!
+//! The middle is pure (profiles, classification, policy, statistics, app state, rendering); the
+//! edges do I/O (probe engine, terminal, simulator, files). See `../shared/STYLE.md`.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod outcome;
+pub mod paths;
+pub mod policy;
+pub mod provider;
+pub mod providers_cmd;

@@ -1,0 +1,372 @@
+//! The outcome model: one attempt of one probe, as omniscope understood it.
+//!
+//! Every source (live probes, a replayed event log, the simulator's own view) produces this one
+//! type; panes, reports, the event log and metrics all read it. It is plain data: building one is
+//! the job of [`crate::provider::classify`], deciding what to do next is [`crate::policy`]'s.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Identifies one attempt inside a session. Retries link to the attempt they retry.
+pub type AttemptId = u64;
+
+/// One attempt of one probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Profile name (`omniscrape`, `alterlab`, …).
+    pub provider: String,
+    /// Which configured probe this attempt belongs to.
+    pub probe_id: u64,
+    /// Unique within a session; what retries and the detail view refer to.
+    pub attempt_id: AttemptId,
+    /// 1 for the first try of a probe, 2 for its first retry, …
+    pub attempt: u32,
+    /// The attempt this one retries (automatic or manual), if any.
+    pub retry_of: Option<AttemptId>,
+    pub target_url: String,
+    pub options: RequestOptions,
+    /// Wall-clock time the request was sent.
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "duration_ms")]
+    pub latency: Duration,
+    pub transport: Transport,
+    /// The scraping API's own HTTP status (layer one). `None` when no response arrived.
+    pub api_status: Option<u16>,
+    /// The provider's verdict on the call: its `success` flag where it sends one, otherwise a 2xx
+    /// status with no error code.
+    pub api_success: bool,
+    /// The provider's machine-readable error code (`CONCURRENCY_LIMIT`, `BLOCKED_BY_ANTIBOT`, …).
+    pub error_code: Option<String>,
+    /// Human-readable message from the provider, or omniscope's description of a transport or
+    /// parse failure.
+    pub message: Option<String>,
+    /// The target site's status (layer two): an API 200 can carry a target 404.
+    pub target_status: Option<u16>,
+    pub request_id: Option<String>,
+    pub rate_limit: RateLimitReading,
+    pub concurrency: ConcurrencyReading,
+    pub billing: Billing,
+    /// Set when the API accepted the request as an async job (HTTP 202).
+    pub job: Option<JobRef>,
+    /// Size of the response body as received (capped reads report the bytes read).
+    pub body_bytes: u64,
+    /// The start of the body, lossily decoded, for the detail view. Bounded in size.
+    pub body_excerpt: String,
+    /// Response headers, bounded in number and size. Request headers (and so the key) are never
+    /// stored here.
+    pub headers: Vec<(String, String)>,
+    pub class: Classification,
+}
+
+impl Outcome {
+    /// The report's definition: the API call succeeded and the target answered below 400.
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        self.transport == Transport::Ok
+            && self.api_success
+            && self.job.is_none()
+            && self.target_status.is_none_or(|status| status < 400)
+    }
+
+    /// A 429 from the API, whatever the code.
+    #[must_use]
+    pub fn throttled(&self) -> bool {
+        self.api_status == Some(429)
+    }
+}
+
+/// The knobs of a scrape request that escalation changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestOptions {
+    /// Rendering mode as the provider spells it (`auto`, `js_rendering`, `js`, …).
+    pub mode: Option<String>,
+    pub proxy_country: Option<String>,
+    /// Tier as the provider spells it (AlterLab's `max_tier`).
+    pub tier: Option<String>,
+    /// Provider-side timeout in seconds, when the request body carries one.
+    pub timeout_s: Option<u32>,
+    /// Submit through the async endpoint instead of the sync one.
+    #[serde(default)]
+    pub use_async: bool,
+}
+
+/// What happened on the wire, before any HTTP status was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Transport {
+    /// A complete response arrived.
+    Ok,
+    /// Connect, read or total timeout.
+    Timeout,
+    ConnectionRefused,
+    /// DNS, reset, or another failure to connect.
+    Connect { detail: String },
+    Tls { detail: String },
+    /// The body went past the configured cap; reading stopped there.
+    BodyOverCap { cap_bytes: u64 },
+    /// The connection dropped while the body was being read.
+    BodyIncomplete { detail: String },
+    /// Anything else reqwest reported.
+    Other { detail: String },
+}
+
+impl Transport {
+    /// Short label for panes and reports.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Timeout => "timeout",
+            Self::ConnectionRefused => "refused",
+            Self::Connect { .. } => "connect",
+            Self::Tls { .. } => "tls",
+            Self::BodyOverCap { .. } => "body_over_cap",
+            Self::BodyIncomplete { .. } => "body_incomplete",
+            Self::Other { .. } => "transport",
+        }
+    }
+}
+
+/// Rate-limit headers as read from one response. Malformed values are absent, never zero.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitReading {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// When the window resets, as an instant (unix-time and seconds-from-now formats both end here).
+    pub reset_at: Option<DateTime<Utc>>,
+    /// `Retry-After`, as a duration from when the response was received.
+    #[serde(with = "opt_duration_ms", default)]
+    pub retry_after: Option<Duration>,
+}
+
+/// Concurrency headers where the provider sends them (AlterLab's `X-Concurrency-*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConcurrencyReading {
+    pub limit: Option<u32>,
+    pub current: Option<u32>,
+}
+
+/// What the provider says this attempt cost, in the profile's unit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Billing {
+    pub charged: Option<f64>,
+    /// The refunded amount, where the provider states one (a `refunded: true` flag with a known
+    /// charge counts as the whole charge).
+    pub refunded: Option<f64>,
+    pub unit: BillingUnit,
+    /// What the contract's refund rules say about this attempt's billing.
+    pub audit: RefundAudit,
+}
+
+impl Billing {
+    /// Charged minus refunded; unknown parts count as zero.
+    #[must_use]
+    pub fn net(&self) -> f64 {
+        self.charged.unwrap_or(0.0) - self.refunded.unwrap_or(0.0)
+    }
+}
+
+/// The currency a profile counts in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingUnit {
+    /// US dollars (OmniScrape's `billing.charged`).
+    Usd,
+    /// Provider credits (AlterLab).
+    #[default]
+    Credits,
+    /// Millionths of a cent (AlterLab's account endpoints).
+    Microcents,
+}
+
+impl BillingUnit {
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Usd => "usd",
+            Self::Credits => "credits",
+            Self::Microcents => "microcents",
+        }
+    }
+}
+
+/// The refund audit's verdict for one attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundAudit {
+    /// Billing agrees with the contract, or there was nothing to check.
+    #[default]
+    Consistent,
+    /// The contract says this failure is free or refunded, but a net charge remains.
+    ChargedButShouldBeFree,
+    /// The contract says this failure is not refunded, yet a refund was reported.
+    RefundedButShouldNotBe,
+}
+
+impl RefundAudit {
+    #[must_use]
+    pub fn is_mismatch(self) -> bool {
+        self != Self::Consistent
+    }
+}
+
+/// An async job the API queued (HTTP 202).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRef {
+    pub id: String,
+    /// Path to poll, from the response when it gives one, else from the profile's template.
+    pub poll_path: String,
+}
+
+/// Whose fault an attempt's failure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Nothing failed.
+    None,
+    /// The request was wrong: fix the configuration or the body.
+    Client,
+    /// The key, the balance, the quota or the subscription.
+    Account,
+    /// A rate or concurrency limit.
+    RateLimit,
+    /// The scraping API itself.
+    Provider,
+    /// The target site (blocked, down, 404, paywall…).
+    Target,
+    /// The network between omniscope and the API.
+    Network,
+}
+
+impl Fault {
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Client => "client",
+            Self::Account => "account",
+            Self::RateLimit => "rate_limit",
+            Self::Provider => "provider",
+            Self::Target => "target",
+            Self::Network => "network",
+        }
+    }
+}
+
+/// Whether the contract says the same request may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retryable {
+    /// Sending it again will fail the same way.
+    No,
+    /// Retry with back-off.
+    Yes,
+    /// Retry, but only after the delay the provider names (Retry-After, rate-limit reset).
+    AfterDelay,
+    /// The same request will probably fail again; a changed one (escalated) might not.
+    Maybe,
+    /// Not a failure.
+    NotApplicable,
+}
+
+impl Retryable {
+    /// Whether an automatic retry of the unchanged request is allowed.
+    #[must_use]
+    pub fn allows_plain_retry(self) -> bool {
+        matches!(self, Self::Yes | Self::AfterDelay)
+    }
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::No => "no",
+            Self::Yes => "yes",
+            Self::AfterDelay => "after delay",
+            Self::Maybe => "maybe",
+            Self::NotApplicable => "n/a",
+        }
+    }
+}
+
+/// The classification: whose fault, retry or not, refund or not, stop the provider or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Classification {
+    pub fault: Fault,
+    pub retryable: Retryable,
+    /// The contract says a charge for this attempt is refunded (or never made).
+    pub refund_expected: bool,
+    /// Every further request to this provider will fail the same way: pause it.
+    pub account_stop: bool,
+    /// The contract's one line of advice, when it gives one.
+    pub advice: Option<String>,
+    /// What the contract's table calls this status or code.
+    pub meaning: Option<String>,
+    /// Which limit a 429 hit, when the attempt hit one.
+    pub limit: Option<LimitKind>,
+}
+
+/// The two kinds of limit a plan sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    /// Requests per window (`X-RateLimit-*`).
+    Rate,
+    /// Requests in flight at once.
+    Concurrency,
+}
+
+impl Default for Classification {
+    fn default() -> Self {
+        Self {
+            fault: Fault::None,
+            retryable: Retryable::NotApplicable,
+            refund_expected: false,
+            account_stop: false,
+            advice: None,
+            meaning: None,
+            limit: None,
+        }
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `with` hands us a reference
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(value.as_secs_f64() * 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(deserializer)?;
+        Ok(Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default())
+    }
+}
+
+mod opt_duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[allow(clippy::ref_option)] // serde's `with` hands us a reference
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => serializer.serialize_some(&(duration.as_secs_f64() * 1000.0)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let ms = Option::<f64>::deserialize(deserializer)?;
+        Ok(ms.map(|ms| Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()))
+    }
+}

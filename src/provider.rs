@@ -1,0 +1,395 @@
+//! Provider profiles: what differs between scraping APIs, as data.
+//!
+//! The built-in profiles live in `assets/providers/*.toml` and are embedded in the binary. Files in
+//! the config dir's `providers/` folder add providers, or override fields of a built-in one (tables
+//! merge key by key; arrays and values replace). Code interprets profiles; it never branches on a
+//! provider's name.
+
+mod classify;
+mod field;
+mod load;
+
+use serde::{Deserialize, Serialize};
+
+pub use classify::{
+    AttemptMeta, BODY_EXCERPT_BYTES, DEFAULT_BODY_CAP, Exchange, JobPoll, MAX_WAIT, UsageReading, classify,
+    parse_job_poll, parse_retry_after, parse_usage,
+};
+pub use field::{Field, FieldSource};
+pub use load::{ProfileError, Profiles, builtin_profiles, load_profiles};
+
+use crate::outcome::{BillingUnit, Fault, Retryable};
+
+/// One scraping API, as omniscope needs to know it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Stable identifier used in config, reports and metrics.
+    pub name: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub docs_url: Option<String>,
+    /// Scheme and host, without a trailing slash; the config or `--endpoint` may override it.
+    pub base_url: String,
+    pub endpoints: Endpoints,
+    pub auth: Auth,
+    pub request: RequestShape,
+    pub response: ResponseShape,
+    #[serde(default)]
+    pub jobs: Option<JobShape>,
+    #[serde(default)]
+    pub usage: Option<UsageShape>,
+    pub billing: BillingRules,
+    #[serde(default)]
+    pub rate_limit: RateLimitHeaders,
+    #[serde(default)]
+    pub concurrency: ConcurrencyHeaders,
+    /// Every HTTP status row of the provider's contract.
+    #[serde(default)]
+    pub statuses: Vec<StatusRule>,
+    /// Every structured error code of the provider's contract.
+    #[serde(default)]
+    pub errors: Vec<ErrorRule>,
+    #[serde(default)]
+    pub escalations: Vec<EscalationRule>,
+    /// Published plan limits, used when the config names none.
+    #[serde(default)]
+    pub plan: Option<PlanLimits>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    /// Path of the scrape call (POST).
+    pub scrape: String,
+    /// Path that queues an async job, when the provider has a separate one.
+    #[serde(default)]
+    pub async_submit: Option<String>,
+    /// Job status path; `{job_id}` is replaced.
+    #[serde(default)]
+    pub job_poll: Option<String>,
+    /// Usage / balance path (GET), if the provider has one.
+    #[serde(default)]
+    pub usage: Option<String>,
+}
+
+/// How the API key travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthStyle {
+    /// A header named `name` carries the key as is (`X-API-Key: sk_…`).
+    Header,
+    /// A query parameter named `name` (ScraperAPI's `api_key=`).
+    Query,
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `Authorization: Basic base64(<key>:)` (Zyte API).
+    Basic,
+}
+
+impl AuthStyle {
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Query => "query parameter",
+            Self::Bearer => "bearer token",
+            Self::Basic => "basic auth",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub style: AuthStyle,
+    /// Header or query-parameter name; unused for Bearer and Basic.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl Auth {
+    /// One line for `omniscope providers`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match (&self.style, &self.name) {
+            (AuthStyle::Header, Some(name)) => format!("header {name}"),
+            (AuthStyle::Query, Some(name)) => format!("query parameter {name}"),
+            (style, _) => style.label().to_owned(),
+        }
+    }
+}
+
+/// Where the scrape request's JSON body carries each option. A missing name means the provider has
+/// no such option, and escalations that need it are skipped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestShape {
+    pub url: String,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub proxy_country: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Body field for the provider-side timeout, in seconds.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub default_mode: Option<String>,
+    /// Known modes, cheapest first.
+    #[serde(default)]
+    pub modes: Vec<String>,
+    /// Proxy countries to rotate through when escalating.
+    #[serde(default)]
+    pub proxy_countries: Vec<String>,
+    /// Tiers, cheapest first.
+    #[serde(default)]
+    pub tiers: Vec<String>,
+}
+
+/// Where each response field lives. Every entry is a list of sources tried in order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseShape {
+    /// The provider's success flag. Empty: success is a 2xx status with no error code.
+    #[serde(default)]
+    pub success: Vec<Field>,
+    #[serde(default)]
+    pub error_code: Vec<Field>,
+    #[serde(default)]
+    pub message: Vec<Field>,
+    #[serde(default)]
+    pub target_status: Vec<Field>,
+    #[serde(default)]
+    pub content: Vec<Field>,
+    #[serde(default)]
+    pub request_id: Vec<Field>,
+    #[serde(default)]
+    pub charged: Vec<Field>,
+    #[serde(default)]
+    pub refunded: Vec<Field>,
+    #[serde(default)]
+    pub job_id: Vec<Field>,
+    #[serde(default)]
+    pub poll_path: Vec<Field>,
+    #[serde(default)]
+    pub elapsed_seconds: Vec<Field>,
+}
+
+/// How a job-status response reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobShape {
+    pub status: Vec<Field>,
+    /// Where the finished job's scrape response sits; it is classified like a sync response.
+    #[serde(default)]
+    pub result: Vec<Field>,
+    #[serde(default)]
+    pub error: Vec<Field>,
+    pub pending: Vec<String>,
+    pub completed: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// How the usage endpoint's answer reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageShape {
+    pub balance: Vec<Field>,
+    pub balance_unit: BillingUnit,
+    #[serde(default)]
+    pub plan: Vec<Field>,
+    #[serde(default)]
+    pub quota_used: Vec<Field>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingRules {
+    pub unit: BillingUnit,
+    /// The contract says a failed request is never billed (OmniScrape). When false, refunds follow
+    /// the status and code tables' `refunded` column.
+    #[serde(default)]
+    pub failures_free: bool,
+}
+
+/// Response-header names for rate limits. Absent names are not read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitHeaders {
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub remaining: Option<String>,
+    #[serde(default)]
+    pub reset: Option<String>,
+    #[serde(default)]
+    pub reset_format: ResetFormat,
+    #[serde(default)]
+    pub retry_after: Option<String>,
+}
+
+/// How a rate-limit reset header counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetFormat {
+    /// Unix time in seconds (`1704067200`).
+    #[default]
+    Unix,
+    /// Seconds from the response.
+    DeltaSeconds,
+}
+
+/// Response-header names for concurrency. `remaining` serves providers that send the free slots
+/// instead of the used ones (ZenRows' `Concurrency-Remaining`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyHeaders {
+    #[serde(default)]
+    pub limit: Option<String>,
+    #[serde(default)]
+    pub current: Option<String>,
+    #[serde(default)]
+    pub remaining: Option<String>,
+}
+
+/// One HTTP status row of a contract.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRule {
+    pub status: u16,
+    pub meaning: String,
+    #[serde(default)]
+    pub advice: Option<String>,
+    pub retry: Retryable,
+    pub fault: Fault,
+    #[serde(default)]
+    pub refunded: bool,
+    #[serde(default)]
+    pub account_stop: bool,
+}
+
+/// One structured error code of a contract. A code row overrides its status row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    pub code: String,
+    pub status: u16,
+    pub meaning: String,
+    pub advice: String,
+    pub retry: Retryable,
+    pub fault: Fault,
+    #[serde(default)]
+    pub refunded: bool,
+    #[serde(default)]
+    pub account_stop: bool,
+    /// This code reports a concurrency cap rather than a request rate (OmniScrape's
+    /// `CONCURRENCY_LIMIT`).
+    #[serde(default)]
+    pub concurrency_limit: bool,
+}
+
+/// A change to the request that may succeed where the plain one failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum EscalationStep {
+    /// Switch to this mode (`mode=js_rendering`).
+    Mode(String),
+    /// Move to the next proxy country in the profile's list (`proxy_country=next`).
+    NextProxyCountry,
+    /// Move to the next, more expensive tier (`tier=next`).
+    NextTier,
+}
+
+impl TryFrom<String> for EscalationStep {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.split_once('=') {
+            Some(("mode", mode)) if !mode.is_empty() => Ok(Self::Mode(mode.to_owned())),
+            Some(("proxy_country", "next")) => Ok(Self::NextProxyCountry),
+            Some(("tier", "next")) => Ok(Self::NextTier),
+            _ => Err(format!(
+                "unknown escalation step {text:?}: expected \"mode=NAME\", \"proxy_country=next\" or \"tier=next\""
+            )),
+        }
+    }
+}
+
+impl From<EscalationStep> for String {
+    fn from(step: EscalationStep) -> Self {
+        match step {
+            EscalationStep::Mode(mode) => format!("mode={mode}"),
+            EscalationStep::NextProxyCountry => "proxy_country=next".to_owned(),
+            EscalationStep::NextTier => "tier=next".to_owned(),
+        }
+    }
+}
+
+/// When a failure calls for an escalated retry, and which changes to make, in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRule {
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub code: Option<String>,
+    /// How many failures in a row of this kind before escalating (a "stubborn" 502 is two).
+    #[serde(default = "one")]
+    pub after_consecutive: u32,
+    pub steps: Vec<EscalationStep>,
+    /// The contract prescribes it: escalate within the automatic retries. Otherwise it is offered.
+    #[serde(default)]
+    pub automatic: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Plan limits the provider publishes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    #[serde(default)]
+    pub concurrency: Option<u32>,
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+}
+
+impl Profile {
+    /// The code row for `code`, preferring the one listed under `status` (a code can appear under
+    /// two statuses: AlterLab's `SESSION_EXPIRED` is 401 for tokens and 410 for cookies).
+    #[must_use]
+    pub fn error_rule(&self, code: &str, status: Option<u16>) -> Option<&ErrorRule> {
+        let mut matching = self.errors.iter().filter(|rule| rule.code == code);
+        let first = matching.next()?;
+        if status.is_none_or(|status| first.status == status) {
+            return Some(first);
+        }
+        matching
+            .find(|rule| Some(rule.status) == status)
+            .or(Some(first))
+    }
+
+    #[must_use]
+    pub fn status_rule(&self, status: u16) -> Option<&StatusRule> {
+        self.statuses.iter().find(|rule| rule.status == status)
+    }
+
+    /// The escalation rule matching a failure, code rules first.
+    #[must_use]
+    pub fn escalation_for(&self, status: Option<u16>, code: Option<&str>) -> Option<&EscalationRule> {
+        let by_code = code.and_then(|code| {
+            self.escalations
+                .iter()
+                .find(|rule| rule.code.as_deref() == Some(code))
+        });
+        by_code.or_else(|| {
+            self.escalations
+                .iter()
+                .find(|rule| rule.code.is_none() && rule.status.is_some() && rule.status == status)
+        })
+    }
+}

@@ -1,0 +1,555 @@
+//! Turning one HTTP exchange into one [`Outcome`]: total over any bytes and any header values.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::field::{Field, FieldSource, Found};
+use super::{Profile, ResetFormat};
+use crate::outcome::{
+    AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind, Outcome,
+    RateLimitReading, RequestOptions, Retryable, Transport,
+};
+use crate::policy;
+
+/// Bytes of body kept for the detail view.
+pub const BODY_EXCERPT_BYTES: usize = 512;
+/// Response headers kept per outcome, and the longest value kept.
+const MAX_HEADERS: usize = 40;
+const MAX_HEADER_VALUE: usize = 200;
+/// Longest `Retry-After` or rate-limit reset honoured. A provider asking for more than an hour is
+/// either broken or has paused the account; omniscope re-checks after an hour instead of trusting it.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+/// Default cap on a response body (NOTES.md: AlterLab's 10 MB content limit).
+pub const DEFAULT_BODY_CAP: usize = 10 * 1024 * 1024;
+
+/// Everything known about one attempt before its response is read.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptMeta {
+    pub probe_id: u64,
+    pub attempt_id: AttemptId,
+    pub attempt: u32,
+    pub retry_of: Option<AttemptId>,
+    pub target_url: String,
+    pub options: RequestOptions,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One HTTP exchange as the network delivered it.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    pub transport: &'a Transport,
+    /// `None` when no response head arrived.
+    pub status: Option<u16>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// When the response (or the failure) arrived: the origin for Retry-After and delta resets.
+    pub received_at: DateTime<Utc>,
+    pub latency: Duration,
+    /// Bodies longer than this are not parsed.
+    pub body_cap: usize,
+}
+
+/// Classify one exchange against a profile. Never panics, whatever the bytes.
+#[must_use]
+pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) -> Outcome {
+    let over_cap = exchange.body.len() > exchange.body_cap;
+    let transport = if over_cap && *exchange.transport == Transport::Ok {
+        Transport::BodyOverCap {
+            cap_bytes: exchange.body_cap as u64,
+        }
+    } else {
+        exchange.transport.clone()
+    };
+    let json = if over_cap || exchange.body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice::<Value>(exchange.body).ok()
+    };
+    let reader = Reader {
+        json: json.as_ref(),
+        headers: exchange.headers,
+        status: exchange.status,
+    };
+
+    let mut outcome = Outcome {
+        provider: profile.name.clone(),
+        probe_id: meta.probe_id,
+        attempt_id: meta.attempt_id,
+        attempt: meta.attempt,
+        retry_of: meta.retry_of,
+        target_url: meta.target_url.clone(),
+        options: meta.options.clone(),
+        started_at: meta.started_at,
+        latency: exchange.latency,
+        transport,
+        api_status: exchange.status,
+        api_success: false,
+        error_code: None,
+        message: None,
+        target_status: None,
+        request_id: reader.text(&profile.response.request_id),
+        rate_limit: read_rate_limit(profile, exchange.headers, exchange.received_at),
+        concurrency: read_concurrency(profile, exchange.headers),
+        billing: Billing {
+            unit: profile.billing.unit,
+            ..Billing::default()
+        },
+        job: None,
+        body_bytes: exchange.body.len() as u64,
+        body_excerpt: excerpt(exchange.body),
+        headers: keep_headers(exchange.headers),
+        class: Classification::default(),
+    };
+
+    if outcome.transport != Transport::Ok {
+        outcome.class = transport_class(&outcome.transport);
+        outcome.message = Some(transport_message(&outcome.transport));
+        if let Some(status) = exchange.status {
+            // Headers arrived before the body failed: keep what the status row says about
+            // retrying and refunds, but the fault stays with the transfer.
+            let by_status = rule_class(profile, status, None);
+            outcome.class.account_stop = by_status.account_stop;
+            if !by_status.retryable.allows_plain_retry() {
+                outcome.class.retryable = Retryable::No;
+            }
+        }
+        return outcome;
+    }
+
+    let Some(status) = exchange.status else {
+        outcome.message = Some("no HTTP status received".to_owned());
+        outcome.class = transport_class(&Transport::Other {
+            detail: String::new(),
+        });
+        return outcome;
+    };
+
+    outcome.error_code = reader.text(&profile.response.error_code).filter(|code| !code.is_empty());
+    outcome.message = reader.text(&profile.response.message);
+    outcome.target_status = reader.status(&profile.response.target_status);
+    outcome.billing.charged = reader.amount(&profile.response.charged);
+    outcome.billing.refunded = read_refund(&reader, &profile.response.refunded, outcome.billing.charged);
+
+    let is_2xx = (200..300).contains(&status);
+    let body_expected = status != 204;
+    let parsed = json.is_some() || !body_expected;
+    let flag = reader.flag(&profile.response.success);
+    outcome.api_success = parsed && is_2xx && flag.unwrap_or(outcome.error_code.is_none());
+
+    outcome.class = rule_class(profile, status, outcome.error_code.as_deref());
+    if is_2xx && !parsed {
+        // HTML where JSON was promised, a truncated body, or nothing at all: the call may have been
+        // billed, so it is not retried blindly.
+        outcome.class = Classification {
+            fault: Fault::Provider,
+            retryable: Retryable::No,
+            meaning: Some("unreadable response".to_owned()),
+            advice: Some("The API answered 2xx with a body omniscope could not read as JSON; inspect the body excerpt.".to_owned()),
+            ..Classification::default()
+        };
+        outcome.message = Some(describe_unreadable(exchange.body));
+    } else if is_2xx && !outcome.api_success {
+        outcome.class.fault = Fault::Provider;
+        outcome.class.retryable = Retryable::No;
+        outcome.class.refund_expected = profile.billing.failures_free;
+    } else if !is_2xx && json.is_none() && outcome.message.is_none() && !exchange.body.is_empty() {
+        outcome.message = Some(describe_unreadable(exchange.body));
+    }
+
+    if status == 202 && outcome.api_success {
+        let job_id = reader.text(&profile.response.job_id).filter(|id| !id.is_empty());
+        match job_id {
+            Some(id) => {
+                let poll_path = reader
+                    .text(&profile.response.poll_path)
+                    .filter(|path| path.starts_with('/'))
+                    .or_else(|| {
+                        profile
+                            .endpoints
+                            .job_poll
+                            .as_ref()
+                            .map(|template| template.replace("{job_id}", &id))
+                    })
+                    .unwrap_or_default();
+                outcome.job = Some(JobRef { id, poll_path });
+            }
+            None => {
+                outcome.api_success = false;
+                outcome.message = Some("202 Accepted without a job id".to_owned());
+                outcome.class.fault = Fault::Provider;
+                outcome.class.retryable = Retryable::No;
+            }
+        }
+    }
+
+    if outcome.api_success {
+        if let Some(target) = outcome.target_status.filter(|status| *status >= 400) {
+            outcome.class.fault = Fault::Target;
+            outcome.class.retryable = if target == 429 || target >= 500 {
+                Retryable::Maybe
+            } else {
+                Retryable::No
+            };
+            outcome.class.meaning = Some(format!("target site answered {target}"));
+        }
+    }
+
+    if !outcome.api_success && profile.billing.failures_free {
+        outcome.class.refund_expected = true;
+    }
+    outcome.billing.audit = policy::refund_audit(&outcome);
+    outcome
+}
+
+/// The class a status (and code, when the table knows it) gets from the profile's tables.
+fn rule_class(profile: &Profile, status: u16, code: Option<&str>) -> Classification {
+    let status_rule = profile.status_rule(status);
+    let code_rule = code.and_then(|code| profile.error_rule(code, Some(status)));
+    let mut class = match (code_rule, status_rule) {
+        (Some(rule), status_rule) => Classification {
+            fault: rule.fault,
+            retryable: rule.retry,
+            refund_expected: rule.refunded,
+            account_stop: rule.account_stop,
+            advice: Some(rule.advice.clone()),
+            meaning: Some(rule.meaning.clone()),
+            limit: rule.concurrency_limit.then_some(LimitKind::Concurrency),
+        }
+        .with_status_advice(status_rule),
+        (None, Some(rule)) => Classification {
+            fault: rule.fault,
+            retryable: rule.retry,
+            refund_expected: rule.refunded,
+            account_stop: rule.account_stop,
+            advice: rule.advice.clone(),
+            meaning: Some(rule.meaning.clone()),
+            limit: None,
+        },
+        (None, None) => unknown_status_class(status),
+    };
+    if status == 429 && class.limit.is_none() && class.fault == Fault::RateLimit {
+        class.limit = Some(LimitKind::Rate);
+    }
+    class
+}
+
+impl Classification {
+    fn with_status_advice(mut self, status_rule: Option<&super::StatusRule>) -> Self {
+        if self.advice.as_deref().is_none_or(str::is_empty) {
+            self.advice = status_rule.and_then(|rule| rule.advice.clone());
+        }
+        self
+    }
+}
+
+/// A status the contract does not list. The contracts are silent, so omniscope spends nothing on it:
+/// no automatic retry, and the fault goes to whichever side the status class names.
+fn unknown_status_class(status: u16) -> Classification {
+    let (fault, meaning) = match status {
+        200..=299 => (Fault::None, "success"),
+        300..=399 => (Fault::Provider, "unexpected redirect (redirects are not followed)"),
+        400..=499 => (Fault::Client, "client error not listed in the contract"),
+        _ => (Fault::Provider, "server error not listed in the contract"),
+    };
+    Classification {
+        fault,
+        retryable: if fault == Fault::None {
+            Retryable::NotApplicable
+        } else {
+            Retryable::No
+        },
+        meaning: Some(format!("HTTP {status}: {meaning}")),
+        ..Classification::default()
+    }
+}
+
+fn transport_class(transport: &Transport) -> Classification {
+    let (retryable, advice) = match transport {
+        Transport::Ok => (Retryable::NotApplicable, ""),
+        Transport::Timeout => (
+            Retryable::Yes,
+            "No answer in time: raise --timeout, or use the async endpoint for slow targets.",
+        ),
+        Transport::ConnectionRefused | Transport::Connect { .. } => (
+            Retryable::Yes,
+            "Check the endpoint URL and the network; retried with back-off.",
+        ),
+        Transport::Tls { .. } => (
+            Retryable::No,
+            "TLS failed: check the endpoint's scheme and certificate.",
+        ),
+        Transport::BodyOverCap { .. } => (
+            Retryable::No,
+            "The body is larger than the cap: raise body_cap in the config if that is expected.",
+        ),
+        Transport::BodyIncomplete { .. } | Transport::Other { .. } => (
+            Retryable::Yes,
+            "The connection failed mid-response; retried with back-off.",
+        ),
+    };
+    Classification {
+        fault: Fault::Network,
+        retryable,
+        advice: Some(advice.to_owned()),
+        meaning: Some(transport.label().to_owned()),
+        ..Classification::default()
+    }
+}
+
+fn transport_message(transport: &Transport) -> String {
+    match transport {
+        Transport::Ok => "ok".to_owned(),
+        Transport::Timeout => "timed out".to_owned(),
+        Transport::ConnectionRefused => "connection refused".to_owned(),
+        Transport::Connect { detail } => format!("connect failed: {detail}"),
+        Transport::Tls { detail } => format!("TLS failed: {detail}"),
+        Transport::BodyOverCap { cap_bytes } => format!("body larger than the {cap_bytes}-byte cap"),
+        Transport::BodyIncomplete { detail } => format!("body incomplete: {detail}"),
+        Transport::Other { detail } => format!("transport error: {detail}"),
+    }
+}
+
+fn describe_unreadable(body: &[u8]) -> String {
+    let start = body
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace())
+        .map_or(&[][..], |at| &body[at..]);
+    if start.is_empty() {
+        "empty body where JSON was expected".to_owned()
+    } else if start.first() == Some(&b'<') {
+        "HTML (or XML) where JSON was expected".to_owned()
+    } else if start.first().is_some_and(|byte| *byte == b'{' || *byte == b'[') {
+        "truncated or malformed JSON".to_owned()
+    } else {
+        "body is not JSON".to_owned()
+    }
+}
+
+/// Reads profile fields out of one response.
+struct Reader<'a> {
+    json: Option<&'a Value>,
+    headers: &'a HeaderMap,
+    status: Option<u16>,
+}
+
+impl<'a> Reader<'a> {
+    fn first(&self, fields: &[Field]) -> Option<Found<'a>> {
+        fields.iter().find_map(|field| match &field.0 {
+            FieldSource::Json(pointer) => self
+                .json?
+                .pointer(pointer)
+                .filter(|value| !value.is_null())
+                .map(Found::Json),
+            FieldSource::Header(name) => self
+                .headers
+                .get(name.as_str())
+                .and_then(|value| value.to_str().ok())
+                .map(Found::Text),
+            FieldSource::Status => self.status.map(Found::Status),
+        })
+    }
+
+    /// The first field that reads as the wanted type; a wrong type falls through to the next.
+    fn find<T>(&self, fields: &[Field], read: impl Fn(Found<'a>) -> Option<T>) -> Option<T> {
+        fields
+            .iter()
+            .find_map(|field| self.first(std::slice::from_ref(field)).and_then(&read))
+    }
+
+    fn text(&self, fields: &[Field]) -> Option<String> {
+        self.find(fields, Found::as_text)
+    }
+
+    fn status(&self, fields: &[Field]) -> Option<u16> {
+        self.find(fields, Found::as_status)
+    }
+
+    fn amount(&self, fields: &[Field]) -> Option<f64> {
+        self.find(fields, Found::as_amount)
+    }
+
+    fn flag(&self, fields: &[Field]) -> Option<bool> {
+        self.find(fields, Found::as_bool)
+    }
+}
+
+/// `billing.refunded` as an amount, or `true` meaning the whole charge.
+fn read_refund(reader: &Reader<'_>, fields: &[Field], charged: Option<f64>) -> Option<f64> {
+    reader.find(fields, |found| {
+        found.as_bool().map_or_else(
+            || found.as_amount(),
+            |refunded| Some(if refunded { charged.unwrap_or(0.0) } else { 0.0 }),
+        )
+    })
+}
+
+fn header_text<'h>(headers: &'h HeaderMap, name: Option<&String>) -> Option<&'h str> {
+    headers
+        .get(name?.as_str())
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+/// A non-negative integer; anything else (negative, fractional, garbage) is ignored.
+fn header_count(headers: &HeaderMap, name: Option<&String>) -> Option<u64> {
+    let text = header_text(headers, name)?;
+    if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn read_rate_limit(profile: &Profile, headers: &HeaderMap, received_at: DateTime<Utc>) -> RateLimitReading {
+    let names = &profile.rate_limit;
+    let reset_at = header_count(headers, names.reset.as_ref()).and_then(|value| {
+        let reset = match names.reset_format {
+            ResetFormat::Unix => DateTime::<Utc>::from_timestamp(i64::try_from(value).ok()?, 0)?,
+            ResetFormat::DeltaSeconds => {
+                received_at + TimeDelta::seconds(i64::try_from(value.min(MAX_WAIT.as_secs())).ok()?)
+            }
+        };
+        // A reset in the past has already happened; one absurdly far ahead is capped.
+        let latest = received_at + TimeDelta::from_std(MAX_WAIT).ok()?;
+        Some(reset.clamp(received_at, latest))
+    });
+    RateLimitReading {
+        limit: header_count(headers, names.limit.as_ref()),
+        remaining: header_count(headers, names.remaining.as_ref()),
+        reset_at,
+        retry_after: header_text(headers, names.retry_after.as_ref())
+            .and_then(|text| parse_retry_after(text, received_at)),
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3). A past date is zero; values
+/// beyond [`MAX_WAIT`] are capped; anything unreadable is ignored.
+#[must_use]
+pub fn parse_retry_after(text: &str, received_at: DateTime<Utc>) -> Option<Duration> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        let seconds = text.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(seconds).min(MAX_WAIT));
+    }
+    let date: DateTime<Utc> = httpdate::parse_http_date(text).ok()?.into();
+    let wait = (date - received_at).to_std().unwrap_or(Duration::ZERO);
+    Some(wait.min(MAX_WAIT))
+}
+
+fn read_concurrency(profile: &Profile, headers: &HeaderMap) -> ConcurrencyReading {
+    let names = &profile.concurrency;
+    let to_u32 = |value: u64| u32::try_from(value).ok();
+    let limit = header_count(headers, names.limit.as_ref()).and_then(to_u32);
+    let current = header_count(headers, names.current.as_ref())
+        .and_then(to_u32)
+        .or_else(|| {
+            let remaining = header_count(headers, names.remaining.as_ref()).and_then(to_u32)?;
+            limit?.checked_sub(remaining)
+        });
+    ConcurrencyReading { limit, current }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let end = body.len().min(BODY_EXCERPT_BYTES);
+    String::from_utf8_lossy(&body[..end]).into_owned()
+}
+
+fn keep_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .take(MAX_HEADERS)
+        .map(|(name, value)| {
+            let mut text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            if text.len() > MAX_HEADER_VALUE {
+                let mut cut = MAX_HEADER_VALUE;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+                text.push('…');
+            }
+            (name.as_str().to_owned(), text)
+        })
+        .collect()
+}
+
+/// Where an async job stands, read from one poll response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobPoll {
+    /// Still queued or running (carries the provider's status word).
+    Pending(String),
+    /// Finished: the scrape response to classify like a sync one.
+    Completed(Value),
+    /// Ended without a result (`failed`, `timed_out`…), with the provider's status and reason.
+    Failed { status: String, reason: Option<String> },
+    /// The poll response could not be read.
+    Unreadable(String),
+}
+
+/// Read one job-poll response body.
+#[must_use]
+pub fn parse_job_poll(profile: &Profile, body: &[u8]) -> JobPoll {
+    let Some(shape) = &profile.jobs else {
+        return JobPoll::Unreadable(format!("profile {} has no [jobs] section", profile.name));
+    };
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return JobPoll::Unreadable(describe_unreadable(body));
+    };
+    let empty = HeaderMap::new();
+    let reader = Reader {
+        json: Some(&json),
+        headers: &empty,
+        status: None,
+    };
+    let Some(status) = reader.text(&shape.status) else {
+        return JobPoll::Unreadable("job response has no status".to_owned());
+    };
+    let matches = |list: &[String]| list.iter().any(|word| word.eq_ignore_ascii_case(&status));
+    if matches(&shape.completed) {
+        return match reader.first(&shape.result) {
+            Some(Found::Json(result)) => JobPoll::Completed(result.clone()),
+            _ if shape.result.is_empty() => JobPoll::Completed(json.clone()),
+            _ => JobPoll::Unreadable("completed job without a result".to_owned()),
+        };
+    }
+    if matches(&shape.failed) {
+        return JobPoll::Failed {
+            reason: reader.text(&shape.error),
+            status,
+        };
+    }
+    if matches(&shape.pending) {
+        return JobPoll::Pending(status);
+    }
+    JobPoll::Unreadable(format!("unknown job status {status:?}"))
+}
+
+/// What a usage endpoint says about the account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageReading {
+    pub balance: Option<f64>,
+    pub unit: crate::outcome::BillingUnit,
+    pub plan: Option<String>,
+    pub used: Option<f64>,
+}
+
+/// Read a usage-endpoint body. `None` when the profile has no usage endpoint or the body is not JSON.
+#[must_use]
+pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
+    let shape = profile.usage.as_ref()?;
+    let json = serde_json::from_slice::<Value>(body).ok()?;
+    let empty = HeaderMap::new();
+    let reader = Reader {
+        json: Some(&json),
+        headers: &empty,
+        status: None,
+    };
+    Some(UsageReading {
+        balance: reader.amount(&shape.balance),
+        unit: shape.balance_unit,
+        plan: reader.text(&shape.plan),
+        used: reader.amount(&shape.quota_used),
+    })
+}

@@ -1,0 +1,122 @@
+//! Where a response field lives: a JSON pointer, a header, or the HTTP status itself.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One place to read a value from, written in profiles as `"json:/data/status_code"`,
+/// `"header:Spb-Initial-Status-Code"` or `"status"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Field(pub FieldSource);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldSource {
+    /// RFC 6901 pointer into the JSON body.
+    Json(String),
+    /// A response header (case-insensitive).
+    Header(String),
+    /// The HTTP status of the response.
+    Status,
+}
+
+impl TryFrom<String> for Field {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        if text == "status" {
+            return Ok(Self(FieldSource::Status));
+        }
+        if let Some(pointer) = text.strip_prefix("json:") {
+            if pointer.is_empty() || pointer.starts_with('/') {
+                return Ok(Self(FieldSource::Json(pointer.to_owned())));
+            }
+            return Err(format!("JSON pointer {pointer:?} must start with '/'"));
+        }
+        if let Some(name) = text.strip_prefix("header:") {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok() {
+                return Ok(Self(FieldSource::Header(name.to_ascii_lowercase())));
+            }
+            return Err(format!("{name:?} is not a valid header name"));
+        }
+        Err(format!(
+            "field source {text:?} must be \"json:/pointer\", \"header:Name\" or \"status\""
+        ))
+    }
+}
+
+impl From<Field> for String {
+    fn from(field: Field) -> Self {
+        field.to_string()
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            FieldSource::Json(pointer) => write!(f, "json:{pointer}"),
+            FieldSource::Header(name) => write!(f, "header:{name}"),
+            FieldSource::Status => f.write_str("status"),
+        }
+    }
+}
+
+/// A value read from one of the places a [`Field`] names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Found<'a> {
+    Json(&'a Value),
+    Text(&'a str),
+    Status(u16),
+}
+
+impl<'a> Found<'a> {
+    fn raw_text(self) -> Option<&'a str> {
+        match self {
+            Found::Json(Value::String(text)) => Some(text),
+            Found::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A string, from a JSON string or a header. Numbers are accepted as text too (request ids).
+    pub(crate) fn as_text(self) -> Option<String> {
+        match self {
+            Found::Json(Value::String(text)) => Some(text.clone()),
+            Found::Json(Value::Number(number)) => Some(number.to_string()),
+            Found::Text(text) => Some(text.trim().to_owned()),
+            Found::Json(_) | Found::Status(_) => None,
+        }
+    }
+
+    /// A non-negative finite number.
+    pub(crate) fn as_amount(self) -> Option<f64> {
+        let value = match self {
+            Found::Json(Value::Number(number)) => number.as_f64()?,
+            Found::Status(status) => f64::from(status),
+            other => other.raw_text()?.trim().parse().ok()?,
+        };
+        (value.is_finite() && value >= 0.0).then_some(value)
+    }
+
+    /// An HTTP status (100–999).
+    pub(crate) fn as_status(self) -> Option<u16> {
+        let status = match self {
+            Found::Json(Value::Number(number)) => u16::try_from(number.as_u64()?).ok()?,
+            Found::Status(status) => status,
+            other => other.raw_text()?.trim().parse().ok()?,
+        };
+        (100..1000).contains(&status).then_some(status)
+    }
+
+    pub(crate) fn as_bool(self) -> Option<bool> {
+        match self {
+            Found::Json(Value::Bool(flag)) => Some(*flag),
+            other => match other.raw_text()?.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Some(true),
+                "false" | "0" | "no" => Some(false),
+                _ => None,
+            },
+        }
+    }
+}

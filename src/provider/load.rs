@@ -1,0 +1,314 @@
+//! Loading profiles: the embedded ones, then the user's files merged over them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::Profile;
+
+/// The profiles shipped in the binary, as (file name, TOML text).
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "omniscrape.toml",
+        include_str!("../../assets/providers/omniscrape.toml"),
+    ),
+    (
+        "alterlab.toml",
+        include_str!("../../assets/providers/alterlab.toml"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read provider profile {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("provider profile {origin} is not valid: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// All loaded profiles, in a stable order (built-ins first, then added ones by name).
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    profiles: Vec<Profile>,
+}
+
+impl Profiles {
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|profile| profile.name == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.iter()
+    }
+
+    #[must_use]
+    pub fn names(&self) -> Vec<&str> {
+        self.profiles.iter().map(|profile| profile.name.as_str()).collect()
+    }
+}
+
+/// The embedded profiles alone. They are checked by tests, so failing here is a build defect.
+///
+/// # Panics
+/// Never for a released binary: `builtin_profiles_parse` in the tests covers every embedded file.
+#[must_use]
+pub fn builtin_profiles() -> Profiles {
+    match load_from(BUILTIN.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())), None) {
+        Ok(profiles) => profiles,
+        Err(error) => panic!("embedded provider profile is broken: {error}"),
+    }
+}
+
+/// The embedded profiles with every `*.toml` in `dir` merged over them (same `name`, or same file
+/// name, overrides; anything else adds a provider). A missing directory is not an error.
+///
+/// # Errors
+/// A file that cannot be read, is not TOML, or does not describe a complete profile.
+pub fn load_profiles(dir: Option<&Path>) -> Result<Profiles, ProfileError> {
+    let builtin = BUILTIN
+        .iter()
+        .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()));
+    load_from(builtin, dir)
+}
+
+fn load_from(
+    builtin: impl Iterator<Item = (String, String)>,
+    dir: Option<&Path>,
+) -> Result<Profiles, ProfileError> {
+    let mut tables: Vec<(String, toml::Table)> = Vec::new();
+    for (file, text) in builtin {
+        let table = parse_table(&format!("(built-in) {file}"), &text)?;
+        tables.push((file, table));
+    }
+
+    if let Some(dir) = dir {
+        for path in user_files(dir)? {
+            let origin = path.display().to_string();
+            let text = fs::read_to_string(&path).map_err(|source| ProfileError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let overlay = parse_table(&origin, &text)?;
+            let file = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let overlay_name = overlay.get("name").and_then(toml::Value::as_str);
+            let existing = tables.iter_mut().find(|(existing_file, table)| {
+                *existing_file == file
+                    || (overlay_name.is_some()
+                        && table.get("name").and_then(toml::Value::as_str) == overlay_name)
+            });
+            match existing {
+                Some((_, base)) => merge(base, overlay),
+                None => tables.push((file, overlay)),
+            }
+        }
+    }
+
+    let mut profiles = Vec::with_capacity(tables.len());
+    for (file, table) in tables {
+        let profile: Profile =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|error: toml::de::Error| ProfileError::Invalid {
+                    origin: file.clone(),
+                    message: error.to_string(),
+                })?;
+        validate(&profile).map_err(|message| ProfileError::Invalid {
+            origin: file.clone(),
+            message,
+        })?;
+        if profiles.iter().any(|other: &Profile| other.name == profile.name) {
+            return Err(ProfileError::Invalid {
+                origin: file,
+                message: format!("a second profile is named {:?}", profile.name),
+            });
+        }
+        profiles.push(profile);
+    }
+    Ok(Profiles { profiles })
+}
+
+fn user_files(dir: &Path) -> Result<Vec<PathBuf>, ProfileError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ProfileError::Read {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn parse_table(origin: &str, text: &str) -> Result<toml::Table, ProfileError> {
+    text.parse::<toml::Table>()
+        .map_err(|error| ProfileError::Invalid {
+            origin: origin.to_owned(),
+            message: error.to_string(),
+        })
+}
+
+/// Tables merge key by key; any other value (arrays included) replaces.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(overlay_table)) => {
+                merge(base_table, overlay_table);
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn validate(profile: &Profile) -> Result<(), String> {
+    if profile.name.is_empty()
+        || !profile
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "name {:?} must be non-empty and use only letters, digits, '-' and '_'",
+            profile.name
+        ));
+    }
+    if !(profile.base_url.starts_with("http://") || profile.base_url.starts_with("https://")) {
+        return Err(format!(
+            "base_url {:?} must start with http:// or https://",
+            profile.base_url
+        ));
+    }
+    for path in [Some(&profile.endpoints.scrape), profile.endpoints.async_submit.as_ref(), profile.endpoints.job_poll.as_ref(), profile.endpoints.usage.as_ref()].into_iter().flatten() {
+        if !path.starts_with('/') {
+            return Err(format!("endpoint path {path:?} must start with '/'"));
+        }
+    }
+    if matches!(
+        profile.auth.style,
+        super::AuthStyle::Header | super::AuthStyle::Query
+    ) && profile.auth.name.as_deref().is_none_or(str::is_empty)
+    {
+        return Err("auth.name is required for header and query auth".to_owned());
+    }
+    let mut seen_status = std::collections::HashSet::new();
+    for rule in &profile.statuses {
+        if !seen_status.insert(rule.status) {
+            return Err(format!("status {} is listed twice", rule.status));
+        }
+    }
+    let mut seen_code = std::collections::HashSet::new();
+    for rule in &profile.errors {
+        if !seen_code.insert((rule.code.as_str(), rule.status)) {
+            return Err(format!(
+                "code {} is listed twice under status {}",
+                rule.code, rule.status
+            ));
+        }
+    }
+    for rule in &profile.escalations {
+        if rule.status.is_none() && rule.code.is_none() {
+            return Err("an escalation needs a status or a code to match".to_owned());
+        }
+        if rule.steps.is_empty() {
+            return Err("an escalation needs at least one step".to_owned());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse() {
+        let profiles = load_profiles(None).expect("built-in profiles load");
+        assert_eq!(profiles.names(), ["omniscrape", "alterlab"]);
+    }
+
+    #[test]
+    fn user_file_overrides_one_field_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("omniscrape.toml"),
+            "base_url = \"http://127.0.0.1:9\"\n[request]\nproxy_country = \"geo\"\n",
+        )
+        .unwrap();
+        let profiles = load_profiles(Some(dir.path())).unwrap();
+        let omni = profiles.get("omniscrape").unwrap();
+        assert_eq!(omni.base_url, "http://127.0.0.1:9");
+        assert_eq!(omni.request.proxy_country.as_deref(), Some("geo"));
+        assert_eq!(omni.request.url, "url", "unmentioned fields keep their built-in value");
+        assert_eq!(omni.errors.len(), 3);
+    }
+
+    #[test]
+    fn user_file_adds_a_provider_with_query_auth() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("scraperapi.toml"),
+            r#"
+name = "scraperapi"
+display_name = "ScraperAPI"
+base_url = "https://api.scraperapi.com"
+[endpoints]
+scrape = "/"
+usage = "/account"
+[auth]
+style = "query"
+name = "api_key"
+[request]
+url = "url"
+[response]
+target_status = ["status"]
+[billing]
+unit = "credits"
+"#,
+        )
+        .unwrap();
+        let profiles = load_profiles(Some(dir.path())).unwrap();
+        let added = profiles.get("scraperapi").unwrap();
+        assert_eq!(added.auth.describe(), "query parameter api_key");
+        assert_eq!(profiles.names().len(), 3);
+    }
+
+    #[test]
+    fn a_bad_user_profile_names_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.toml");
+        fs::write(&path, "name = \"x\"\nbase_url = \"ftp://nope\"\n").unwrap();
+        let error = load_profiles(Some(dir.path())).unwrap_err().to_string();
+        assert!(error.contains("broken.toml"), "{error}");
+
+        fs::write(&path, "this is = = not toml").unwrap();
+        let error = load_profiles(Some(dir.path())).unwrap_err().to_string();
+        assert!(error.contains("broken.toml"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_field_source_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("alterlab.toml"),
+            "[response]\ntarget_status = [\"body:/x\"]\n",
+        )
+        .unwrap();
+        let error = load_profiles(Some(dir.path())).unwrap_err().to_string();
+        assert!(error.contains("body:/x"), "{error}");
+    }
+}

@@ -1579,3 +1579,25 @@ fn usage_body() {
         None
     );
 }
+
+#[test]
+fn a_code_under_a_status_it_is_not_listed_for_never_loosens_a_no_retry_status() {
+    let alter = profile("alterlab");
+    // TIMEOUT is listed under 504 (retryable); under a 400 the contract says never retry.
+    for status in [400, 401, 402, 404, 409, 413, 415] {
+        let body = json!({"error": "TIMEOUT", "message": "m", "request_id": "r", "details": {}});
+        let outcome = Call::json(&alter, status, &body).outcome();
+        let decision = decide_first(&alter, &outcome);
+        assert!(
+            !matches!(decision, Decision::Retry { .. }),
+            "{status}: {decision:?}"
+        );
+    }
+    // Under its own status it is retried.
+    let body = json!({"error": "TIMEOUT", "message": "m", "request_id": "r", "details": {}});
+    let outcome = Call::json(&alter, 504, &body).outcome();
+    assert!(matches!(
+        decide_first(&alter, &outcome),
+        Decision::Retry { .. }
+    ));
+}

@@ -235,6 +235,15 @@ fn rule_class(profile: &Profile, status: u16, code: Option<&str>) -> Classificat
         },
         (None, None) => unknown_status_class(status),
     };
+    // A code seen under a status its row does not list (TIMEOUT on a 400) never makes a status the
+    // contract says not to retry retryable: the HTTP status is read first.
+    if let Some(rule) = code_rule.filter(|rule| rule.status != status) {
+        let by_status =
+            status_rule.map_or_else(|| unknown_status_class(status).retryable, |rule| rule.retry);
+        if rule.retry.allows_plain_retry() && !by_status.allows_plain_retry() {
+            class.retryable = by_status;
+        }
+    }
     if status == 429 && class.limit.is_none() && class.fault == Fault::RateLimit {
         class.limit = Some(LimitKind::Rate);
     }

@@ -1601,3 +1601,102 @@ fn a_code_under_a_status_it_is_not_listed_for_never_loosens_a_no_retry_status() 
         Decision::Retry { .. }
     ));
 }
+
+#[test]
+fn wrong_json_types_read_as_absent() {
+    let omni = profile("omniscrape");
+    let alter = profile("alterlab");
+    let wrong = [
+        json!(null),
+        json!(true),
+        json!([]),
+        json!({}),
+        json!("abc"),
+        json!(-1),
+    ];
+    for value in &wrong {
+        let body = json!({"success": true, "data": {"status_code": value, "content": value},
+                          "billing": {"charged": value}, "request_id": value});
+        let outcome = Call::json(&omni, 200, &body).outcome();
+        assert_eq!(outcome.target_status, None, "{value}");
+        assert_eq!(outcome.billing.charged, None, "{value}");
+        if !(value.is_number() || value.is_string()) {
+            assert_eq!(outcome.request_id, None, "{value}");
+        }
+
+        let body = json!({"error": value, "message": value, "status_code": value,
+                          "billing": {"total_credits": value, "refunded": value}});
+        let outcome = Call::json(&alter, 403, &body).outcome();
+        if !(value.is_number() || value.is_string()) {
+            assert_eq!(outcome.error_code, None, "{value}");
+        }
+        assert_eq!(outcome.billing.charged, None, "{value}");
+        assert_eq!(
+            outcome.class.fault,
+            Fault::Target,
+            "{value}: the status row decides"
+        );
+    }
+    // A job id of the wrong type is no job.
+    let outcome = Call::json(&alter, 202, &json!({"job_id": {"id": 1}})).outcome();
+    assert_eq!(outcome.job, None);
+    assert!(!outcome.api_success);
+}
+
+#[test]
+fn transport_failures() {
+    let omni = profile("omniscrape");
+    let empty = HeaderMap::new();
+    let run = |transport: Transport, status: Option<u16>| {
+        classify(
+            &omni,
+            &AttemptMeta {
+                attempt: 1,
+                ..AttemptMeta::default()
+            },
+            &Exchange {
+                transport: &transport,
+                status,
+                headers: &empty,
+                body: b"{\"success\":true}",
+                received_at: received_at(),
+                latency: Duration::from_secs(30),
+                body_cap: DEFAULT_BODY_CAP,
+            },
+        )
+    };
+    let timeout = run(Transport::Timeout, None);
+    assert_eq!(timeout.class.fault, Fault::Network);
+    assert!(!timeout.api_success);
+    assert!(matches!(
+        decide_first(&omni, &timeout),
+        Decision::Retry { .. }
+    ));
+    let tls = run(
+        Transport::Tls {
+            detail: "bad certificate".to_owned(),
+        },
+        None,
+    );
+    assert!(matches!(decide_first(&omni, &tls), Decision::GiveUp { .. }));
+    // The head said 401, then the body broke: still an account stop.
+    let broken = run(
+        Transport::BodyIncomplete {
+            detail: "reset".to_owned(),
+        },
+        Some(401),
+    );
+    assert!(broken.class.account_stop);
+    assert!(matches!(
+        decide_first(&omni, &broken),
+        Decision::PauseProvider { .. }
+    ));
+    // The head said 400: a broken body does not make it retryable.
+    let broken = run(
+        Transport::BodyIncomplete {
+            detail: "reset".to_owned(),
+        },
+        Some(400),
+    );
+    assert_eq!(broken.class.retryable, Retryable::No);
+}

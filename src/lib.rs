@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod outcome;
 pub mod paths;
 pub mod policy;
+pub mod probe;
 pub mod provider;
 pub mod providers_cmd;
 pub mod stats;

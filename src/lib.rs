@@ -13,4 +13,6 @@ pub mod policy;
 pub mod probe;
 pub mod provider;
 pub mod providers_cmd;
+pub mod report;
+pub mod run;
 pub mod stats;

@@ -141,3 +141,71 @@ pub enum EngineCommand {
     /// Stop: no new attempts; requests in the air finish; then the engine ends.
     Shutdown,
 }
+
+impl ProbeEvent {
+    /// Fold this event into the session's statistics (pure; the headless run and the dashboard
+    /// both use it, so they count alike).
+    pub fn apply_to(&self, stats: &mut crate::stats::SessionStats) {
+        match self {
+            Self::AttemptStarted {
+                provider,
+                at,
+                in_flight,
+                ..
+            } => {
+                if let Some(stats) = stats.provider_mut(provider) {
+                    stats.set_in_flight(*in_flight, *at);
+                }
+            }
+            Self::Attempt { outcome, in_flight } => {
+                let at = crate::stats::finished_at(outcome);
+                let provider = outcome.provider.clone();
+                stats.ingest((**outcome).clone());
+                if let Some(stats) = stats.provider_mut(&provider) {
+                    stats.set_in_flight(*in_flight, at);
+                }
+            }
+            Self::Paused { provider, reason } => {
+                if let Some(stats) = stats.provider_mut(provider) {
+                    stats.paused = Some(reason.clone());
+                }
+            }
+            Self::Resumed { provider } => {
+                if let Some(stats) = stats.provider_mut(provider) {
+                    stats.paused = None;
+                }
+            }
+            Self::Skipped {
+                provider, reason, ..
+            } => {
+                if let Some(stats) = stats.provider_mut(provider) {
+                    stats.record_skipped(reason);
+                }
+            }
+            Self::Usage {
+                provider,
+                reading,
+                at,
+            } => {
+                if let Some(stats) = stats.provider_mut(provider) {
+                    stats.record_usage(reading, *at);
+                }
+            }
+            Self::Limits {
+                provider,
+                concurrency,
+                ..
+            } => {
+                if let Some(stats) = stats.provider_mut(provider) {
+                    stats.set_configured_limit(*concurrency);
+                }
+            }
+            Self::RetryScheduled { .. }
+            | Self::GaveUp { .. }
+            | Self::JobPending { .. }
+            | Self::Hold { .. }
+            | Self::UsageFailed { .. }
+            | Self::CommandRejected { .. } => {}
+        }
+    }
+}

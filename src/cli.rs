@@ -23,7 +23,7 @@ pub enum Command {
     /// Probe headless: `--once` or for `--duration`, then print a summary per provider and
     /// optionally write a JSON report. Exit 0 when the run completed, 2 on a usage, config or key
     /// error, 3 when a threshold from the config was broken.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Debug, clap::Args)]

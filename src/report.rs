@@ -167,23 +167,24 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
 pub fn broken_thresholds(report: &Report, thresholds: &Thresholds) -> Vec<String> {
     let mut broken = Vec::new();
     for provider in &report.providers {
-        if let (Some(minimum), Some(rate)) = (thresholds.min_success_rate, provider.success_rate) {
-            if rate < minimum {
-                broken.push(format!(
-                    "{}: success rate {:.1}% is below the minimum {:.1}%",
-                    provider.name,
-                    rate * 100.0,
-                    minimum * 100.0
-                ));
-            }
+        if let (Some(minimum), Some(rate)) = (thresholds.min_success_rate, provider.success_rate)
+            && rate < minimum
+        {
+            broken.push(format!(
+                "{}: success rate {:.1}% is below the minimum {:.1}%",
+                provider.name,
+                rate * 100.0,
+                minimum * 100.0
+            ));
         }
-        if let Some(maximum) = thresholds.max_p99_ms {
-            if provider.attempts > 0 && provider.latency_ms.p99 > maximum {
-                broken.push(format!(
-                    "{}: p99 latency {:.0} ms is above the maximum {maximum:.0} ms",
-                    provider.name, provider.latency_ms.p99
-                ));
-            }
+        if let Some(maximum) = thresholds.max_p99_ms
+            && provider.attempts > 0
+            && provider.latency_ms.p99 > maximum
+        {
+            broken.push(format!(
+                "{}: p99 latency {:.0} ms is above the maximum {maximum:.0} ms",
+                provider.name, provider.latency_ms.p99
+            ));
         }
         if let Some(maximum) = thresholds.max_spend {
             let spend = provider.billing.charged - provider.billing.refunded;

@@ -141,11 +141,11 @@ async fn run(args: &RunArgs) -> ExitCode {
 
     let report = report::build(&stats, Utc::now());
     print!("{}", report::summary(&report));
-    if let (Some(file), Some(path)) = (report_file.as_mut(), args.report.as_deref()) {
-        if let Err(message) = write_report(file, path, &report) {
-            eprintln!("omniscope: {message}");
-            return ExitCode::FAILURE;
-        }
+    if let (Some(file), Some(path)) = (report_file.as_mut(), args.report.as_deref())
+        && let Err(message) = write_report(file, path, &report)
+    {
+        eprintln!("omniscope: {message}");
+        return ExitCode::FAILURE;
     }
     let broken = report::broken_thresholds(&report, &prepared.thresholds);
     if broken.is_empty() {

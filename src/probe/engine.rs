@@ -313,18 +313,11 @@ fn schedule_probe(shared: &Arc<Shared>, probe: &ProbeSpec, once: bool, work: &mu
         return;
     };
     if once {
-        for target in &probe.targets {
-            let chain = run_chain(
-                Arc::clone(shared),
-                Arc::clone(provider),
-                probe.id,
-                target.clone(),
-                probe.options.clone(),
-            );
-            work.spawn(async move {
-                chain.await;
-            });
-        }
+        work.spawn(once_dispatcher(
+            Arc::clone(shared),
+            Arc::clone(provider),
+            probe.clone(),
+        ));
     } else if probe.every.is_zero() {
         let workers = provider.gate.limit().max(LOAD_WORKERS);
         for worker in 0..workers {
@@ -345,6 +338,31 @@ fn schedule_probe(shared: &Arc<Shared>, probe: &ProbeSpec, once: bool, work: &mu
             ));
         }
     }
+}
+
+/// `--once`: start the targets in the order given. Each takes its gate place here, in turn, and
+/// its chain runs alongside the others (retries included) up to the concurrency limit.
+async fn once_dispatcher(shared: Arc<Shared>, provider: Arc<ProviderRuntime>, probe: ProbeSpec) {
+    let mut chains = JoinSet::new();
+    for target in &probe.targets {
+        let pass = if provider.paused().is_some() {
+            None
+        } else {
+            tokio::select! {
+                () = shared.cancel.cancelled() => break,
+                (pass, _) = provider.gate.enter() => Some(pass),
+            }
+        };
+        chains.spawn(run_chain(
+            Arc::clone(&shared),
+            Arc::clone(&provider),
+            probe.id,
+            target.clone(),
+            probe.options.clone(),
+            pass,
+        ));
+    }
+    while chains.join_next().await.is_some() {}
 }
 
 /// One target, every `probe.every`, until cancelled. A chain that overruns its interval delays the
@@ -368,6 +386,7 @@ async fn interval_worker(
             probe.id,
             target.clone(),
             probe.options.clone(),
+            None,
         )
         .await;
     }
@@ -394,6 +413,7 @@ async fn load_worker(
             probe.id,
             target.clone(),
             probe.options.clone(),
+            None,
         )
         .await;
         if ended == ChainEnd::Skipped {
@@ -419,6 +439,7 @@ async fn run_chain(
     probe_id: u64,
     target: String,
     options: RequestOptions,
+    mut first_pass: Option<GatePass>,
 ) -> ChainEnd {
     let policy = shared.policy_for(&provider);
     let mut plan = Plan {
@@ -432,7 +453,7 @@ async fn run_chain(
     let mut state = RetryState::default();
     let mut last_failure: Option<(Option<u16>, Option<String>, &'static str)> = None;
     loop {
-        let outcome = match run_attempt(&shared, &provider, &plan).await {
+        let outcome = match run_attempt(&shared, &provider, &plan, first_pass.take()).await {
             Sent::Outcome(outcome) => outcome,
             Sent::Skipped => return ChainEnd::Skipped,
             Sent::Cancelled => return ChainEnd::Cancelled,
@@ -542,13 +563,16 @@ enum Turn {
 
 /// Wait until this provider may be sent a request: a place in the gate, no hold, the pacer's
 /// slot, and not paused (checked last, right before sending).
-async fn take_turn(shared: &Shared, provider: &ProviderRuntime) -> Turn {
+async fn take_turn(shared: &Shared, provider: &ProviderRuntime, place: Option<GatePass>) -> Turn {
     if let Some(reason) = provider.paused() {
         return Turn::Skip(reason);
     }
-    let pass = tokio::select! {
-        () = shared.cancel.cancelled() => return Turn::Cancelled,
-        (pass, _) = provider.gate.enter() => pass,
+    let pass = match place {
+        Some(pass) => pass,
+        None => tokio::select! {
+            () = shared.cancel.cancelled() => return Turn::Cancelled,
+            (pass, _) = provider.gate.enter() => pass,
+        },
     };
     loop {
         while let Some(until) = provider
@@ -580,8 +604,13 @@ async fn take_turn(shared: &Shared, provider: &ProviderRuntime) -> Turn {
 
 /// Send one attempt (and follow its async job), report it, and apply what it says about the
 /// provider (hold, remembered failure).
-async fn run_attempt(shared: &Shared, provider: &ProviderRuntime, plan: &Plan) -> Sent {
-    let pass = match take_turn(shared, provider).await {
+async fn run_attempt(
+    shared: &Shared,
+    provider: &ProviderRuntime,
+    plan: &Plan,
+    place: Option<GatePass>,
+) -> Sent {
+    let pass = match take_turn(shared, provider, place).await {
         Turn::Go(pass) => pass,
         Turn::Skip(reason) => {
             shared
@@ -644,6 +673,11 @@ async fn run_attempt(shared: &Shared, provider: &ProviderRuntime, plan: &Plan) -
         // Set before leaving the gate, so the next request in line already sees it.
         provider.hold_for(wait);
     }
+    // An account error stops the provider before its gate place is freed, so no request queued
+    // behind this one goes out.
+    let paused_now = (outcome.class.account_stop && !outcome.succeeded())
+        .then(|| policy::pause_reason(&outcome))
+        .filter(|reason| provider.pause(reason));
     let in_flight = pass.leave();
     if !outcome.succeeded() {
         shared.remember_failure(&outcome, plan.escalation_level);
@@ -654,6 +688,14 @@ async fn run_attempt(shared: &Shared, provider: &ProviderRuntime, plan: &Plan) -
             in_flight,
         })
         .await;
+    if let Some(reason) = paused_now {
+        shared
+            .emit(ProbeEvent::Paused {
+                provider: provider.name().to_owned(),
+                reason,
+            })
+            .await;
+    }
     if let Some(wait) = hold {
         shared
             .emit(ProbeEvent::Hold {
@@ -1016,10 +1058,7 @@ async fn manual_retry(
     };
     let shared = Arc::clone(shared);
     work.spawn(async move {
-        if let Sent::Outcome(outcome) = run_attempt(&shared, &provider, &plan).await {
-            if outcome.class.account_stop {
-                pause_provider(&shared, &provider, &policy::pause_reason(&outcome)).await;
-            }
-        }
+        // An account error pauses the provider inside run_attempt; nothing else follows.
+        let _ = run_attempt(&shared, &provider, &plan, None).await;
     });
 }

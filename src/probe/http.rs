@@ -169,10 +169,10 @@ pub fn transport_of(error: reqwest::Error) -> Transport {
 fn refused(error: &reqwest::Error) -> bool {
     let mut source = error.source();
     while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                return true;
-            }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
         }
         source = cause.source();
     }

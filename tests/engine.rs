@@ -482,3 +482,104 @@ async fn usage_is_read_and_the_key_is_sent_but_never_shown() {
         assert!(!serde_json::to_string(&outcome).unwrap().contains(SECRET));
     }
 }
+
+#[tokio::test]
+async fn load_mode_keeps_the_concurrency_in_flight_and_follows_a_new_limit() {
+    let server = Server::new();
+    server.default_reply(
+        "/v1/scrape",
+        omni_ok(200).delayed(Duration::from_millis(150)),
+    );
+    let base = server.start().await;
+    let toml = "[run]\nevery = \"0s\"\n[providers.omniscrape]\nconcurrency = 3\n";
+    let config = engine_config(toml, "omniscrape", &base, &["https://a.example/"], false);
+    let (tx, mut rx) = mpsc::channel(64);
+    let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
+    let mut max_in_flight = 0;
+    let mut attempts = 0;
+    while attempts < 12 {
+        match rx.recv().await {
+            Some(ProbeEvent::AttemptStarted { in_flight, .. }) => {
+                max_in_flight = max_in_flight.max(in_flight);
+            }
+            Some(ProbeEvent::Attempt { .. }) => attempts += 1,
+            Some(_) => {}
+            None => panic!("ended early"),
+        }
+    }
+    assert_eq!(
+        max_in_flight, 3,
+        "back to back, exactly the limit in flight"
+    );
+
+    handle
+        .send(EngineCommand::SetConcurrency {
+            scope: Scope::Provider("omniscrape".into()),
+            limit: 5,
+        })
+        .await;
+    let mut raised = 0;
+    while raised < 5 {
+        match rx.recv().await {
+            Some(ProbeEvent::AttemptStarted { in_flight, .. }) => {
+                assert!(in_flight <= 5);
+                raised = raised.max(in_flight);
+            }
+            Some(_) => {}
+            None => panic!("ended early"),
+        }
+    }
+    handle.shutdown();
+    while rx.recv().await.is_some() {}
+    handle.join().await;
+}
+
+#[tokio::test]
+async fn the_client_side_rate_spaces_requests() {
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let toml = "[providers.omniscrape]\nconcurrency = 4\nrate = \"10/s\"\n";
+    let targets = [
+        "https://a.example/",
+        "https://b.example/",
+        "https://c.example/",
+        "https://d.example/",
+    ];
+    let config = engine_config(toml, "omniscrape", &base, &targets, true);
+    run_all(config).await;
+    let seen = server.seen_at("/v1/scrape");
+    assert_eq!(seen.len(), 4);
+    for index in 0..3 {
+        // 100 ms apart, less a little for where the server's clock read falls.
+        assert!(
+            gap(&seen, index) >= Duration::from_millis(90),
+            "{:?}",
+            gap(&seen, index)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_duration_ends_a_repeating_run() {
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let file = config::parse("[run]\nevery = \"100ms\"\n").unwrap();
+    let overrides = Overrides {
+        provider: Some("omniscrape".into()),
+        endpoint: Some(base),
+        targets: vec!["https://a.example/".into()],
+        duration: Some(Duration::from_millis(500)),
+        ..Overrides::default()
+    };
+    let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
+        Some(SECRET.to_owned())
+    })
+    .unwrap();
+    let events = run_all(config).await;
+    assert!(
+        outcomes(&events).len() >= 2,
+        "it repeated before the duration ended it"
+    );
+}

@@ -583,3 +583,80 @@ async fn a_duration_ends_a_repeating_run() {
         "it repeated before the duration ended it"
     );
 }
+
+#[tokio::test]
+async fn a_key_in_the_query_string_never_reaches_an_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("queryapi.toml"),
+        "name = \"queryapi\"\ndisplay_name = \"Query API\"\nbase_url = \"http://127.0.0.1:9\"\n[endpoints]\nscrape = \"/scrape\"\n[auth]\nstyle = \"query\"\nname = \"api_key\"\n[request]\nurl = \"url\"\n[response]\ntarget_status = [\"status\"]\n[billing]\nunit = \"credits\"\n",
+    )
+    .unwrap();
+    let profiles = omniscope::provider::load_profiles(Some(dir.path())).unwrap();
+    // A port nothing listens on: the error reqwest reports would name the URL, key included.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let file = config::parse("[retry]\nmax_attempts = 1\n").unwrap();
+    let overrides = Overrides {
+        provider: Some("queryapi".into()),
+        endpoint: Some(base),
+        targets: vec!["https://a.example/".into()],
+        once: true,
+        ..Overrides::default()
+    };
+    let config = config::resolve(&file, "test", &overrides, &profiles, |_| {
+        Some(SECRET.to_owned())
+    })
+    .unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let handle = Engine::spawn(config, &profiles, tx).unwrap();
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        events.push(event);
+    }
+    handle.join().await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1);
+    assert_ne!(all[0].transport, Transport::Ok);
+    assert!(!format!("{events:?}").contains(SECRET));
+    assert!(!serde_json::to_string(&all[0]).unwrap().contains(SECRET));
+}
+
+#[tokio::test]
+async fn the_query_key_reaches_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("queryapi.toml"),
+        "name = \"queryapi\"\ndisplay_name = \"Query API\"\nbase_url = \"http://127.0.0.1:9\"\n[endpoints]\nscrape = \"/scrape\"\n[auth]\nstyle = \"query\"\nname = \"api_key\"\n[request]\nurl = \"url\"\n[response]\ntarget_status = [\"status\"]\n[billing]\nunit = \"credits\"\n",
+    )
+    .unwrap();
+    let profiles = omniscope::provider::load_profiles(Some(dir.path())).unwrap();
+    let server = Server::new();
+    server.default_reply("/scrape", Reply::json(200, json!({"ok": true})));
+    let base = server.start().await;
+    let overrides = Overrides {
+        provider: Some("queryapi".into()),
+        endpoint: Some(base),
+        targets: vec!["https://a.example/".into()],
+        once: true,
+        ..Overrides::default()
+    };
+    let config = config::resolve(
+        &config::parse("").unwrap(),
+        "test",
+        &overrides,
+        &profiles,
+        |_| Some(SECRET.to_owned()),
+    )
+    .unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let handle = Engine::spawn(config, &profiles, tx).unwrap();
+    while rx.recv().await.is_some() {}
+    handle.join().await;
+    let seen = server.seen_at("/scrape");
+    assert_eq!(
+        seen[0].query.as_deref(),
+        Some(format!("api_key={SECRET}").as_str())
+    );
+}

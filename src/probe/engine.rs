@@ -664,6 +664,7 @@ async fn run_attempt(
     let received = http::send(request, shared.config.body_cap).await;
     let mut outcome = classify(shared, profile, &meta, &received, started);
     if outcome.api_status == Some(202) && outcome.job.is_some() {
+        // The gate place is kept while the job runs: the provider is still working for us.
         outcome = follow_job(shared, provider, &meta, outcome, started).await;
     }
 
@@ -808,9 +809,7 @@ async fn follow_job(
                     "job poll failed {errors} times: {}",
                     outcome.message.unwrap_or_default()
                 ));
-                if outcome.api_success {
-                    outcome.api_success = false;
-                }
+                outcome.api_success = false;
                 return outcome;
             }
             continue;

@@ -27,7 +27,7 @@ struct GateState {
 /// One place through a [`Gate`]; dropping it frees the place.
 #[derive(Debug)]
 pub struct GatePass {
-    gate: Arc<Gate>,
+    gate: Option<Arc<Gate>>,
 }
 
 impl Gate {
@@ -59,7 +59,7 @@ impl Gate {
                     state.in_flight += 1;
                     return (
                         GatePass {
-                            gate: Arc::clone(self),
+                            gate: Some(Arc::clone(self)),
                         },
                         state.in_flight,
                     );
@@ -88,26 +88,27 @@ impl Gate {
 impl GatePass {
     /// Leave the gate; returns the count still in flight.
     #[must_use]
-    pub fn leave(self) -> u32 {
+    pub fn leave(mut self) -> u32 {
+        self.free()
+    }
+
+    fn free(&mut self) -> u32 {
+        let Some(gate) = self.gate.take() else {
+            return 0;
+        };
         let remaining = {
-            let mut state = self.gate.lock();
+            let mut state = gate.lock();
             state.in_flight = state.in_flight.saturating_sub(1);
             state.in_flight
         };
-        self.gate.freed.notify_waiters();
-        // Drop must not decrement again.
-        std::mem::forget(self);
+        gate.freed.notify_waiters();
         remaining
     }
 }
 
 impl Drop for GatePass {
     fn drop(&mut self) {
-        {
-            let mut state = self.gate.lock();
-            state.in_flight = state.in_flight.saturating_sub(1);
-        }
-        self.gate.freed.notify_waiters();
+        let _ = self.free();
     }
 }
 

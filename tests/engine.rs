@@ -660,3 +660,77 @@ async fn the_query_key_reaches_the_api() {
         Some(format!("api_key={SECRET}").as_str())
     );
 }
+
+/// A measurement, not a check of speed: `cargo test --release --test engine -- --ignored --nocapture`
+/// prints the engine's attempts per second in load mode against an instant loopback provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand"]
+async fn measure_load_mode_throughput() {
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    for concurrency in [1u32, 8, 32] {
+        let toml =
+            format!("[run]\nevery = \"0s\"\n[providers.omniscrape]\nconcurrency = {concurrency}\n");
+        let file = config::parse(&toml).unwrap();
+        let overrides = Overrides {
+            provider: Some("omniscrape".into()),
+            endpoint: Some(base.clone()),
+            targets: vec!["https://a.example/".into()],
+            duration: Some(Duration::from_secs(3)),
+            ..Overrides::default()
+        };
+        let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
+            Some(SECRET.to_owned())
+        })
+        .unwrap();
+        let events = run_all(config).await;
+        let attempts = outcomes(&events).len();
+        assert!(attempts > 0);
+        #[allow(clippy::cast_precision_loss)]
+        let per_second = attempts as f64 / 3.0;
+        println!("concurrency {concurrency:>2}: {attempts} attempts in 3 s = {per_second:.0}/s");
+    }
+}
+
+#[tokio::test]
+async fn a_hold_stops_only_its_own_provider() {
+    let server = Server::new();
+    server.queue(
+        "/v1/scrape",
+        vec![omni_fail(429, Some("CONCURRENCY_LIMIT")).header("Retry-After", "3")],
+    );
+    server.default_reply("/v1/scrape", omni_ok(200));
+    server.default_reply("/api/v1/scrape", alter_ok(200));
+    server.default_reply(
+        "/api/v1/usage",
+        Reply::json(200, json!({"balance_credits": 10})),
+    );
+    let base = server.start().await;
+    let toml = format!(
+        "{FAST_RETRY}[providers.omniscrape]\nendpoint = \"{base}\"\n[providers.alterlab]\nendpoint = \"{base}\"\nrate = \"unlimited\"\n\
+         [[probes]]\nprovider = \"omniscrape\"\ntargets = [\"https://a.example/\"]\n\
+         [[probes]]\nprovider = \"alterlab\"\ntargets = [\"https://b.example/\", \"https://c.example/\"]\n"
+    );
+    let overrides = Overrides {
+        once: true,
+        ..Overrides::default()
+    };
+    let config = config::resolve(
+        &config::parse(&toml).unwrap(),
+        "test",
+        &overrides,
+        &builtin_profiles(),
+        |_| Some(SECRET.to_owned()),
+    )
+    .unwrap();
+    run_all(config).await;
+    let omni = server.seen_at("/v1/scrape");
+    let alter = server.seen_at("/api/v1/scrape");
+    assert_eq!((omni.len(), alter.len()), (2, 2));
+    assert!(
+        alter.iter().all(|seen| seen.at < omni[1].at),
+        "AlterLab was not held by OmniScrape's Retry-After"
+    );
+    assert!(gap(&omni, 0) >= Duration::from_secs(3));
+}

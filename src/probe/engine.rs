@@ -283,8 +283,9 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<EngineCommand>) {
 
     let once = shared.config.schedule == Schedule::Once;
     let mut work = JoinSet::new();
+    let mut load_workers: HashMap<u64, u32> = HashMap::new();
     for probe in &shared.config.probes {
-        schedule_probe(&shared, probe, once, &mut work);
+        schedule_probe(&shared, probe, once, &mut work, &mut load_workers);
     }
 
     let mut commands_open = true;
@@ -295,7 +296,10 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<EngineCommand>) {
         tokio::select! {
             () = shared.cancel.cancelled() => break,
             command = commands.recv(), if commands_open => match command {
-                Some(command) => handle_command(&shared, command, &mut work).await,
+                Some(command) => {
+                    handle_command(&shared, command, &mut work).await;
+                    top_up_load_workers(&shared, &mut work, &mut load_workers);
+                }
                 None => commands_open = false,
             },
             Some(_) = work.join_next(), if !work.is_empty() => {}
@@ -308,7 +312,13 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<EngineCommand>) {
     while background.join_next().await.is_some() {}
 }
 
-fn schedule_probe(shared: &Arc<Shared>, probe: &ProbeSpec, once: bool, work: &mut JoinSet<()>) {
+fn schedule_probe(
+    shared: &Arc<Shared>,
+    probe: &ProbeSpec,
+    once: bool,
+    work: &mut JoinSet<()>,
+    load_workers: &mut HashMap<u64, u32>,
+) {
     let Some(provider) = shared.providers.get(&probe.provider) else {
         return;
     };
@@ -320,14 +330,8 @@ fn schedule_probe(shared: &Arc<Shared>, probe: &ProbeSpec, once: bool, work: &mu
         ));
     } else if probe.every.is_zero() {
         let workers = provider.gate.limit().max(LOAD_WORKERS);
-        for worker in 0..workers {
-            work.spawn(load_worker(
-                Arc::clone(shared),
-                Arc::clone(provider),
-                probe.clone(),
-                worker as usize,
-            ));
-        }
+        spawn_load_workers(shared, provider, probe, 0..workers, work);
+        load_workers.insert(probe.id, workers);
     } else {
         for target in &probe.targets {
             work.spawn(interval_worker(
@@ -336,6 +340,44 @@ fn schedule_probe(shared: &Arc<Shared>, probe: &ProbeSpec, once: bool, work: &mu
                 probe.clone(),
                 target.clone(),
             ));
+        }
+    }
+}
+
+fn spawn_load_workers(
+    shared: &Arc<Shared>,
+    provider: &Arc<ProviderRuntime>,
+    probe: &ProbeSpec,
+    workers: std::ops::Range<u32>,
+    work: &mut JoinSet<()>,
+) {
+    for worker in workers {
+        work.spawn(load_worker(
+            Arc::clone(shared),
+            Arc::clone(provider),
+            probe.clone(),
+            worker as usize,
+        ));
+    }
+}
+
+/// After a concurrency change, load mode needs at least as many workers as the new limit.
+fn top_up_load_workers(
+    shared: &Arc<Shared>,
+    work: &mut JoinSet<()>,
+    load_workers: &mut HashMap<u64, u32>,
+) {
+    for probe in &shared.config.probes {
+        let (Some(running), Some(provider)) = (
+            load_workers.get_mut(&probe.id),
+            shared.providers.get(&probe.provider),
+        ) else {
+            continue;
+        };
+        let wanted = provider.gate.limit();
+        if wanted > *running {
+            spawn_load_workers(shared, provider, probe, *running..wanted, work);
+            *running = wanted;
         }
     }
 }
@@ -645,6 +687,11 @@ async fn run_attempt(
         })
         .await;
 
+    // The clock starts when the request leaves, not while a slow consumer held the event.
+    let meta = AttemptMeta {
+        started_at: Utc::now(),
+        ..meta
+    };
     let started = Instant::now();
     let profile = &provider.profile;
     let path = match (&profile.endpoints.async_submit, plan.options.use_async) {

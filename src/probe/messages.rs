@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::config::Rate;
 use crate::outcome::{AttemptId, Outcome};
 use crate::provider::UsageReading;
 
-/// Something the engine did or saw.
-#[derive(Debug, Clone, PartialEq)]
+/// Something the engine did or saw. Serializable, for the event log (`"type": "attempt"`, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProbeEvent {
     /// An attempt was sent; `in_flight` counts this provider's requests now in the air.
     AttemptStarted {
@@ -98,7 +100,8 @@ pub enum ProbeEvent {
 }
 
 /// Which providers a command applies to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Scope {
     All,
     Provider(String),
@@ -206,6 +209,39 @@ impl ProbeEvent {
             | Self::Hold { .. }
             | Self::UsageFailed { .. }
             | Self::CommandRejected { .. } => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json_lines() {
+        let events = vec![
+            ProbeEvent::Limits {
+                provider: "alterlab".into(),
+                concurrency: 3,
+                rate: Rate::PerSecond(0.5),
+            },
+            ProbeEvent::Paused {
+                provider: "alterlab".into(),
+                reason: "INSUFFICIENT_CREDITS: no balance".into(),
+            },
+            ProbeEvent::RetryScheduled {
+                provider: "omniscrape".into(),
+                attempt_id: 7,
+                after: Duration::from_millis(1500),
+                escalation: Some("mode js_rendering".into()),
+                reason: "502: retry 1 of 3".into(),
+            },
+        ];
+        for event in events {
+            let line = serde_json::to_string(&event).unwrap();
+            assert!(!line.contains('\n'));
+            let back: ProbeEvent = serde_json::from_str(&line).unwrap();
+            assert_eq!(back, event, "{line}");
         }
     }
 }

@@ -374,6 +374,14 @@ pub fn resolve(
         .or(file.run.every)
         .unwrap_or(Duration::from_secs(60));
 
+    if overrides.provider.is_none()
+        && (overrides.endpoint.is_some() || overrides.api_key_env.is_some())
+    {
+        return Err(flags(
+            "--endpoint and --api-key-env apply to --provider NAME; name the provider".to_owned(),
+        ));
+    }
+
     // The probes: the CLI's quick probe replaces the file's when it names targets.
     let mut sections: Vec<ProbeSection> = Vec::new();
     if overrides.targets.is_empty() {

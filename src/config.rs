@@ -690,6 +690,28 @@ mod tests {
     }
 
     #[test]
+    fn usage_and_job_polls_are_never_faster_than_the_contracts_allow() {
+        let file = parse("[run]\nusage_interval = \"1s\"\njob_poll_interval = \"10ms\"\n").unwrap();
+        let overrides = Overrides {
+            provider: Some("alterlab".to_owned()),
+            targets: vec!["https://example.com/".to_owned()],
+            ..Overrides::default()
+        };
+        let config = resolve(&file, "f", &overrides, &builtin_profiles(), |_| {
+            Some("k".to_owned())
+        })
+        .unwrap();
+        assert_eq!(config.usage_interval, MIN_USAGE_INTERVAL);
+        assert_eq!(config.job_poll_interval, MIN_JOB_POLL_INTERVAL);
+        assert_eq!(
+            config.providers[0].rate,
+            Rate::PerSecond(0.5),
+            "AlterLab's published 30 rpm when the config names no rate"
+        );
+        assert_eq!(config.providers[0].concurrency, 3);
+    }
+
+    #[test]
     fn a_missing_key_names_the_variable() {
         let overrides = Overrides {
             provider: Some("alterlab".to_owned()),

@@ -735,3 +735,42 @@ async fn a_hold_stops_only_its_own_provider() {
     );
     assert!(gap(&omni, 0) >= Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn a_failed_job_ends_the_attempt_without_a_retry() {
+    let server = Server::new();
+    server.default_reply(
+        "/api/v1/scrape",
+        Reply::json(202, json!({"job_id": "j-9", "status": "queued"})),
+    );
+    server.default_reply(
+        "/api/v1/jobs/j-9",
+        Reply::json(
+            200,
+            json!({"status": "failed", "error": "target unreachable"}),
+        ),
+    );
+    server.default_reply(
+        "/api/v1/usage",
+        Reply::json(200, json!({"balance_credits": 1})),
+    );
+    let base = server.start().await;
+    let toml = format!(
+        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
+    );
+    let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
+    let events = run_all(config).await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1);
+    assert!(!all[0].succeeded());
+    assert_eq!(all[0].job.as_ref().unwrap().poll_path, "/api/v1/jobs/j-9");
+    assert!(
+        all[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("target unreachable")
+    );
+    assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
+    assert_eq!(server.seen_at("/api/v1/jobs/j-9").len(), 1);
+}

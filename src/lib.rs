@@ -6,9 +6,13 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod outcome;
 pub mod paths;
 pub mod policy;
+pub mod probe;
 pub mod provider;
 pub mod providers_cmd;
+pub mod report;
+pub mod run;
 pub mod stats;

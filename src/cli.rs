@@ -15,6 +15,8 @@ pub struct Cli {
 pub enum Command {
     /// List every loaded provider profile: endpoint, auth style, and the error codes it knows.
     Providers(ProvidersArgs),
+    /// Serve the built-in simulator (OmniScrape and AlterLab on one port) until Ctrl-C.
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -22,4 +24,21 @@ pub struct ProvidersArgs {
     /// Print the profiles as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to listen on. Non-loopback addresses need --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+    /// A built-in scenario (healthy, rate-limited, degraded, quota-exhausted, chaos, bench, demo)
+    /// or a path to a scenario TOML file.
+    #[arg(long, default_value = "healthy")]
+    pub scenario: String,
+    /// Seed for the scenario's random draws: the same seed replays the same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Allow listening on a non-loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
 }

@@ -11,3 +11,4 @@ pub mod paths;
 pub mod policy;
 pub mod provider;
 pub mod providers_cmd;
+pub mod simulator;

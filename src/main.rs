@@ -28,5 +28,6 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Simulate(args) => omniscope::simulator::run_command(&args),
     }
 }

@@ -12,3 +12,4 @@ pub mod policy;
 pub mod provider;
 pub mod providers_cmd;
 pub mod simulator;
+pub mod stats;

@@ -102,14 +102,24 @@ pub enum Transport {
     Timeout,
     ConnectionRefused,
     /// DNS, reset, or another failure to connect.
-    Connect { detail: String },
-    Tls { detail: String },
+    Connect {
+        detail: String,
+    },
+    Tls {
+        detail: String,
+    },
     /// The body went past the configured cap; reading stopped there.
-    BodyOverCap { cap_bytes: u64 },
+    BodyOverCap {
+        cap_bytes: u64,
+    },
     /// The connection dropped while the body was being read.
-    BodyIncomplete { detail: String },
+    BodyIncomplete {
+        detail: String,
+    },
     /// Anything else reqwest reported.
-    Other { detail: String },
+    Other {
+        detail: String,
+    },
 }
 
 impl Transport {

@@ -103,14 +103,25 @@ pub fn decide(
     let rule = profile.escalation_for(outcome.api_status, outcome.error_code.as_deref());
     let escalation = rule
         .filter(|rule| state.consecutive_same_failure >= rule.after_consecutive)
-        .and_then(|rule| next_escalation(profile, &outcome.options, &rule.steps, state.escalation_level));
+        .and_then(|rule| {
+            next_escalation(
+                profile,
+                &outcome.options,
+                &rule.steps,
+                state.escalation_level,
+            )
+        });
     let automatic = rule.is_some_and(|rule| rule.automatic || policy.automatic_escalation);
 
     if let (true, true, Some(escalation)) = (automatic, attempts_left, &escalation) {
         return Decision::Retry {
             after,
             options: escalation.options.clone(),
-            reason: format!("{}: retrying with {}", failure_label(outcome), escalation.change),
+            reason: format!(
+                "{}: retrying with {}",
+                failure_label(outcome),
+                escalation.change
+            ),
             escalation: Some(escalation.clone()),
         };
     }
@@ -123,7 +134,12 @@ pub fn decide(
             after,
             options: outcome.options.clone(),
             escalation: None,
-            reason: format!("{}: retry {} of {}", failure_label(outcome), outcome.attempt, policy.max_attempts - 1),
+            reason: format!(
+                "{}: retry {} of {}",
+                failure_label(outcome),
+                outcome.attempt,
+                policy.max_attempts - 1
+            ),
         };
     }
 
@@ -133,9 +149,17 @@ pub fn decide(
             .flatten()
     });
     let reason = if plain {
-        format!("{}: gave up after {} attempts", failure_label(outcome), outcome.attempt)
+        format!(
+            "{}: gave up after {} attempts",
+            failure_label(outcome),
+            outcome.attempt
+        )
     } else {
-        format!("{}: not retryable ({})", failure_label(outcome), outcome.class.retryable.label())
+        format!(
+            "{}: not retryable ({})",
+            failure_label(outcome),
+            outcome.class.retryable.label()
+        )
     };
     Decision::GiveUp { reason, offer }
 }
@@ -143,7 +167,12 @@ pub fn decide(
 /// The back-off for the retry after attempt `attempt` (1 s, 2 s, 4 s, 8 s… capped), plus jitter,
 /// stretched to honour Retry-After and, when the window is spent, the rate-limit reset.
 #[must_use]
-pub fn wait_before_retry(policy: &RetryPolicy, outcome: &Outcome, now: DateTime<Utc>, jitter_unit: f64) -> Duration {
+pub fn wait_before_retry(
+    policy: &RetryPolicy,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+    jitter_unit: f64,
+) -> Duration {
     let exponent = outcome.attempt.saturating_sub(1).min(20);
     let backoff = policy
         .base_delay
@@ -198,14 +227,22 @@ fn failure_label(outcome: &Outcome) -> String {
 /// profile's rule for this failure if it has one, else a generic ladder (a rendering mode, another
 /// proxy country, a higher tier).
 #[must_use]
-pub fn offered_escalation(profile: &Profile, outcome: &Outcome, level: usize) -> Option<Escalation> {
+pub fn offered_escalation(
+    profile: &Profile,
+    outcome: &Outcome,
+    level: usize,
+) -> Option<Escalation> {
     profile
         .escalation_for(outcome.api_status, outcome.error_code.as_deref())
         .and_then(|rule| next_escalation(profile, &outcome.options, &rule.steps, level))
         .or_else(|| generic_escalation(profile, &outcome.options, level))
 }
 
-fn generic_escalation(profile: &Profile, options: &RequestOptions, level: usize) -> Option<Escalation> {
+fn generic_escalation(
+    profile: &Profile,
+    options: &RequestOptions,
+    level: usize,
+) -> Option<Escalation> {
     let mut steps = Vec::new();
     if let Some(best_mode) = profile.request.modes.last() {
         steps.push(EscalationStep::Mode(best_mode.clone()));
@@ -222,19 +259,27 @@ fn next_escalation(
     steps: &[EscalationStep],
     level: usize,
 ) -> Option<Escalation> {
-    steps.iter().enumerate().skip(level).find_map(|(index, step)| {
-        apply_step(profile, options, step).map(|(options, change)| Escalation {
-            options,
-            change,
-            level: index + 1,
+    steps
+        .iter()
+        .enumerate()
+        .skip(level)
+        .find_map(|(index, step)| {
+            apply_step(profile, options, step).map(|(options, change)| Escalation {
+                options,
+                change,
+                level: index + 1,
+            })
         })
-    })
 }
 
 /// One step applied to the options; `None` when the provider has no such option or it is already
 /// at its highest.
 #[must_use]
-pub fn apply_step(profile: &Profile, options: &RequestOptions, step: &EscalationStep) -> Option<(RequestOptions, String)> {
+pub fn apply_step(
+    profile: &Profile,
+    options: &RequestOptions,
+    step: &EscalationStep,
+) -> Option<(RequestOptions, String)> {
     let request = &profile.request;
     let mut next = options.clone();
     let change = match step {
@@ -249,10 +294,11 @@ pub fn apply_step(profile: &Profile, options: &RequestOptions, step: &Escalation
         EscalationStep::NextProxyCountry => {
             request.proxy_country.as_ref()?;
             let countries = &request.proxy_countries;
-            let current = options
-                .proxy_country
-                .as_ref()
-                .and_then(|country| countries.iter().position(|c| c.eq_ignore_ascii_case(country)));
+            let current = options.proxy_country.as_ref().and_then(|country| {
+                countries
+                    .iter()
+                    .position(|c| c.eq_ignore_ascii_case(country))
+            });
             let country = match current {
                 Some(index) => countries.get((index + 1) % countries.len())?,
                 None => countries.first()?,

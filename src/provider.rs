@@ -12,8 +12,8 @@ mod load;
 use serde::{Deserialize, Serialize};
 
 pub use classify::{
-    AttemptMeta, BODY_EXCERPT_BYTES, DEFAULT_BODY_CAP, Exchange, JobPoll, MAX_WAIT, UsageReading, classify,
-    parse_job_poll, parse_retry_after, parse_usage,
+    AttemptMeta, BODY_EXCERPT_BYTES, DEFAULT_BODY_CAP, Exchange, JobPoll, MAX_WAIT, UsageReading,
+    classify, parse_job_poll, parse_retry_after, parse_usage,
 };
 pub use field::{Field, FieldSource};
 pub use load::{ProfileError, Profiles, builtin_profiles, load_profiles};
@@ -380,7 +380,11 @@ impl Profile {
 
     /// The escalation rule matching a failure, code rules first.
     #[must_use]
-    pub fn escalation_for(&self, status: Option<u16>, code: Option<&str>) -> Option<&EscalationRule> {
+    pub fn escalation_for(
+        &self,
+        status: Option<u16>,
+        code: Option<&str>,
+    ) -> Option<&EscalationRule> {
         let by_code = code.and_then(|code| {
             self.escalations
                 .iter()

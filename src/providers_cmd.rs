@@ -22,7 +22,11 @@ fn yes_no(flag: bool) -> &'static str {
 fn render_profile(out: &mut String, profile: &Profile) {
     let endpoints = &profile.endpoints;
     let _ = writeln!(out, "{} ({})", profile.display_name, profile.name);
-    let _ = writeln!(out, "  endpoint   POST {}{}", profile.base_url, endpoints.scrape);
+    let _ = writeln!(
+        out,
+        "  endpoint   POST {}{}",
+        profile.base_url, endpoints.scrape
+    );
     if let Some(path) = &endpoints.async_submit {
         let _ = writeln!(out, "  async      POST {}{path}", profile.base_url);
     }
@@ -39,7 +43,11 @@ fn render_profile(out: &mut String, profile: &Profile) {
     }
 
     let _ = writeln!(out, "  HTTP statuses:");
-    let _ = writeln!(out, "    {:<6} {:<12} {:<9} {:<12} meaning", "status", "retryable", "refunded", "fault");
+    let _ = writeln!(
+        out,
+        "    {:<6} {:<12} {:<9} {:<12} meaning",
+        "status", "retryable", "refunded", "fault"
+    );
     for rule in &profile.statuses {
         let _ = writeln!(
             out,
@@ -52,8 +60,18 @@ fn render_profile(out: &mut String, profile: &Profile) {
         );
     }
     let _ = writeln!(out, "  Error codes:");
-    let width = profile.errors.iter().map(|rule| rule.code.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(out, "    {:<width$} {:<4} {:<12} {:<9} advice", "code", "HTTP", "retryable", "refunded");
+    let width = profile
+        .errors
+        .iter()
+        .map(|rule| rule.code.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "    {:<width$} {:<4} {:<12} {:<9} advice",
+        "code", "HTTP", "retryable", "refunded"
+    );
     for rule in &profile.errors {
         let _ = writeln!(
             out,

@@ -127,11 +127,14 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
         return outcome;
     };
 
-    outcome.error_code = reader.text(&profile.response.error_code).filter(|code| !code.is_empty());
+    outcome.error_code = reader
+        .text(&profile.response.error_code)
+        .filter(|code| !code.is_empty());
     outcome.message = reader.text(&profile.response.message);
     outcome.target_status = reader.status(&profile.response.target_status);
     outcome.billing.charged = reader.amount(&profile.response.charged);
-    outcome.billing.refunded = read_refund(&reader, &profile.response.refunded, outcome.billing.charged);
+    outcome.billing.refunded =
+        read_refund(&reader, &profile.response.refunded, outcome.billing.charged);
 
     let is_2xx = (200..300).contains(&status);
     let body_expected = status != 204;
@@ -160,7 +163,9 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     }
 
     if status == 202 && outcome.api_success {
-        let job_id = reader.text(&profile.response.job_id).filter(|id| !id.is_empty());
+        let job_id = reader
+            .text(&profile.response.job_id)
+            .filter(|id| !id.is_empty());
         match job_id {
             Some(id) => {
                 let poll_path = reader
@@ -185,16 +190,16 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
         }
     }
 
-    if outcome.api_success {
-        if let Some(target) = outcome.target_status.filter(|status| *status >= 400) {
-            outcome.class.fault = Fault::Target;
-            outcome.class.retryable = if target == 429 || target >= 500 {
-                Retryable::Maybe
-            } else {
-                Retryable::No
-            };
-            outcome.class.meaning = Some(format!("target site answered {target}"));
-        }
+    if outcome.api_success
+        && let Some(target) = outcome.target_status.filter(|status| *status >= 400)
+    {
+        outcome.class.fault = Fault::Target;
+        outcome.class.retryable = if target == 429 || target >= 500 {
+            Retryable::Maybe
+        } else {
+            Retryable::No
+        };
+        outcome.class.meaning = Some(format!("target site answered {target}"));
     }
 
     if !outcome.api_success && profile.billing.failures_free {
@@ -250,7 +255,10 @@ impl Classification {
 fn unknown_status_class(status: u16) -> Classification {
     let (fault, meaning) = match status {
         200..=299 => (Fault::None, "success"),
-        300..=399 => (Fault::Provider, "unexpected redirect (redirects are not followed)"),
+        300..=399 => (
+            Fault::Provider,
+            "unexpected redirect (redirects are not followed)",
+        ),
         400..=499 => (Fault::Client, "client error not listed in the contract"),
         _ => (Fault::Provider, "server error not listed in the contract"),
     };
@@ -306,7 +314,9 @@ fn transport_message(transport: &Transport) -> String {
         Transport::ConnectionRefused => "connection refused".to_owned(),
         Transport::Connect { detail } => format!("connect failed: {detail}"),
         Transport::Tls { detail } => format!("TLS failed: {detail}"),
-        Transport::BodyOverCap { cap_bytes } => format!("body larger than the {cap_bytes}-byte cap"),
+        Transport::BodyOverCap { cap_bytes } => {
+            format!("body larger than the {cap_bytes}-byte cap")
+        }
         Transport::BodyIncomplete { detail } => format!("body incomplete: {detail}"),
         Transport::Other { detail } => format!("transport error: {detail}"),
     }
@@ -321,7 +331,10 @@ fn describe_unreadable(body: &[u8]) -> String {
         "empty body where JSON was expected".to_owned()
     } else if start.first() == Some(&b'<') {
         "HTML (or XML) where JSON was expected".to_owned()
-    } else if start.first().is_some_and(|byte| *byte == b'{' || *byte == b'[') {
+    } else if start
+        .first()
+        .is_some_and(|byte| *byte == b'{' || *byte == b'[')
+    {
         "truncated or malformed JSON".to_owned()
     } else {
         "body is not JSON".to_owned()
@@ -381,7 +394,13 @@ fn read_refund(reader: &Reader<'_>, fields: &[Field], charged: Option<f64>) -> O
     reader.find(fields, |found| {
         found.as_bool().map_or_else(
             || found.as_amount(),
-            |refunded| Some(if refunded { charged.unwrap_or(0.0) } else { 0.0 }),
+            |refunded| {
+                Some(if refunded {
+                    charged.unwrap_or(0.0)
+                } else {
+                    0.0
+                })
+            },
         )
     })
 }
@@ -402,7 +421,11 @@ fn header_count(headers: &HeaderMap, name: Option<&String>) -> Option<u64> {
     text.parse().ok()
 }
 
-fn read_rate_limit(profile: &Profile, headers: &HeaderMap, received_at: DateTime<Utc>) -> RateLimitReading {
+fn read_rate_limit(
+    profile: &Profile,
+    headers: &HeaderMap,
+    received_at: DateTime<Utc>,
+) -> RateLimitReading {
     let names = &profile.rate_limit;
     let reset_at = header_count(headers, names.reset.as_ref()).and_then(|value| {
         let reset = match names.reset_format {
@@ -483,7 +506,10 @@ pub enum JobPoll {
     /// Finished: the scrape response to classify like a sync one.
     Completed(Value),
     /// Ended without a result (`failed`, `timed_out`…), with the provider's status and reason.
-    Failed { status: String, reason: Option<String> },
+    Failed {
+        status: String,
+        reason: Option<String>,
+    },
     /// The poll response could not be read.
     Unreadable(String),
 }

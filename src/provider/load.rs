@@ -46,7 +46,10 @@ impl Profiles {
 
     #[must_use]
     pub fn names(&self) -> Vec<&str> {
-        self.profiles.iter().map(|profile| profile.name.as_str()).collect()
+        self.profiles
+            .iter()
+            .map(|profile| profile.name.as_str())
+            .collect()
     }
 }
 
@@ -56,7 +59,12 @@ impl Profiles {
 /// Never for a released binary: `builtin_profiles_parse` in the tests covers every embedded file.
 #[must_use]
 pub fn builtin_profiles() -> Profiles {
-    match load_from(BUILTIN.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())), None) {
+    match load_from(
+        BUILTIN
+            .iter()
+            .map(|(name, text)| ((*name).to_owned(), (*text).to_owned())),
+        None,
+    ) {
         Ok(profiles) => profiles,
         Err(error) => panic!("embedded provider profile is broken: {error}"),
     }
@@ -122,7 +130,10 @@ fn load_from(
             origin: file.clone(),
             message,
         })?;
-        if profiles.iter().any(|other: &Profile| other.name == profile.name) {
+        if profiles
+            .iter()
+            .any(|other: &Profile| other.name == profile.name)
+        {
             return Err(ProfileError::Invalid {
                 origin: file,
                 message: format!("a second profile is named {:?}", profile.name),
@@ -193,7 +204,15 @@ fn validate(profile: &Profile) -> Result<(), String> {
             profile.base_url
         ));
     }
-    for path in [Some(&profile.endpoints.scrape), profile.endpoints.async_submit.as_ref(), profile.endpoints.job_poll.as_ref(), profile.endpoints.usage.as_ref()].into_iter().flatten() {
+    for path in [
+        Some(&profile.endpoints.scrape),
+        profile.endpoints.async_submit.as_ref(),
+        profile.endpoints.job_poll.as_ref(),
+        profile.endpoints.usage.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if !path.starts_with('/') {
             return Err(format!("endpoint path {path:?} must start with '/'"));
         }
@@ -253,7 +272,10 @@ mod tests {
         let omni = profiles.get("omniscrape").unwrap();
         assert_eq!(omni.base_url, "http://127.0.0.1:9");
         assert_eq!(omni.request.proxy_country.as_deref(), Some("geo"));
-        assert_eq!(omni.request.url, "url", "unmentioned fields keep their built-in value");
+        assert_eq!(
+            omni.request.url, "url",
+            "unmentioned fields keep their built-in value"
+        );
         assert_eq!(omni.errors.len(), 3);
     }
 

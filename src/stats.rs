@@ -1,0 +1,667 @@
+//! Aggregation: every Outcome folded into bounded per-provider statistics.
+//!
+//! Pure and bounded: counters, fixed-size status tables, HDR histograms and fixed-size rings. Memory
+//! does not grow with the number of attempts, however long a session runs. Time comes from the
+//! outcomes themselves (or is passed in), never from the clock.
+
+mod ring;
+mod status_counts;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hdrhistogram::Histogram;
+
+pub use ring::{SecondBucket, SecondRing, WindowSummary};
+pub use status_counts::{StatusClass, StatusCounts};
+
+use crate::outcome::{BillingUnit, LimitKind, Outcome, Retryable};
+use crate::provider::UsageReading;
+
+/// Attempts kept for the "recent attempts" list and the detail view.
+pub const DEFAULT_RECENT_CAPACITY: usize = 1000;
+/// Seconds of per-second history kept for sparklines and "last minute" figures.
+pub const HISTORY_SECONDS: usize = 120;
+/// Latencies are recorded in microseconds, up to ten minutes, at three significant figures.
+const LATENCY_MAX_US: u64 = 600_000_000;
+
+/// Everything the panes and the report read.
+#[derive(Debug, Clone)]
+pub struct SessionStats {
+    pub started_at: DateTime<Utc>,
+    /// One entry per provider, in the order first seen (the config's order when registered up front).
+    pub providers: Vec<ProviderStats>,
+    /// The most recent attempts of all providers, newest last.
+    pub recent: VecDeque<Outcome>,
+    recent_capacity: usize,
+    /// Event-log lines or other inputs that could not be read (replay reports them).
+    pub unreadable_inputs: u64,
+}
+
+/// One provider's statistics.
+#[derive(Debug, Clone)]
+pub struct ProviderStats {
+    pub name: String,
+    /// Attempts, retries included.
+    pub attempts: u64,
+    /// Attempts that retried an earlier one (automatically or by hand).
+    pub retries: u64,
+    /// API call succeeded and the target answered below 400.
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Probes not sent, with the last reason (a paused provider's remaining probes).
+    pub skipped: u64,
+    pub last_skip_reason: Option<String>,
+    pub api_status: StatusCounts,
+    pub target_status: StatusCounts,
+    /// Attempts with no complete response, by transport label (`timeout`, `refused`, …).
+    pub transport_errors: BTreeMap<&'static str, u64>,
+    /// Structured codes the provider sent, with what the contract says about them.
+    pub error_codes: BTreeMap<String, CodeStats>,
+    /// Latency in microseconds.
+    pub latency: Histogram<u64>,
+    pub rate_limit: RateLimitState,
+    pub concurrency: ConcurrencyState,
+    pub billing: BillingState,
+    /// Why the provider is paused; `None` while it runs.
+    pub paused: Option<String>,
+    /// Per-second history for sparklines and "last minute" figures.
+    pub history: SecondRing,
+}
+
+/// One error code's count and contract facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeStats {
+    pub count: u64,
+    pub api_status: Option<u16>,
+    pub retryable: Retryable,
+    pub refund_expected: bool,
+    pub advice: Option<String>,
+    pub meaning: Option<String>,
+}
+
+/// The latest rate-limit readings (headers are hints: absent values keep the previous reading).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateLimitState {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    pub reset_at: Option<DateTime<Utc>>,
+    /// When the last Retry-After ends.
+    pub retry_after_until: Option<DateTime<Utc>>,
+    /// 429 answers.
+    pub throttled: u64,
+}
+
+impl RateLimitState {
+    /// The earliest instant the provider accepts the next request, when it asked for a wait.
+    #[must_use]
+    pub fn next_allowed(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let reset = self.reset_at.filter(|_| self.remaining == Some(0));
+        [self.retry_after_until, reset]
+            .into_iter()
+            .flatten()
+            .max()
+            .filter(|at| *at > now)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConcurrencyState {
+    /// Requests in flight now, as the engine reports it.
+    pub in_flight: u32,
+    pub max_in_flight: u32,
+    /// The plan's limit: from the provider's headers when it sends them, else from the config.
+    pub limit: Option<u32>,
+    /// What the provider last said it counts in flight (`X-Concurrency-Current`).
+    pub provider_current: Option<u32>,
+    /// 429s that named the concurrency limit.
+    pub limit_hits: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BillingState {
+    pub unit: BillingUnit,
+    pub charged: f64,
+    pub refunded: f64,
+    /// From the usage endpoint, in `balance_unit`.
+    pub balance: Option<f64>,
+    pub balance_unit: Option<BillingUnit>,
+    pub balance_at: Option<DateTime<Utc>>,
+    pub plan: Option<String>,
+    /// Usage the provider reports as used this period.
+    pub usage_used: Option<f64>,
+    pub refund_mismatches: u64,
+}
+
+impl BillingState {
+    #[must_use]
+    pub fn net(&self) -> f64 {
+        self.charged - self.refunded
+    }
+}
+
+/// p50/p90/p99/max in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LatencySummary {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub count: u64,
+}
+
+impl ProviderStats {
+    #[must_use]
+    pub fn new(name: &str, unit: BillingUnit) -> Self {
+        Self {
+            name: name.to_owned(),
+            attempts: 0,
+            retries: 0,
+            succeeded: 0,
+            failed: 0,
+            skipped: 0,
+            last_skip_reason: None,
+            api_status: StatusCounts::default(),
+            target_status: StatusCounts::default(),
+            transport_errors: BTreeMap::new(),
+            error_codes: BTreeMap::new(),
+            latency: new_latency_histogram(),
+            rate_limit: RateLimitState::default(),
+            concurrency: ConcurrencyState::default(),
+            billing: BillingState {
+                unit,
+                ..BillingState::default()
+            },
+            paused: None,
+            history: SecondRing::new(HISTORY_SECONDS),
+        }
+    }
+
+    /// Fold one attempt in.
+    pub fn ingest(&mut self, outcome: &Outcome) {
+        let finished_at = finished_at(outcome);
+        let succeeded = outcome.succeeded();
+        self.attempts += 1;
+        if outcome.retry_of.is_some() {
+            self.retries += 1;
+        }
+        if succeeded {
+            self.succeeded += 1;
+        } else {
+            self.failed += 1;
+        }
+        match outcome.api_status {
+            Some(status) => self.api_status.add(status),
+            None => {
+                *self
+                    .transport_errors
+                    .entry(outcome.transport.label())
+                    .or_insert(0) += 1
+            }
+        }
+        if let Some(status) = outcome.target_status {
+            self.target_status.add(status);
+        }
+        if let Some(code) = &outcome.error_code {
+            self.count_code(code, outcome);
+        }
+        let micros = u64::try_from(outcome.latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency
+            .saturating_record(micros.clamp(1, LATENCY_MAX_US));
+
+        self.read_rate_limit(outcome, finished_at);
+        let concurrency = &mut self.concurrency;
+        if let Some(limit) = outcome.concurrency.limit {
+            concurrency.limit = Some(limit);
+        }
+        if let Some(current) = outcome.concurrency.current {
+            concurrency.provider_current = Some(current);
+        }
+        if outcome.class.limit == Some(LimitKind::Concurrency) {
+            concurrency.limit_hits += 1;
+        }
+
+        let billing = &mut self.billing;
+        billing.charged += outcome.billing.charged.unwrap_or(0.0);
+        billing.refunded += outcome.billing.refunded.unwrap_or(0.0);
+        if outcome.billing.audit.is_mismatch() {
+            billing.refund_mismatches += 1;
+        }
+
+        self.history.bucket_mut(finished_at.timestamp()).record(
+            outcome,
+            succeeded,
+            self.concurrency.in_flight,
+        );
+    }
+
+    fn count_code(&mut self, code: &str, outcome: &Outcome) {
+        if let Some(stats) = self.error_codes.get_mut(code) {
+            stats.count += 1;
+            return;
+        }
+        self.error_codes.insert(
+            code.to_owned(),
+            CodeStats {
+                count: 1,
+                api_status: outcome.api_status,
+                retryable: outcome.class.retryable,
+                refund_expected: outcome.class.refund_expected,
+                advice: outcome.class.advice.clone(),
+                meaning: outcome.class.meaning.clone(),
+            },
+        );
+    }
+
+    fn read_rate_limit(&mut self, outcome: &Outcome, finished_at: DateTime<Utc>) {
+        let reading = &outcome.rate_limit;
+        let state = &mut self.rate_limit;
+        if reading.limit.is_some() {
+            state.limit = reading.limit;
+        }
+        if reading.remaining.is_some() {
+            state.remaining = reading.remaining;
+        }
+        if reading.reset_at.is_some() {
+            state.reset_at = reading.reset_at;
+        }
+        if let Some(wait) = reading.retry_after {
+            let until = finished_at + TimeDelta::from_std(wait).unwrap_or_default();
+            state.retry_after_until =
+                Some(state.retry_after_until.map_or(until, |old| old.max(until)));
+        }
+        if outcome.throttled() {
+            state.throttled += 1;
+        }
+    }
+
+    pub fn record_skipped(&mut self, reason: &str) {
+        self.skipped += 1;
+        if self.last_skip_reason.as_deref() != Some(reason) {
+            self.last_skip_reason = Some(reason.to_owned());
+        }
+    }
+
+    pub fn set_in_flight(&mut self, in_flight: u32, at: DateTime<Utc>) {
+        self.concurrency.in_flight = in_flight;
+        self.concurrency.max_in_flight = self.concurrency.max_in_flight.max(in_flight);
+        self.history
+            .bucket_mut(at.timestamp())
+            .note_in_flight(in_flight);
+    }
+
+    /// The plan's concurrency limit from the config, unless the provider's headers said otherwise.
+    pub fn set_configured_limit(&mut self, limit: u32) {
+        if self.concurrency.limit.is_none() {
+            self.concurrency.limit = Some(limit);
+        }
+    }
+
+    pub fn record_usage(&mut self, usage: &UsageReading, at: DateTime<Utc>) {
+        let billing = &mut self.billing;
+        if usage.balance.is_some() {
+            billing.balance = usage.balance;
+            billing.balance_unit = Some(usage.unit);
+            billing.balance_at = Some(at);
+        }
+        if usage.plan.is_some() {
+            billing.plan.clone_from(&usage.plan);
+        }
+        if usage.used.is_some() {
+            billing.usage_used = usage.used;
+        }
+    }
+
+    #[must_use]
+    pub fn latency_summary(&self) -> LatencySummary {
+        latency_summary(&self.latency)
+    }
+
+    /// Share of attempts that succeeded, 0–1; `None` before the first attempt.
+    #[must_use]
+    pub fn success_rate(&self) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        (self.attempts > 0).then(|| self.succeeded as f64 / self.attempts as f64)
+    }
+
+    /// Counters back to zero; live state (in flight, pause, limits, balance) is kept.
+    pub fn reset_counters(&mut self) {
+        let fresh = Self::new(&self.name, self.billing.unit);
+        let billing = BillingState {
+            balance: self.billing.balance,
+            balance_unit: self.billing.balance_unit,
+            balance_at: self.billing.balance_at,
+            plan: self.billing.plan.take(),
+            usage_used: self.billing.usage_used,
+            ..fresh.billing.clone()
+        };
+        let rate_limit = RateLimitState {
+            throttled: 0,
+            ..std::mem::take(&mut self.rate_limit)
+        };
+        let concurrency = ConcurrencyState {
+            max_in_flight: self.concurrency.in_flight,
+            limit_hits: 0,
+            ..std::mem::take(&mut self.concurrency)
+        };
+        let paused = self.paused.take();
+        *self = Self {
+            rate_limit,
+            concurrency,
+            billing,
+            paused,
+            ..fresh
+        };
+    }
+}
+
+impl SessionStats {
+    #[must_use]
+    pub fn new(started_at: DateTime<Utc>) -> Self {
+        Self::with_recent_capacity(started_at, DEFAULT_RECENT_CAPACITY)
+    }
+
+    #[must_use]
+    pub fn with_recent_capacity(started_at: DateTime<Utc>, recent_capacity: usize) -> Self {
+        Self {
+            started_at,
+            providers: Vec::new(),
+            recent: VecDeque::with_capacity(recent_capacity.min(4096)),
+            recent_capacity: recent_capacity.max(1),
+            unreadable_inputs: 0,
+        }
+    }
+
+    /// Register a provider up front so it shows (and reports) even before its first attempt.
+    pub fn register(&mut self, name: &str, unit: BillingUnit) -> &mut ProviderStats {
+        let index = match self.providers.iter().position(|p| p.name == name) {
+            Some(index) => index,
+            None => {
+                self.providers.push(ProviderStats::new(name, unit));
+                self.providers.len() - 1
+            }
+        };
+        &mut self.providers[index]
+    }
+
+    #[must_use]
+    pub fn provider(&self, name: &str) -> Option<&ProviderStats> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    pub fn provider_mut(&mut self, name: &str) -> Option<&mut ProviderStats> {
+        self.providers.iter_mut().find(|p| p.name == name)
+    }
+
+    /// Fold one attempt in, and keep it among the recent ones.
+    pub fn ingest(&mut self, outcome: Outcome) {
+        self.register(&outcome.provider, outcome.billing.unit)
+            .ingest(&outcome);
+        if self.recent.len() == self.recent_capacity {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(outcome);
+    }
+
+    /// The recent attempt with this id, if still kept.
+    #[must_use]
+    pub fn attempt(&self, attempt_id: u64) -> Option<&Outcome> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|o| o.attempt_id == attempt_id)
+    }
+
+    /// Kept attempts that retried `attempt_id`.
+    pub fn retries_of(&self, attempt_id: u64) -> impl Iterator<Item = &Outcome> {
+        self.recent
+            .iter()
+            .filter(move |o| o.retry_of == Some(attempt_id))
+    }
+
+    /// All providers' latencies merged.
+    #[must_use]
+    pub fn latency_summary(&self) -> LatencySummary {
+        let mut merged = new_latency_histogram();
+        for provider in &self.providers {
+            // Same bounds and precision, so adding cannot fail.
+            let _ = merged.add(&provider.latency);
+        }
+        latency_summary(&merged)
+    }
+
+    #[must_use]
+    pub fn total_attempts(&self) -> u64 {
+        self.providers.iter().map(|p| p.attempts).sum()
+    }
+
+    /// Counters of every provider back to zero; the recent list is emptied.
+    pub fn reset_counters(&mut self, now: DateTime<Utc>) {
+        for provider in &mut self.providers {
+            provider.reset_counters();
+        }
+        self.recent.clear();
+        self.started_at = now;
+        self.unreadable_inputs = 0;
+    }
+
+    /// How long the session has run at `now`.
+    #[must_use]
+    pub fn elapsed(&self, now: DateTime<Utc>) -> Duration {
+        (now - self.started_at).to_std().unwrap_or_default()
+    }
+}
+
+fn new_latency_histogram() -> Histogram<u64> {
+    match Histogram::new_with_bounds(1, LATENCY_MAX_US, 3) {
+        Ok(histogram) => histogram,
+        // The bounds are constants that hdrhistogram accepts; this arm is unreachable.
+        Err(_) => {
+            Histogram::new(3).unwrap_or_else(|_| unreachable!("3 significant figures is valid"))
+        }
+    }
+}
+
+fn latency_summary(histogram: &Histogram<u64>) -> LatencySummary {
+    if histogram.is_empty() {
+        return LatencySummary::default();
+    }
+    #[allow(clippy::cast_precision_loss)] // microseconds well below 2^52
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    LatencySummary {
+        p50: ms(histogram.value_at_quantile(0.50)),
+        p90: ms(histogram.value_at_quantile(0.90)),
+        p99: ms(histogram.value_at_quantile(0.99)),
+        max: ms(histogram.max()),
+        count: histogram.len(),
+    }
+}
+
+/// When an attempt's answer arrived.
+#[must_use]
+pub fn finished_at(outcome: &Outcome) -> DateTime<Utc> {
+    outcome.started_at + TimeDelta::from_std(outcome.latency).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    use super::*;
+    use crate::outcome::Transport;
+    use crate::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
+
+    fn at(second: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + second, 0).unwrap()
+    }
+
+    fn outcome(
+        provider: &str,
+        status: u16,
+        body: &str,
+        headers: &[(&str, &str)],
+        second: i64,
+    ) -> Outcome {
+        let profiles = builtin_profiles();
+        let profile = profiles.get(provider).unwrap();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let meta = AttemptMeta {
+            attempt: 1,
+            started_at: at(second),
+            target_url: "https://example.com/".into(),
+            ..AttemptMeta::default()
+        };
+        classify(
+            profile,
+            &meta,
+            &Exchange {
+                transport: &Transport::Ok,
+                status: Some(status),
+                headers: &map,
+                body: body.as_bytes(),
+                received_at: at(second),
+                latency: Duration::from_millis(250),
+                body_cap: 1 << 20,
+            },
+        )
+    }
+
+    const OMNI_OK: &str =
+        r#"{"success":true,"data":{"status_code":200,"content":"x"},"billing":{"charged":0.0035}}"#;
+    const OMNI_TARGET_404: &str =
+        r#"{"success":true,"data":{"status_code":404,"content":""},"billing":{"charged":0.0035}}"#;
+    const OMNI_CONCURRENCY: &str = r#"{"success":false,"error":"Concurrent request limit reached","code":"CONCURRENCY_LIMIT"}"#;
+
+    #[test]
+    fn counts_both_layers_codes_and_billing() {
+        let mut stats = SessionStats::new(at(0));
+        stats.ingest(outcome("omniscrape", 200, OMNI_OK, &[], 1));
+        stats.ingest(outcome("omniscrape", 200, OMNI_TARGET_404, &[], 2));
+        stats.ingest(outcome(
+            "omniscrape",
+            429,
+            OMNI_CONCURRENCY,
+            &[("retry-after", "3")],
+            3,
+        ));
+
+        let omni = stats.provider("omniscrape").unwrap();
+        assert_eq!((omni.attempts, omni.succeeded, omni.failed), (3, 1, 2));
+        assert_eq!(omni.api_status.get(200), 2);
+        assert_eq!(omni.api_status.get(429), 1);
+        assert_eq!(omni.target_status.get(404), 1);
+        assert_eq!(omni.error_codes["CONCURRENCY_LIMIT"].count, 1);
+        assert_eq!(omni.rate_limit.throttled, 1);
+        assert_eq!(omni.concurrency.limit_hits, 1);
+        assert!((omni.billing.charged - 0.007).abs() < 1e-12);
+        assert_eq!(omni.billing.refund_mismatches, 0);
+        let until = omni.rate_limit.retry_after_until.unwrap();
+        assert_eq!(
+            until,
+            at(3) + TimeDelta::milliseconds(250) + TimeDelta::seconds(3)
+        );
+        assert_eq!(omni.latency_summary().count, 3);
+    }
+
+    #[test]
+    fn a_charged_failure_is_a_refund_mismatch() {
+        let mut stats = SessionStats::new(at(0));
+        let body =
+            r#"{"success":false,"error":"Target returned 403","billing":{"charged":0.0035}}"#;
+        stats.ingest(outcome("omniscrape", 502, body, &[], 1));
+        assert_eq!(
+            stats
+                .provider("omniscrape")
+                .unwrap()
+                .billing
+                .refund_mismatches,
+            1
+        );
+    }
+
+    #[test]
+    fn headers_are_hints_and_absent_ones_keep_the_last_reading() {
+        let mut stats = SessionStats::new(at(0));
+        let headers = [("x-ratelimit-limit", "30"), ("x-ratelimit-remaining", "7")];
+        let ok = r#"{"url":"u","status_code":200,"content":"c","billing":{"total_credits":1}}"#;
+        stats.ingest(outcome("alterlab", 200, ok, &headers, 1));
+        stats.ingest(outcome(
+            "alterlab",
+            200,
+            ok,
+            &[("x-ratelimit-remaining", "-1")],
+            2,
+        ));
+        let alter = stats.provider("alterlab").unwrap();
+        assert_eq!(alter.rate_limit.limit, Some(30));
+        assert_eq!(
+            alter.rate_limit.remaining,
+            Some(7),
+            "a garbage value does not overwrite"
+        );
+    }
+
+    #[test]
+    fn recent_attempts_are_bounded() {
+        let mut stats = SessionStats::with_recent_capacity(at(0), 5);
+        for second in 0..20 {
+            let mut attempt = outcome("omniscrape", 200, OMNI_OK, &[], second);
+            attempt.attempt_id = u64::try_from(second).unwrap();
+            stats.ingest(attempt);
+        }
+        assert_eq!(stats.recent.len(), 5);
+        assert_eq!(stats.recent.front().unwrap().attempt_id, 15);
+        assert!(stats.attempt(3).is_none());
+        assert!(stats.attempt(19).is_some());
+        assert_eq!(stats.provider("omniscrape").unwrap().attempts, 20);
+    }
+
+    #[test]
+    fn the_last_minute_forgets_older_seconds() {
+        let mut stats = SessionStats::new(at(0));
+        stats.ingest(outcome("omniscrape", 200, OMNI_OK, &[], 0));
+        stats.ingest(outcome("omniscrape", 429, OMNI_CONCURRENCY, &[], 100));
+        let omni = stats.provider("omniscrape").unwrap();
+        let minute = omni.history.summarize(at(100).timestamp(), 60);
+        assert_eq!(minute.attempts, 1);
+        assert_eq!(minute.api_statuses, vec![(429, 1)]);
+        assert_eq!(minute.throttled, 1);
+        let longer = omni.history.summarize(at(100).timestamp(), 120);
+        assert_eq!(longer.attempts, 2);
+    }
+
+    #[test]
+    fn reset_zeroes_counters_but_keeps_live_state() {
+        let mut stats = SessionStats::new(at(0));
+        stats.ingest(outcome("omniscrape", 200, OMNI_OK, &[], 1));
+        let omni = stats.provider_mut("omniscrape").unwrap();
+        omni.paused = Some("MONTHLY_QUOTA_EXCEEDED: used up".into());
+        omni.set_in_flight(2, at(1));
+        stats.reset_counters(at(5));
+        let omni = stats.provider("omniscrape").unwrap();
+        assert_eq!(omni.attempts, 0);
+        assert_eq!(omni.api_status.total(), 0);
+        assert!(omni.paused.is_some());
+        assert_eq!(omni.concurrency.in_flight, 2);
+        assert!(stats.recent.is_empty());
+    }
+
+    #[test]
+    fn status_counts_ignore_non_http_values() {
+        let mut counts = StatusCounts::default();
+        counts.add(42);
+        counts.add(1000);
+        counts.add(503);
+        assert_eq!(counts.total(), 1);
+        assert_eq!(counts.iter().collect::<Vec<_>>(), vec![(503, 1)]);
+        assert_eq!(counts.class_total(StatusClass::ServerError), 1);
+    }
+}

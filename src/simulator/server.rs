@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use super::fault::{ApiError, Chaos, FaultName, Planned};
 use super::scenario::CompiledProvider;
 use super::state::{Account, AccountBook, Job, JobEnd, JobPhase, JobStore, to_micro};
-use super::wire::{Bill, Dialect, ErrorParts, JobParts, SuccessParts};
+use super::wire::{Bill, Dialect, ErrorParts, JobParts, SuccessParts, amount};
 use super::{FAULT_HEADER, FAULT_HOST, LATENCY_HEADER, REFUND_HEADER};
 use crate::provider::{AuthStyle, EscalationStep, Profile};
 
@@ -564,7 +564,7 @@ async fn scrape(
             sim.dialect.balance_code(),
             message,
             None,
-            json!({ "required_credits": settings.price, "available_credits": available }),
+            json!({ "required_credits": amount(settings.price), "available_credits": amount(available) }),
         ));
     }
 

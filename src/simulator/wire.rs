@@ -87,7 +87,7 @@ fn page_for(status: u16) -> (&'static str, &'static str) {
 }
 
 /// Credits read best as integers; dollars keep their fraction.
-fn amount(value: f64) -> Value {
+pub fn amount(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 9.0e15 {
         #[allow(clippy::cast_possible_truncation)]
         let whole = value as i64;

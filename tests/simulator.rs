@@ -40,12 +40,20 @@ async fn sim(toml: &str) -> RunningSimulator {
     sim_with(toml, 1).await
 }
 
+/// One client for every test: building one is costly. Each `#[tokio::test]` has its own runtime,
+/// so no connection is kept idle across them.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap()
+        })
+        .clone()
 }
 
 struct Reply {
@@ -904,4 +912,66 @@ fn the_command_refuses_bad_scenarios_and_remote_addresses() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--allow-remote"));
+}
+
+#[tokio::test]
+async fn the_demo_scenario_stages_limits_waves_and_a_draining_balance() {
+    let scenario = Scenario::load("demo").unwrap();
+    let sim = start(
+        SimConfig::new(scenario)
+            .seed(9)
+            .clock(SimClock::manual(1_700_000_000)),
+    )
+    .await
+    .unwrap();
+    let no_wait = [("X-Sim-Latency-Ms", "0")];
+    let body = Some(json!({ "url": "https://example.com/" }));
+    let mut alter_codes = std::collections::BTreeSet::new();
+    let mut omni_statuses = std::collections::BTreeSet::new();
+    // Ten seconds of simulated time per step, about forty minutes in all.
+    for _ in 0..240 {
+        for _ in 0..4 {
+            let reply = send(&sim, ALTER, Some(ALTER_KEY), body.clone(), &no_wait).await;
+            if let Some(code) = reply.json()["error"].as_str() {
+                alter_codes.insert(code.to_owned());
+            }
+            let reply = send(&sim, OMNI, Some(OMNI_KEY), body.clone(), &no_wait).await;
+            omni_statuses.insert(reply.status);
+        }
+        sim.clock().advance(Duration::from_secs(10));
+    }
+    for code in [
+        "RATE_LIMIT_EXCEEDED",
+        "BLOCKED_BY_ANTIBOT",
+        "INSUFFICIENT_CREDITS",
+    ] {
+        assert!(
+            alter_codes.contains(code),
+            "{code} never happened: {alter_codes:?}"
+        );
+    }
+    assert!(
+        omni_statuses.contains(&200) && omni_statuses.contains(&502),
+        "{omni_statuses:?}"
+    );
+    assert!(
+        !alter_codes.contains("ERROR"),
+        "every AlterLab error has a code: {alter_codes:?}"
+    );
+}
+
+#[tokio::test]
+async fn alterlab_status_only_faults_still_carry_a_code() {
+    let sim = sim(PLAIN).await;
+    let reply = scrape(&sim, ALTER, ALTER_KEY, Some("502")).await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.json()["error"], json!("BAD_GATEWAY"));
+    assert_eq!(
+        reply.json()["billing"]["refunded"],
+        json!(2),
+        "5xx is refunded"
+    );
+    let outcome = reply.classify("alterlab");
+    assert!(outcome.class.refund_expected);
+    assert_eq!(outcome.billing.audit, RefundAudit::Consistent);
 }

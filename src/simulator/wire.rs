@@ -86,6 +86,27 @@ fn page_for(status: u16) -> (&'static str, &'static str) {
     }
 }
 
+/// AlterLab always sends a code; for a status row without one (a bare 502), the row's name
+/// becomes it: "Bad Gateway: upstream error" gives `BAD_GATEWAY`.
+fn code_from_meaning(meaning: &str) -> String {
+    let name = meaning.split(':').next().unwrap_or(meaning).trim();
+    let code: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if code.is_empty() {
+        "ERROR".to_owned()
+    } else {
+        code
+    }
+}
+
 /// Credits read best as integers; dollars keep their fraction.
 pub fn amount(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 9.0e15 {
@@ -242,8 +263,11 @@ impl Dialect {
                 body
             }
             Self::AlterLab => {
+                let code = parts
+                    .code
+                    .map_or_else(|| code_from_meaning(parts.message), str::to_owned);
                 let mut body = json!({
-                    "error": parts.code.unwrap_or("ERROR"),
+                    "error": code,
                     "message": parts.message,
                     "request_id": parts.request_id,
                     "details": parts.details,

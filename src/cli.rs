@@ -24,6 +24,8 @@ pub enum Command {
     /// optionally write a JSON report. Exit 0 when the run completed, 2 on a usage, config or key
     /// error, 3 when a threshold from the config was broken.
     Run(Box<RunArgs>),
+    /// Serve the built-in simulator (OmniScrape and AlterLab on one port) until Ctrl-C.
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,4 +74,21 @@ pub struct RunArgs {
     /// Write the JSON report (schema omniscope.report.v1) to this file.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to listen on. Non-loopback addresses need --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+    /// A built-in scenario (healthy, rate-limited, degraded, quota-exhausted, chaos, bench, demo)
+    /// or a path to a scenario TOML file.
+    #[arg(long, default_value = "healthy")]
+    pub scenario: String,
+    /// Seed for the scenario's random draws: the same seed replays the same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Allow listening on a non-loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
 }

@@ -15,4 +15,5 @@ pub mod provider;
 pub mod providers_cmd;
 pub mod report;
 pub mod run;
+pub mod simulator;
 pub mod stats;

@@ -29,5 +29,6 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run(args) => run::main(&args),
+        Command::Simulate(args) => omniscope::simulator::run_command(&args),
     }
 }

@@ -13,3 +13,4 @@ pub mod policy;
 pub mod provider;
 pub mod providers_cmd;
 pub mod stats;
+pub mod ui;

@@ -7,10 +7,15 @@
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod outcome;
 pub mod paths;
 pub mod policy;
+pub mod probe;
 pub mod provider;
 pub mod providers_cmd;
+pub mod report;
+pub mod run;
+pub mod simulator;
 pub mod stats;
 pub mod ui;

@@ -4,7 +4,6 @@
 //! commands for the engine go out as [`Cmd`]. No I/O and no clock reads here: the time is whatever
 //! the last message said it was, so tests drive it with scripted messages and a fixed clock.
 
-mod engine_api;
 mod keys;
 
 use std::collections::BTreeMap;
@@ -12,7 +11,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use crossterm::event::KeyEvent;
 
-pub use engine_api::{ProbeEvent, Rate, Scope};
+pub use crate::config::Rate;
+pub use crate::probe::{EngineCommand, ProbeEvent, Scope};
 pub use keys::{Action, BindingError, KeyBinding, KeyBindings};
 
 use crate::outcome::{AttemptId, Outcome};
@@ -132,6 +132,27 @@ pub enum Cmd {
         scope: Scope,
         rate: Rate,
     },
+}
+
+impl Cmd {
+    /// The engine's command for this one; `None` for quitting (the loop shuts the engine down).
+    #[must_use]
+    pub fn into_engine_command(self) -> Option<EngineCommand> {
+        Some(match self {
+            Self::Quit => return None,
+            Self::Pause(scope) => EngineCommand::Pause(scope),
+            Self::Resume(scope) => EngineCommand::Resume(scope),
+            Self::Retry {
+                attempt_id,
+                escalate,
+            } => EngineCommand::Retry {
+                attempt_id,
+                escalate,
+            },
+            Self::RetryAllFailed => EngineCommand::RetryAllFailed,
+            Self::SetRate { scope, rate } => EngineCommand::SetRate { scope, rate },
+        })
+    }
 }
 
 /// Row selections, one per list.

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod outcome;
 pub mod paths;
 pub mod policy;
@@ -18,4 +19,5 @@ pub mod report;
 pub mod run;
 pub mod simulator;
 pub mod stats;
+pub mod tui;
 pub mod ui;

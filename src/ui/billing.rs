@@ -31,14 +31,19 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         } else {
             Style::new().add_modifier(Modifier::BOLD)
         };
-        let first = vec![
-            Span::styled(format!("{} ", provider.name), name_style),
-            Span::raw(format!(
-                "net {} {unit} (charged {} − refunded {})",
-                amount(billing.net()),
+        // Narrow panes keep the net and leave charged/refunded to wide ones.
+        let detail = if inner.width >= 60 {
+            format!(
+                " (charged {} − refunded {})",
                 amount(billing.charged),
                 amount(billing.refunded)
-            )),
+            )
+        } else {
+            String::new()
+        };
+        let first = vec![
+            Span::styled(format!("{} ", provider.name), name_style),
+            Span::raw(format!("net {} {unit}{detail}", amount(billing.net()))),
         ];
         frame.render_widget(
             Paragraph::new(Line::from(first)),
@@ -53,7 +58,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         if let Some(balance) = billing.balance {
             let balance_unit = billing.balance_unit.map_or(unit, |u| u.label());
             second.push(Span::raw(format!(
-                " · balance {} {balance_unit}",
+                " · bal {} {balance_unit}",
                 amount(balance)
             )));
             // Exhaustion is projected only when the burn and the balance count in the same unit.
@@ -61,7 +66,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 burn.filter(|b| *b > 0.0 && billing.balance_unit == Some(billing.unit))
             {
                 second.push(Span::styled(
-                    format!(" · empty in {}", hours_label(balance / burn)),
+                    format!(" · empty {}", hours_label(balance / burn)),
                     Style::new().fg(Color::Yellow),
                 ));
             }
@@ -83,7 +88,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         if billing.refund_mismatches > 0 && y < bottom {
             frame.render_widget(
                 Paragraph::new(Span::styled(
-                    format!("  ⚠ {} refund mismatch(es): billed where the contract says free, or the reverse", billing.refund_mismatches),
+                    if inner.width >= 60 {
+                        format!(
+                            "  ⚠ {} refund mismatch(es): billed against the contract's refund rule",
+                            billing.refund_mismatches
+                        )
+                    } else {
+                        format!("  ⚠ {} refund mismatch(es)", billing.refund_mismatches)
+                    },
                     Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
                 )),
                 Rect::new(inner.x, y, inner.width, 1),
@@ -111,7 +123,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             frame.render_widget(
                 LineGauge::default()
                     .ratio(ratio)
-                    .label(format!("  quota {used:.0}/{quota} · out in {exhaustion}"))
+                    .label(format!("  quota {used:.0}/{quota} · out {exhaustion}"))
                     .filled_style(Style::new().fg(color))
                     .unfilled_style(dim()),
                 Rect::new(inner.x, y, inner.width, 1),

@@ -48,19 +48,22 @@ impl Drop for Tmux {
     }
 }
 
-#[test]
-fn demo_dashboard_shows_panes_and_answers_keys() {
-    if Command::new("tmux").arg("-V").output().is_err() {
+fn tmux_missing() -> bool {
+    let missing = Command::new("tmux").arg("-V").output().is_err();
+    if missing {
         eprintln!("note: tmux is not installed; skipping the end-to-end dashboard test");
-        return;
     }
+    missing
+}
+
+/// `omniscope demo` in a fresh 120×40 tmux session. The shell prints a marker with the exit
+/// status once the dashboard ends: proof that the process ended.
+fn start_demo(name: &str, config_dir: &std::path::Path) -> Tmux {
     let binary = env!("CARGO_BIN_EXE_omniscope");
-    let session = format!("omniscope-e2e-{}", std::process::id());
-    let config_dir = tempfile::tempdir().unwrap();
-    // After the dashboard exits, the shell prints a marker: proof that the process ended.
+    let session = format!("omniscope-e2e-{name}-{}", std::process::id());
     let script = format!(
         "OMNISCOPE_CONFIG_DIR={} {binary} demo; echo OMNISCOPE-EXITED-$?; sleep 60",
-        config_dir.path().display()
+        config_dir.display()
     );
     let status = Command::new("tmux")
         .args([
@@ -77,7 +80,35 @@ fn demo_dashboard_shows_panes_and_answers_keys() {
         .status()
         .unwrap();
     assert!(status.success());
-    let tmux = Tmux { session };
+    Tmux { session }
+}
+
+#[test]
+fn ctrl_c_quits_and_restores_the_terminal() {
+    if tmux_missing() {
+        return;
+    }
+    let config_dir = tempfile::tempdir().unwrap();
+    let tmux = start_demo("ctrlc", config_dir.path());
+    tmux.wait_for("the dashboard", |screen| screen.contains("Recent attempts"));
+    tmux.keys("C-c");
+    let screen = tmux.wait_for("the process to end", |screen| {
+        screen.contains("OMNISCOPE-EXITED-")
+    });
+    assert!(screen.contains("OMNISCOPE-EXITED-0"), "{screen}");
+    assert!(
+        !screen.contains("Recent attempts"),
+        "terminal restored:\n{screen}"
+    );
+}
+
+#[test]
+fn demo_dashboard_shows_panes_and_answers_keys() {
+    if tmux_missing() {
+        return;
+    }
+    let config_dir = tempfile::tempdir().unwrap();
+    let tmux = start_demo("keys", config_dir.path());
 
     let screen = tmux.wait_for("panes and attempts", |screen| {
         screen.contains("Recent attempts") && screen.contains("✓")

@@ -313,3 +313,23 @@ fn unbound_keys_do_nothing() {
     assert_eq!(app.focus, before);
     assert_eq!(app.overlay, Overlay::None);
 }
+
+#[test]
+fn commands_map_onto_the_engine_and_quit_stays_local() {
+    assert_eq!(Cmd::Quit.into_engine_command(), None);
+    assert_eq!(
+        Cmd::Retry {
+            attempt_id: 4,
+            escalate: true
+        }
+        .into_engine_command(),
+        Some(EngineCommand::Retry {
+            attempt_id: 4,
+            escalate: true
+        })
+    );
+    assert_eq!(
+        Cmd::Pause(Scope::All).into_engine_command(),
+        Some(EngineCommand::Pause(Scope::All))
+    );
+}

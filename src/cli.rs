@@ -11,9 +11,13 @@ use crate::config::Rate;
 /// concurrency, billing and latency, live.
 #[derive(Debug, Parser)]
 #[command(name = "omniscope", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// Without a subcommand: the dashboard (`watch`), with these probe options.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub watch: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,6 +30,22 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve the built-in simulator (OmniScrape and AlterLab on one port) until Ctrl-C.
     Simulate(SimulateArgs),
+    /// The live dashboard over the configured probes (the default without a subcommand); same
+    /// probe options as `run`.
+    Watch(Box<RunArgs>),
+    /// The dashboard over the built-in simulator, started in-process on an ephemeral port: both
+    /// providers, no account, no network.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Simulator scenario (a built-in name or a TOML file).
+    #[arg(long, default_value = "demo", value_name = "NAME|FILE")]
+    pub scenario: String,
+    /// Seed for the simulator's draws (same seed, same show).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Args)]

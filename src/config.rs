@@ -38,6 +38,9 @@ pub struct ConfigFile {
     pub providers: BTreeMap<String, ProviderSection>,
     #[serde(default)]
     pub probes: Vec<ProbeSection>,
+    /// Dashboard key bindings (`quit = ["q"]`), checked by `app::KeyBindings::with_overrides`.
+    #[serde(default)]
+    pub keys: toml::Table,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,8 +5,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod outcome;
 pub mod paths;
 pub mod policy;
@@ -17,3 +19,5 @@ pub mod report;
 pub mod run;
 pub mod simulator;
 pub mod stats;
+pub mod tui;
+pub mod ui;

@@ -7,7 +7,10 @@ use omniscope::{paths, provider, providers_cmd, run};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Providers(args) => {
+        None => omniscope::dashboard::watch(&cli.watch),
+        Some(Command::Watch(args)) => omniscope::dashboard::watch(&args),
+        Some(Command::Demo(args)) => omniscope::dashboard::demo(&args),
+        Some(Command::Providers(args)) => {
             let profiles = match provider::load_profiles(paths::profiles_dir().as_deref()) {
                 Ok(profiles) => profiles,
                 Err(error) => {
@@ -28,7 +31,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Run(args) => run::main(&args),
-        Command::Simulate(args) => omniscope::simulator::run_command(&args),
+        Some(Command::Run(args)) => run::main(&args),
+        Some(Command::Simulate(args)) => omniscope::simulator::run_command(&args),
     }
 }

@@ -1,0 +1,506 @@
+//! Key bindings: one list of keys per action, with defaults, overridable from the config file's
+//! `[keys]` table, with a check that no key is bound to two actions.
+//!
+//! ```toml
+//! [keys]
+//! quit = ["q"]
+//! pause_provider = "P"
+//! down = ["j", "down", "ctrl-n"]
+//! ```
+//!
+//! Ctrl-C always quits, whatever the bindings say: a user must never be locked in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// Everything a key can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    Quit,
+    PauseAll,
+    PauseProvider,
+    Retry,
+    RetryEscalated,
+    RetryAllFailed,
+    FocusNext,
+    FocusPrev,
+    Down,
+    Up,
+    Open,
+    Close,
+    CycleFilter,
+    RateUp,
+    RateDown,
+    ResetCounters,
+    Help,
+}
+
+impl Action {
+    pub const ALL: [Self; 17] = [
+        Self::Quit,
+        Self::PauseAll,
+        Self::PauseProvider,
+        Self::Retry,
+        Self::RetryEscalated,
+        Self::RetryAllFailed,
+        Self::FocusNext,
+        Self::FocusPrev,
+        Self::Down,
+        Self::Up,
+        Self::Open,
+        Self::Close,
+        Self::CycleFilter,
+        Self::RateUp,
+        Self::RateDown,
+        Self::ResetCounters,
+        Self::Help,
+    ];
+
+    /// The name used in the config file's `[keys]` table.
+    #[must_use]
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Self::Quit => "quit",
+            Self::PauseAll => "pause_all",
+            Self::PauseProvider => "pause_provider",
+            Self::Retry => "retry",
+            Self::RetryEscalated => "retry_escalated",
+            Self::RetryAllFailed => "retry_all_failed",
+            Self::FocusNext => "focus_next",
+            Self::FocusPrev => "focus_prev",
+            Self::Down => "down",
+            Self::Up => "up",
+            Self::Open => "open",
+            Self::Close => "close",
+            Self::CycleFilter => "cycle_filter",
+            Self::RateUp => "rate_up",
+            Self::RateDown => "rate_down",
+            Self::ResetCounters => "reset_counters",
+            Self::Help => "help",
+        }
+    }
+
+    /// What the help overlay says the action does.
+    #[must_use]
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Quit => "quit (Ctrl-C always quits too)",
+            Self::PauseAll => "pause / resume all providers",
+            Self::PauseProvider => "pause / resume the selected provider",
+            Self::Retry => "retry the selected attempt as it was",
+            Self::RetryEscalated => {
+                "retry it escalated (JS rendering, next proxy country, higher tier: costs more)"
+            }
+            Self::RetryAllFailed => "retry every failed retryable attempt",
+            Self::FocusNext => "focus the next pane",
+            Self::FocusPrev => "focus the previous pane",
+            Self::Down => "select the next row",
+            Self::Up => "select the previous row",
+            Self::Open => "open the selected attempt's detail",
+            Self::Close => "close the detail or this help",
+            Self::CycleFilter => "cycle the provider filter",
+            Self::RateUp => "raise the probe rate",
+            Self::RateDown => "lower the probe rate",
+            Self::ResetCounters => "reset the counters",
+            Self::Help => "show / hide this help",
+        }
+    }
+
+    fn from_config_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|action| action.config_name() == name)
+    }
+}
+
+/// One key with its modifiers. Character keys ignore Shift (the character already says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyBinding {
+    code: KeyCodeKey,
+    ctrl: bool,
+    alt: bool,
+}
+
+/// The parts of crossterm's `KeyCode` a binding can name (ordered, for stable error messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum KeyCodeKey {
+    Char(char),
+    Enter,
+    Esc,
+    Tab,
+    BackTab,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Backspace,
+    Delete,
+    F(u8),
+}
+
+impl KeyBinding {
+    /// The binding a key event matches, if it is a press of a key a binding can name.
+    #[must_use]
+    pub fn from_event(event: &KeyEvent) -> Option<Self> {
+        if event.kind == KeyEventKind::Release {
+            return None;
+        }
+        let code = match event.code {
+            KeyCode::Char(c) => KeyCodeKey::Char(c),
+            KeyCode::Enter => KeyCodeKey::Enter,
+            KeyCode::Esc => KeyCodeKey::Esc,
+            KeyCode::Tab if event.modifiers.contains(KeyModifiers::SHIFT) => KeyCodeKey::BackTab,
+            KeyCode::Tab => KeyCodeKey::Tab,
+            KeyCode::BackTab => KeyCodeKey::BackTab,
+            KeyCode::Up => KeyCodeKey::Up,
+            KeyCode::Down => KeyCodeKey::Down,
+            KeyCode::Left => KeyCodeKey::Left,
+            KeyCode::Right => KeyCodeKey::Right,
+            KeyCode::PageUp => KeyCodeKey::PageUp,
+            KeyCode::PageDown => KeyCodeKey::PageDown,
+            KeyCode::Home => KeyCodeKey::Home,
+            KeyCode::End => KeyCodeKey::End,
+            KeyCode::Backspace => KeyCodeKey::Backspace,
+            KeyCode::Delete => KeyCodeKey::Delete,
+            KeyCode::F(n) => KeyCodeKey::F(n),
+            _ => return None,
+        };
+        Some(Self {
+            code,
+            ctrl: event.modifiers.contains(KeyModifiers::CONTROL),
+            alt: event.modifiers.contains(KeyModifiers::ALT),
+        })
+    }
+
+    /// Ctrl-C: always quits.
+    #[must_use]
+    pub fn is_ctrl_c(self) -> bool {
+        self.ctrl && matches!(self.code, KeyCodeKey::Char('c' | 'C'))
+    }
+
+    /// Parse `"q"`, `"P"`, `"ctrl-n"`, `"alt-x"`, `"tab"`, `"shift-tab"`, `"enter"`, `"esc"`,
+    /// `"up"`, `"pagedown"`, `"f5"`, `"+"`, `"space"`.
+    ///
+    /// # Errors
+    /// A text naming no key.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut ctrl = false;
+        let mut alt = false;
+        let mut rest = text;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if rest.len() > 1 && lower.starts_with("ctrl-") {
+                ctrl = true;
+                rest = &rest[5..];
+            } else if rest.len() > 1 && lower.starts_with("alt-") {
+                alt = true;
+                rest = &rest[4..];
+            } else {
+                break;
+            }
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) => KeyCodeKey::Char(c),
+            _ => match rest.to_ascii_lowercase().as_str() {
+                "enter" | "return" => KeyCodeKey::Enter,
+                "esc" | "escape" => KeyCodeKey::Esc,
+                "tab" => KeyCodeKey::Tab,
+                "shift-tab" | "backtab" => KeyCodeKey::BackTab,
+                "up" => KeyCodeKey::Up,
+                "down" => KeyCodeKey::Down,
+                "left" => KeyCodeKey::Left,
+                "right" => KeyCodeKey::Right,
+                "pageup" => KeyCodeKey::PageUp,
+                "pagedown" => KeyCodeKey::PageDown,
+                "home" => KeyCodeKey::Home,
+                "end" => KeyCodeKey::End,
+                "backspace" => KeyCodeKey::Backspace,
+                "delete" | "del" => KeyCodeKey::Delete,
+                "space" => KeyCodeKey::Char(' '),
+                other => match other.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
+                    Some(n) if (1..=24).contains(&n) => KeyCodeKey::F(n),
+                    _ => return Err(format!("unknown key {text:?}")),
+                },
+            },
+        };
+        if ctrl && matches!(code, KeyCodeKey::Char('c' | 'C')) {
+            return Err(format!(
+                "{text:?}: Ctrl-C always quits and cannot be rebound"
+            ));
+        }
+        Ok(Self { code, ctrl, alt })
+    }
+}
+
+impl fmt::Display for KeyBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ctrl {
+            f.write_str("Ctrl-")?;
+        }
+        if self.alt {
+            f.write_str("Alt-")?;
+        }
+        match self.code {
+            KeyCodeKey::Char(' ') => f.write_str("Space"),
+            KeyCodeKey::Char(c) => write!(f, "{c}"),
+            KeyCodeKey::Enter => f.write_str("Enter"),
+            KeyCodeKey::Esc => f.write_str("Esc"),
+            KeyCodeKey::Tab => f.write_str("Tab"),
+            KeyCodeKey::BackTab => f.write_str("Shift-Tab"),
+            KeyCodeKey::Up => f.write_str("↑"),
+            KeyCodeKey::Down => f.write_str("↓"),
+            KeyCodeKey::Left => f.write_str("←"),
+            KeyCodeKey::Right => f.write_str("→"),
+            KeyCodeKey::PageUp => f.write_str("PgUp"),
+            KeyCodeKey::PageDown => f.write_str("PgDn"),
+            KeyCodeKey::Home => f.write_str("Home"),
+            KeyCodeKey::End => f.write_str("End"),
+            KeyCodeKey::Backspace => f.write_str("Backspace"),
+            KeyCodeKey::Delete => f.write_str("Del"),
+            KeyCodeKey::F(n) => write!(f, "F{n}"),
+        }
+    }
+}
+
+/// A problem in the `[keys]` table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindingError {
+    #[error("[keys]: unknown action {0:?} (known: {known})", known = known_actions())]
+    UnknownAction(String),
+    #[error("[keys].{action}: {message}")]
+    BadKey { action: String, message: String },
+    #[error("[keys]: {key} is bound to both {first} and {second}; give each key one action")]
+    Duplicate {
+        key: String,
+        first: &'static str,
+        second: &'static str,
+    },
+}
+
+fn known_actions() -> String {
+    Action::ALL
+        .iter()
+        .map(|action| action.config_name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The keys of every action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyBindings {
+    keys: BTreeMap<Action, Vec<KeyBinding>>,
+}
+
+fn keys(texts: &[&str]) -> Vec<KeyBinding> {
+    texts
+        .iter()
+        .filter_map(|text| KeyBinding::parse(text).ok())
+        .collect()
+}
+
+impl Default for KeyBindings {
+    fn default() -> Self {
+        let keys = Action::ALL
+            .into_iter()
+            .map(|action| {
+                let texts: &[&str] = match action {
+                    Action::Quit => &["q"],
+                    Action::PauseAll => &["p"],
+                    Action::PauseProvider => &["P"],
+                    Action::Retry => &["r"],
+                    Action::RetryEscalated => &["e"],
+                    Action::RetryAllFailed => &["R"],
+                    Action::FocusNext => &["tab"],
+                    Action::FocusPrev => &["shift-tab"],
+                    Action::Down => &["j", "down"],
+                    Action::Up => &["k", "up"],
+                    Action::Open => &["enter"],
+                    Action::Close => &["esc"],
+                    Action::CycleFilter => &["f"],
+                    Action::RateUp => &["+", "="],
+                    Action::RateDown => &["-", "_"],
+                    Action::ResetCounters => &["c"],
+                    Action::Help => &["?"],
+                };
+                (action, keys(texts))
+            })
+            .collect();
+        Self { keys }
+    }
+}
+
+impl KeyBindings {
+    /// The defaults with the `[keys]` table's entries replacing theirs. Each entry is a key or a
+    /// list of keys.
+    ///
+    /// # Errors
+    /// An unknown action or key, or a key bound to two actions.
+    pub fn with_overrides(table: &toml::Table) -> Result<Self, BindingError> {
+        let mut bindings = Self::default();
+        for (name, value) in table {
+            let action = Action::from_config_name(name)
+                .ok_or_else(|| BindingError::UnknownAction(name.clone()))?;
+            let texts: Vec<&str> = match value {
+                toml::Value::String(text) => vec![text.as_str()],
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str().ok_or_else(|| BindingError::BadKey {
+                            action: name.clone(),
+                            message: format!("expected a key name, found {item}"),
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                other => {
+                    return Err(BindingError::BadKey {
+                        action: name.clone(),
+                        message: format!("expected a key or a list of keys, found {other}"),
+                    });
+                }
+            };
+            let parsed = texts
+                .into_iter()
+                .map(KeyBinding::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|message| BindingError::BadKey {
+                    action: name.clone(),
+                    message,
+                })?;
+            bindings.keys.insert(action, parsed);
+        }
+        bindings.check_duplicates()?;
+        Ok(bindings)
+    }
+
+    fn check_duplicates(&self) -> Result<(), BindingError> {
+        let mut seen: BTreeMap<KeyBinding, Action> = BTreeMap::new();
+        for (action, keys) in &self.keys {
+            for key in keys {
+                if let Some(first) = seen.insert(*key, *action)
+                    && first != *action
+                {
+                    return Err(BindingError::Duplicate {
+                        key: key.to_string(),
+                        first: first.config_name(),
+                        second: action.config_name(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The action a key event asks for. Ctrl-C is always [`Action::Quit`].
+    #[must_use]
+    pub fn action_for(&self, event: &KeyEvent) -> Option<Action> {
+        let key = KeyBinding::from_event(event)?;
+        if key.is_ctrl_c() {
+            return Some(Action::Quit);
+        }
+        self.keys
+            .iter()
+            .find(|(_, keys)| keys.contains(&key))
+            .map(|(action, _)| *action)
+    }
+
+    /// The keys of an action, for the help overlay and the footer ("j/↓").
+    #[must_use]
+    pub fn label(&self, action: Action) -> String {
+        self.keys.get(&action).map_or_else(String::new, |keys| {
+            keys.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    #[test]
+    fn defaults_cover_every_action_without_duplicates() {
+        let bindings = KeyBindings::default();
+        bindings.check_duplicates().unwrap();
+        for action in Action::ALL {
+            assert!(!bindings.label(action).is_empty(), "{action:?} has no key");
+        }
+        let cases = [
+            (KeyCode::Char('q'), KeyModifiers::NONE, Action::Quit),
+            (
+                KeyCode::Char('P'),
+                KeyModifiers::SHIFT,
+                Action::PauseProvider,
+            ),
+            (KeyCode::Char('p'), KeyModifiers::NONE, Action::PauseAll),
+            (KeyCode::BackTab, KeyModifiers::SHIFT, Action::FocusPrev),
+            (KeyCode::Tab, KeyModifiers::SHIFT, Action::FocusPrev),
+            (KeyCode::Down, KeyModifiers::NONE, Action::Down),
+            (KeyCode::Char('c'), KeyModifiers::CONTROL, Action::Quit),
+            (
+                KeyCode::Char('c'),
+                KeyModifiers::NONE,
+                Action::ResetCounters,
+            ),
+        ];
+        for (code, modifiers, action) in cases {
+            assert_eq!(
+                bindings.action_for(&press(code, modifiers)),
+                Some(action),
+                "{code:?} {modifiers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_replace_an_action_and_duplicates_are_refused() {
+        let table: toml::Table = toml::from_str(r#"quit = ["x", "ctrl-q"]"#).unwrap();
+        let bindings = KeyBindings::with_overrides(&table).unwrap();
+        assert_eq!(
+            bindings.action_for(&press(KeyCode::Char('x'), KeyModifiers::NONE)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            bindings.action_for(&press(KeyCode::Char('q'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            bindings.action_for(&press(KeyCode::Char('q'), KeyModifiers::NONE)),
+            None
+        );
+
+        let table: toml::Table = toml::from_str(r#"help = "p""#).unwrap();
+        let error = KeyBindings::with_overrides(&table).unwrap_err();
+        assert!(
+            matches!(error, BindingError::Duplicate { ref key, .. } if key == "p"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("pause_all"), "{error}");
+    }
+
+    #[test]
+    fn bad_tables_get_clear_errors() {
+        for (text, expected) in [
+            (r#"fly = "x""#, "unknown action"),
+            (r#"quit = "hyper-x""#, "unknown key"),
+            (r#"quit = 3"#, "expected a key"),
+            (r#"quit = "ctrl-c""#, "cannot be rebound"),
+        ] {
+            let table: toml::Table = toml::from_str(text).unwrap();
+            let error = KeyBindings::with_overrides(&table).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+}

@@ -1,0 +1,335 @@
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::fixture::{self, at, now};
+use super::*;
+
+fn key(code: KeyCode) -> Msg {
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() => KeyModifiers::SHIFT,
+        _ => KeyModifiers::NONE,
+    };
+    Msg::Key(KeyEvent::new(code, modifiers))
+}
+
+fn ch(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+#[test]
+fn the_fixture_folds_every_attempt_into_stats() {
+    let app = fixture::app();
+    let omni = app.stats.provider("omniscrape").unwrap();
+    let alter = app.stats.provider("alterlab").unwrap();
+    assert_eq!(omni.attempts, 20);
+    assert_eq!(alter.attempts, 18);
+    assert_eq!(omni.retries, 1);
+    assert_eq!(alter.billing.balance, Some(4_870.0));
+    assert_eq!(omni.billing.refund_mismatches, 1, "the charged 502");
+    assert_eq!(app.now, now());
+}
+
+#[test]
+fn quit_by_q_and_by_ctrl_c() {
+    let mut app = fixture::app();
+    assert_eq!(app.update(ch('q')), Some(Cmd::Quit));
+    assert!(app.quitting);
+    let mut app = fixture::app();
+    let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(app.update(ctrl_c), Some(Cmd::Quit));
+}
+
+#[test]
+fn p_pauses_all_then_resumes_once_the_engine_confirmed() {
+    let mut app = fixture::app();
+    assert_eq!(app.update(ch('p')), Some(Cmd::Pause(Scope::All)));
+    // Nothing is paused until the engine says so: pressing again still asks to pause.
+    assert_eq!(app.update(ch('p')), Some(Cmd::Pause(Scope::All)));
+    for provider in ["omniscrape", "alterlab"] {
+        app.update(Msg::Probe(Box::new(ProbeEvent::Paused {
+            provider: provider.into(),
+            reason: "paused by the user".into(),
+        })));
+    }
+    assert!(app.stats.providers.iter().all(|p| p.paused.is_some()));
+    assert_eq!(app.update(ch('p')), Some(Cmd::Resume(Scope::All)));
+}
+
+#[test]
+fn shift_p_acts_on_the_selected_provider() {
+    let mut app = fixture::app();
+    app.focus = Focus::RateLimits;
+    app.update(ch('j'));
+    assert_eq!(
+        app.update(ch('P')),
+        Some(Cmd::Pause(Scope::Provider("alterlab".into())))
+    );
+    app.update(Msg::Probe(Box::new(ProbeEvent::Paused {
+        provider: "alterlab".into(),
+        reason: "INSUFFICIENT_CREDITS: no balance".into(),
+    })));
+    assert!(
+        app.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("INSUFFICIENT_CREDITS")
+    );
+    assert_eq!(
+        app.update(ch('P')),
+        Some(Cmd::Resume(Scope::Provider("alterlab".into())))
+    );
+}
+
+#[test]
+fn tab_cycles_focus_both_ways() {
+    let mut app = fixture::app();
+    assert_eq!(app.focus, Focus::Recent);
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::StatusCodes);
+    app.update(key(KeyCode::BackTab));
+    app.update(key(KeyCode::BackTab));
+    assert_eq!(app.focus, Focus::Latency);
+}
+
+#[test]
+fn selection_moves_and_stays_in_bounds() {
+    let mut app = fixture::app();
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.selection.recent, 0);
+    app.update(ch('j'));
+    app.update(key(KeyCode::Down));
+    assert_eq!(app.selection.recent, 2);
+    for _ in 0..100 {
+        app.update(ch('j'));
+    }
+    assert_eq!(app.selection.recent, 37, "38 attempts, newest first");
+    app.focus = Focus::Errors;
+    for _ in 0..10 {
+        app.update(ch('j'));
+    }
+    assert_eq!(app.selection.error, app.error_rows().len() - 1);
+}
+
+#[test]
+fn enter_opens_the_selected_attempt_and_esc_closes_it() {
+    let mut app = fixture::app();
+    app.update(ch('j'));
+    let expected = app.recent_attempts().nth(1).unwrap().attempt_id;
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.overlay, Overlay::Detail(expected));
+    // j/k do nothing under an overlay.
+    app.update(ch('j'));
+    assert_eq!(app.selection.recent, 1);
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn new_attempts_keep_a_scrolled_selection_on_its_row() {
+    let mut app = fixture::app();
+    app.update(ch('j'));
+    app.update(ch('j'));
+    let selected = app.selected_attempt().unwrap().attempt_id;
+    let mut fresh = fixture::outcome(&fixture::Attempt {
+        id: 100,
+        second: 899,
+        ..fixture::Attempt::default()
+    });
+    fresh.attempt_id = 100;
+    app.update(Msg::Probe(Box::new(ProbeEvent::Attempt {
+        outcome: Box::new(fresh),
+        in_flight: 0,
+    })));
+    assert_eq!(app.selected_attempt().unwrap().attempt_id, selected);
+}
+
+#[test]
+fn r_retries_the_selected_attempt_and_e_names_the_escalation() {
+    let mut app = fixture::app();
+    // Newest first: #38 timeout, #37 alterlab 429, #36 challenge, #35 antibot, #34 omni 502 retry.
+    for _ in 0..4 {
+        app.update(ch('j'));
+    }
+    let selected = app.selected_attempt().unwrap();
+    assert_eq!(selected.api_status, Some(502));
+    let id = selected.attempt_id;
+    assert_eq!(
+        app.update(ch('r')),
+        Some(Cmd::Retry {
+            attempt_id: id,
+            escalate: false
+        })
+    );
+    assert_eq!(
+        app.update(ch('e')),
+        Some(Cmd::Retry {
+            attempt_id: id,
+            escalate: true
+        })
+    );
+    let notice = app.notice.clone().unwrap();
+    assert!(notice.text.contains("mode js_rendering"), "{}", notice.text);
+    assert!(notice.text.contains("costs more"), "{}", notice.text);
+}
+
+#[test]
+fn r_without_a_selected_attempt_sends_nothing() {
+    let mut app = fixture::app();
+    app.focus = Focus::Billing;
+    assert_eq!(app.update(ch('r')), None);
+    assert!(app.notice.unwrap().text.contains("no attempt selected"));
+}
+
+#[test]
+fn shift_r_retries_all_failed() {
+    let mut app = fixture::app();
+    assert_eq!(app.update(ch('R')), Some(Cmd::RetryAllFailed));
+}
+
+#[test]
+fn f_cycles_the_filter_through_every_provider_and_back() {
+    let mut app = fixture::app();
+    app.update(ch('f'));
+    assert_eq!(app.filter.as_deref(), Some("omniscrape"));
+    assert!(app.recent_attempts().all(|o| o.provider == "omniscrape"));
+    app.update(ch('f'));
+    assert_eq!(app.filter.as_deref(), Some("alterlab"));
+    app.update(ch('f'));
+    assert_eq!(app.filter, None);
+}
+
+#[test]
+fn plus_and_minus_step_the_rate_for_the_filtered_scope() {
+    let mut app = fixture::app();
+    assert_eq!(
+        app.update(ch('+')),
+        Some(Cmd::SetRate {
+            scope: Scope::All,
+            rate: Rate::PerSecond(2.0)
+        })
+    );
+    app.update(ch('f'));
+    assert_eq!(
+        app.update(ch('-')),
+        Some(Cmd::SetRate {
+            scope: Scope::Provider("omniscrape".into()),
+            rate: Rate::PerSecond(1.0)
+        })
+    );
+    app.rate = Rate::PerSecond(200.0);
+    assert!(matches!(
+        app.update(ch('+')),
+        Some(Cmd::SetRate {
+            rate: Rate::Unlimited,
+            ..
+        })
+    ));
+    assert!(matches!(
+        app.update(ch('+')),
+        Some(Cmd::SetRate {
+            rate: Rate::Unlimited,
+            ..
+        })
+    ));
+    app.rate = Rate::PerSecond(0.05);
+    assert_eq!(
+        app.update(ch('-')),
+        Some(Cmd::SetRate {
+            scope: Scope::Provider("omniscrape".into()),
+            rate: Rate::PerSecond(0.05)
+        })
+    );
+}
+
+#[test]
+fn c_resets_counters_but_keeps_the_providers() {
+    let mut app = fixture::app();
+    assert_eq!(app.update(ch('c')), None);
+    assert_eq!(app.stats.total_attempts(), 0);
+    assert_eq!(app.stats.providers.len(), 2);
+    assert_eq!(app.stats.started_at, now());
+    assert_eq!(
+        app.stats.provider("alterlab").unwrap().billing.balance,
+        Some(4_870.0)
+    );
+}
+
+#[test]
+fn help_toggles_and_hides_behind_esc() {
+    let mut app = fixture::app();
+    app.update(ch('?'));
+    assert_eq!(app.overlay, Overlay::Help);
+    app.update(ch('?'));
+    assert_eq!(app.overlay, Overlay::None);
+    app.update(ch('?'));
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn notices_fade_with_the_clock_not_the_wall() {
+    let mut app = fixture::app();
+    app.update(ch('R'));
+    assert!(app.notice.is_some());
+    app.update(Msg::Tick(now() + TimeDelta::seconds(5)));
+    assert!(app.notice.is_some());
+    app.update(Msg::Tick(now() + TimeDelta::seconds(10)));
+    assert!(app.notice.is_none());
+}
+
+#[test]
+fn engine_events_set_limits_holds_and_rejections() {
+    let mut app = fixture::app();
+    app.update(Msg::Probe(Box::new(ProbeEvent::Limits {
+        provider: "alterlab".into(),
+        concurrency: 7,
+        rate: Rate::PerSecond(0.5),
+    })));
+    assert_eq!(app.rate, Rate::PerSecond(0.5));
+    assert_eq!(app.live["alterlab"].concurrency, Some(7));
+    let until = now() + TimeDelta::seconds(90);
+    app.update(Msg::Probe(Box::new(ProbeEvent::Hold {
+        provider: "omniscrape".into(),
+        until,
+        reason: "Retry-After".into(),
+    })));
+    let omni = app.stats.provider("omniscrape").unwrap();
+    assert_eq!(app.next_allowed(omni), Some(until));
+    assert!(app.shows_countdown());
+    app.update(Msg::Probe(Box::new(ProbeEvent::CommandRejected {
+        message: "attempt 999 is no longer kept".into(),
+    })));
+    assert!(app.notice.as_ref().unwrap().warning);
+    app.update(Msg::EngineStopped);
+    assert!(!app.engine_running);
+    let _ = at(0);
+}
+
+#[test]
+fn unbound_keys_do_nothing() {
+    let mut app = fixture::app();
+    let before = app.focus;
+    assert_eq!(app.update(ch('z')), None);
+    assert_eq!(app.focus, before);
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn commands_map_onto_the_engine_and_quit_stays_local() {
+    assert_eq!(Cmd::Quit.into_engine_command(), None);
+    assert_eq!(
+        Cmd::Retry {
+            attempt_id: 4,
+            escalate: true
+        }
+        .into_engine_command(),
+        Some(EngineCommand::Retry {
+            attempt_id: 4,
+            escalate: true
+        })
+    );
+    assert_eq!(
+        Cmd::Pause(Scope::All).into_engine_command(),
+        Some(EngineCommand::Pause(Scope::All))
+    );
+}

@@ -1,0 +1,170 @@
+//! The terminal edge: setup and restore, and the event loop that owns the screen.
+//!
+//! `tokio::select!` over crossterm's `EventStream` (keys, resizes; errors and end of input end the
+//! session), the engine's bounded event channel (drained up to [`DRAIN_CAP`] per pass), stop
+//! signals (SIGTERM, SIGINT from outside), and a frame tick. It draws only when something changed,
+//! at most ~30 times a second, and at least once a second (the session clock and countdowns).
+//! The terminal is restored on quit, Ctrl-C, SIGTERM and panic (ratatui's panic hook).
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::app::{App, Cmd, Msg};
+use crate::probe::{EngineCommand, EngineHandle, ProbeEvent};
+use crate::ui;
+
+/// Engine events folded in per pass before the screen gets a chance to draw.
+pub const DRAIN_CAP: usize = 512;
+/// Shortest time between two frames (~30 fps).
+const FRAME: Duration = Duration::from_millis(33);
+
+/// Run the dashboard until the user quits, input ends, or a stop signal arrives. The engine is
+/// shut down on the way out.
+///
+/// # Errors
+/// The terminal could not be drawn to or read from.
+pub async fn run(
+    mut app: App,
+    engine: EngineHandle,
+    mut events: mpsc::Receiver<ProbeEvent>,
+) -> anyhow::Result<()> {
+    // ratatui::init: raw mode, alternate screen, and a panic hook that restores the terminal.
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, &mut app, &engine, &mut events).await;
+    ratatui::restore();
+    engine.shutdown();
+    // Requests in the air finish; do not wait on them forever.
+    drop(events);
+    let _ = tokio::time::timeout(Duration::from_secs(3), engine.join()).await;
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    engine: &EngineHandle,
+    events: &mut mpsc::Receiver<ProbeEvent>,
+) -> anyhow::Result<()> {
+    let commands = engine.commands();
+    let (stop_tx, mut stops) = mpsc::channel(2);
+    tokio::spawn(forward_stop_signals(stop_tx));
+    let mut input = EventStream::new();
+    let mut ticker = tokio::time::interval(FRAME);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let size = terminal.size()?;
+    app.update(Msg::Resize {
+        width: size.width,
+        height: size.height,
+    });
+    app.update(Msg::Tick(Utc::now()));
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut engine_open = true;
+
+    loop {
+        if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
+            terminal.draw(|frame| ui::render(frame, app))?;
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+        let mut outgoing = None;
+        tokio::select! {
+            maybe = input.next() => match maybe {
+                Some(Ok(Event::Key(key))) => {
+                    outgoing = app.update(Msg::Key(key));
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(width, height))) => {
+                    app.update(Msg::Resize { width, height });
+                    // The next draw repaints everything at the new size.
+                    terminal.autoresize()?;
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(anyhow::anyhow!("reading the terminal failed: {error}")),
+                // Input ended (the terminal went away): nothing more can be asked of us.
+                None => return Ok(()),
+            },
+            event = events.recv(), if engine_open => match event {
+                Some(event) => {
+                    app.update(Msg::Probe(Box::new(event)));
+                    for _ in 0..DRAIN_CAP {
+                        match events.try_recv() {
+                            Ok(event) => { app.update(Msg::Probe(Box::new(event))); }
+                            Err(_) => break,
+                        }
+                    }
+                    dirty = true;
+                }
+                None => {
+                    engine_open = false;
+                    app.update(Msg::EngineStopped);
+                    dirty = true;
+                }
+            },
+            _ = stops.recv() => return Ok(()),
+            _ = ticker.tick() => {
+                let now = Utc::now();
+                // A new second: the session clock (and any countdown) moved.
+                if now.timestamp() != app.now.timestamp() {
+                    dirty = true;
+                }
+                app.update(Msg::Tick(now));
+            }
+        }
+        match outgoing {
+            Some(Cmd::Quit) => return Ok(()),
+            Some(cmd) => {
+                if let Some(command) = cmd.into_engine_command() {
+                    send(&commands, command, app);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// Never await here: the engine may itself be waiting for us to take its events.
+fn send(commands: &mpsc::Sender<EngineCommand>, command: EngineCommand, app: &mut App) {
+    if let Err(error) = commands.try_send(command) {
+        let message = match error {
+            mpsc::error::TrySendError::Full(_) => "the engine is busy; press the key again",
+            mpsc::error::TrySendError::Closed(_) => "the engine has stopped",
+        };
+        app.update(Msg::Probe(Box::new(ProbeEvent::CommandRejected {
+            message: message.to_owned(),
+        })));
+    }
+}
+
+/// SIGTERM and an outside SIGINT end the session like `q` (in raw mode Ctrl-C arrives as a key).
+async fn forward_stop_signals(stops: mpsc::Sender<()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => if result.is_err() { return },
+            () = terminated => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+    }
+    let _ = stops.send(()).await;
+}

@@ -1,0 +1,258 @@
+//! Rendering: `render(frame, &App)` draws the whole screen from the state, and nothing else. Pure:
+//! no clock reads, no I/O; each pane is one file under `ui/` with `render(frame, area, &App)`.
+//!
+//! Screen layout (100×30 shown; at 200×60 the rows grow and panes show more rows and wider bars):
+//!
+//! ```text
+//! ┌ header: omniscope · session 00:15:00 · rate 1/s · filter all · running / PAUSED ───────────┐
+//! ┌ Status codes (API | target) ──────────────┐┌ Errors ───────────────────────────────────────┐
+//! │ API status  n  share  1m │ target  n  …    ││ code  provider  n  retry  refund               │
+//! │ …                        │                 ││ advice of the selected code                    │
+//! └───────────────────────────────────────────┘└───────────────────────────────────────────────┘
+//! ┌ Rate limits ──────────┐┌ Concurrency ──────────┐┌ Billing & quota ──────────────────────────┐
+//! │ per provider: gauge,  ││ in flight / limit     ││ charged refunded net balance, quota gauge, │
+//! │ reset, Retry-After…   ││ gauge, sparkline      ││ burn/h, exhaustion, mismatches             │
+//! └───────────────────────┘└───────────────────────┘└────────────────────────────────────────────┘
+//! ┌ Latency ──────────────┐┌ Recent attempts ─────────────────────────────────────────────────────┐
+//! │ p50 p90 p99 max       ││ #id  time  provider  api  target  code  latency  cost                │
+//! │ sparkline             ││ …  (Enter: detail popup)                                             │
+//! └───────────────────────┘└──────────────────────────────────────────────────────────────────────┘
+//!  footer: notice · key hints
+//! ```
+//! Below [`MIN_WIDTH`]×[`MIN_HEIGHT`] a "terminal too small" note replaces the panes.
+
+mod billing;
+mod concurrency;
+mod detail;
+mod errors;
+mod help;
+mod latency;
+mod limits;
+mod recent;
+mod status;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
+
+use crate::app::{Action, App, Focus, Overlay};
+use crate::stats::StatusClass;
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// Draw the whole screen.
+pub fn render(frame: &mut Frame<'_>, app: &App) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        render_too_small(frame, area);
+        return;
+    }
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(frame, header, app);
+    render_footer(frame, footer, app);
+
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Percentage(32),
+        Constraint::Percentage(28),
+        Constraint::Min(8),
+    ])
+    .areas(body);
+    let [status_area, errors_area] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(top);
+    let [limits_area, concurrency_area, billing_area] = Layout::horizontal([
+        Constraint::Percentage(33),
+        Constraint::Percentage(30),
+        Constraint::Percentage(37),
+    ])
+    .areas(middle);
+    let [latency_area, recent_area] =
+        Layout::horizontal([Constraint::Percentage(32), Constraint::Percentage(68)]).areas(bottom);
+
+    status::render(frame, status_area, app);
+    errors::render(frame, errors_area, app);
+    limits::render(frame, limits_area, app);
+    concurrency::render(frame, concurrency_area, app);
+    billing::render(frame, billing_area, app);
+    latency::render(frame, latency_area, app);
+    recent::render(frame, recent_area, app);
+
+    match app.overlay {
+        Overlay::None => {}
+        Overlay::Help => help::render(frame, area, app),
+        Overlay::Detail(id) => detail::render(frame, area, app, id),
+    }
+}
+
+fn render_too_small(frame: &mut Frame<'_>, area: Rect) {
+    let text = vec![
+        Line::from(Span::styled(
+            "terminal too small",
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(format!(
+            "{}×{} here; omniscope needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
+            area.width, area.height
+        )),
+        Line::from("enlarge the window, or press q to quit"),
+    ];
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}
+
+fn render_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let elapsed = app.stats.elapsed(app.now);
+    let paused: Vec<&str> = app
+        .shown_providers()
+        .filter(|p| p.paused.is_some())
+        .map(|p| p.name.as_str())
+        .collect();
+    let state = if !app.engine_running {
+        Span::styled(
+            " engine stopped ",
+            Style::new().fg(Color::Black).bg(Color::Red),
+        )
+    } else if paused.is_empty() {
+        Span::styled(" running ", Style::new().fg(Color::Black).bg(Color::Green))
+    } else {
+        Span::styled(
+            format!(" PAUSED: {} ", paused.join(", ")),
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        )
+    };
+    let line = Line::from(vec![
+        Span::styled(" omniscope ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::raw(format!("· session {} ", clock(elapsed))),
+        Span::raw(format!("· rate {} ", app.rate)),
+        Span::raw(format!(
+            "· filter {} ",
+            app.filter.as_deref().unwrap_or("all")
+        )),
+        Span::raw(format!("· {} attempts ", app.stats.total_attempts())),
+        state,
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn render_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let mut spans = Vec::new();
+    if let Some(notice) = &app.notice {
+        let style = if notice.warning {
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().fg(Color::Cyan)
+        };
+        spans.push(Span::styled(format!(" {} ", notice.text), style));
+        spans.push(Span::raw("│"));
+    }
+    let hints = [
+        (Action::Quit, "quit"),
+        (Action::PauseAll, "pause"),
+        (Action::PauseProvider, "pause provider"),
+        (Action::Retry, "retry"),
+        (Action::RetryEscalated, "escalate"),
+        (Action::RetryAllFailed, "retry failed"),
+        (Action::FocusNext, "focus"),
+        (Action::Open, "detail"),
+        (Action::CycleFilter, "filter"),
+        (Action::RateUp, "rate+"),
+        (Action::RateDown, "rate-"),
+        (Action::ResetCounters, "reset"),
+        (Action::Help, "help"),
+    ];
+    for (action, label) in hints {
+        let keys = app.bindings.label(action);
+        let key = keys.split('/').next().unwrap_or_default().to_owned();
+        spans.push(Span::styled(
+            format!(" {key}"),
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(
+            format!(" {label}"),
+            Style::new().fg(Color::Gray),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A pane's frame: its title, highlighted when it has focus.
+fn pane(title: &str, app: &App, focus: Focus) -> Block<'static> {
+    let focused = app.focus == focus && app.overlay == Overlay::None;
+    let (style, border) = if focused {
+        (Style::new().fg(Color::Cyan), BorderType::Thick)
+    } else {
+        (Style::new(), BorderType::Plain)
+    };
+    Block::bordered()
+        .border_type(border)
+        .border_style(style)
+        .title(Span::styled(
+            format!(" {title} "),
+            style.add_modifier(Modifier::BOLD),
+        ))
+}
+
+/// Colour of a status class.
+fn class_color(class: StatusClass) -> Color {
+    match class {
+        StatusClass::Success => Color::Green,
+        StatusClass::Redirect => Color::Cyan,
+        StatusClass::ClientError => Color::Yellow,
+        StatusClass::ServerError => Color::Red,
+        StatusClass::Transport => Color::Magenta,
+    }
+}
+
+/// `hh:mm:ss`.
+fn clock(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// A countdown to `at`: "in 45s", "in 3m05s", "now".
+fn countdown(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match at.map(|at| (at - now).num_seconds()) {
+        None => "—".to_owned(),
+        Some(secs) if secs <= 0 => "now".to_owned(),
+        Some(secs) if secs < 60 => format!("in {secs}s"),
+        Some(secs) if secs < 3600 => format!("in {}m{:02}s", secs / 60, secs % 60),
+        Some(secs) => format!("in {}h{:02}m", secs / 3600, secs / 60 % 60),
+    }
+}
+
+/// A share as a percentage with one decimal.
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+fn share(part: u64, total: u64) -> String {
+    if total == 0 {
+        "—".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / total as f64)
+    }
+}
+
+/// An amount with precision suited to its size (USD cents, credits).
+fn amount(value: f64) -> String {
+    if value.abs() >= 100.0 {
+        format!("{value:.0}")
+    } else if value.abs() >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+fn dim() -> Style {
+    Style::new().fg(Color::DarkGray)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! Billing & quota: charged, refunded, net, balance (from the usage endpoint where there is one),
+//! quota used/remaining where the config sets a plan quota, burn rate per hour, projected time to
+//! exhaustion, refund mismatches.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{LineGauge, Paragraph};
+
+use super::{amount, dim, pane};
+use crate::app::{App, Focus};
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let block = pane("Billing & quota", app, Focus::Billing);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let hours = app.stats.elapsed(app.now).as_secs_f64() / 3600.0;
+    let mut y = inner.y;
+    let bottom = inner.y + inner.height;
+    for (index, provider) in app.shown_providers().enumerate() {
+        if y + 2 > bottom {
+            break;
+        }
+        let billing = &provider.billing;
+        let unit = billing.unit.label();
+        let selected = app.focus == Focus::Billing && index == app.selection.provider;
+        let name_style = if selected {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        };
+        // Narrow panes keep the net and leave charged/refunded to wide ones.
+        let detail = if inner.width >= 60 {
+            format!(
+                " (charged {} − refunded {})",
+                amount(billing.charged),
+                amount(billing.refunded)
+            )
+        } else {
+            String::new()
+        };
+        let first = vec![
+            Span::styled(format!("{} ", provider.name), name_style),
+            Span::raw(format!("net {} {unit}{detail}", amount(billing.net()))),
+        ];
+        frame.render_widget(
+            Paragraph::new(Line::from(first)),
+            Rect::new(inner.x, y, inner.width, 1),
+        );
+
+        let burn = (hours > 0.0).then(|| billing.net() / hours);
+        let mut second = vec![Span::raw(format!(
+            "  burn {}/h",
+            burn.map_or_else(|| "—".to_owned(), amount)
+        ))];
+        if let Some(balance) = billing.balance {
+            let balance_unit = billing.balance_unit.map_or(unit, |u| u.label());
+            second.push(Span::raw(format!(
+                " · bal {} {balance_unit}",
+                amount(balance)
+            )));
+            // Exhaustion is projected only when the burn and the balance count in the same unit.
+            if let Some(burn) =
+                burn.filter(|b| *b > 0.0 && billing.balance_unit == Some(billing.unit))
+            {
+                second.push(Span::styled(
+                    format!(" · empty {}", hours_label(balance / burn)),
+                    Style::new().fg(Color::Yellow),
+                ));
+            }
+        } else if let Some(error) = app
+            .live
+            .get(&provider.name)
+            .and_then(|l| l.usage_error.as_ref())
+        {
+            second.push(Span::styled(
+                format!(" · usage: {error}"),
+                Style::new().fg(Color::Red),
+            ));
+        }
+        frame.render_widget(
+            Paragraph::new(Line::from(second)),
+            Rect::new(inner.x, y + 1, inner.width, 1),
+        );
+        y += 2;
+        if billing.refund_mismatches > 0 && y < bottom {
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    if inner.width >= 60 {
+                        format!(
+                            "  ⚠ {} refund mismatch(es): billed against the contract's refund rule",
+                            billing.refund_mismatches
+                        )
+                    } else {
+                        format!("  ⚠ {} refund mismatch(es)", billing.refund_mismatches)
+                    },
+                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                )),
+                Rect::new(inner.x, y, inner.width, 1),
+            );
+            y += 1;
+        }
+
+        let quota = app.live.get(&provider.name).and_then(|l| l.plan_quota);
+        if let Some(quota) = quota.filter(|q| *q > 0)
+            && y < bottom
+        {
+            // Requests count against the plan: attempts made this session (the usage endpoint's
+            // figure wins when the provider has one).
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+            let used = billing.usage_used.unwrap_or(provider.attempts as f64);
+            #[allow(clippy::cast_precision_loss)]
+            let ratio = (used / quota as f64).clamp(0.0, 1.0);
+            let per_hour = (hours > 0.0).then(|| used / hours);
+            #[allow(clippy::cast_precision_loss)]
+            let left = (quota as f64 - used).max(0.0);
+            let exhaustion = per_hour
+                .filter(|r| *r > 0.0)
+                .map_or_else(|| "—".to_owned(), |r| hours_label(left / r));
+            let color = if ratio > 0.9 { Color::Red } else { Color::Blue };
+            frame.render_widget(
+                LineGauge::default()
+                    .ratio(ratio)
+                    .label(format!("  quota {used:.0}/{quota} · out {exhaustion}"))
+                    .filled_style(Style::new().fg(color))
+                    .unfilled_style(dim()),
+                Rect::new(inner.x, y, inner.width, 1),
+            );
+            y += 1;
+        }
+        if inner.height >= 9 {
+            y += 1;
+        }
+    }
+}
+
+fn hours_label(hours: f64) -> String {
+    if !hours.is_finite() {
+        "—".to_owned()
+    } else if hours >= 48.0 {
+        format!("{:.0}d", hours / 24.0)
+    } else if hours >= 1.0 {
+        format!("{hours:.1}h")
+    } else {
+        format!("{:.0}m", hours * 60.0)
+    }
+}

@@ -1,0 +1,85 @@
+//! Concurrency: in flight now vs the limit (gauge), a sparkline of in-flight over time, limit hits.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{LineGauge, Paragraph, Sparkline};
+
+use super::{dim, pane};
+use crate::app::{App, Focus};
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let block = pane("Concurrency", app, Focus::Concurrency);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let providers: Vec<_> = app.shown_providers().collect();
+    let per = (inner.height / u16::try_from(providers.len().max(1)).unwrap_or(1)).max(2);
+    let mut y = inner.y;
+    let bottom = inner.y + inner.height;
+    for (index, provider) in providers.iter().enumerate() {
+        if y + 2 > bottom {
+            break;
+        }
+        let state = &provider.concurrency;
+        let limit = state
+            .limit
+            .or_else(|| app.live.get(&provider.name).and_then(|l| l.concurrency));
+        let selected = app.focus == Focus::Concurrency && index == app.selection.provider;
+        let name_style = if selected {
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        };
+        let label = Line::from(vec![
+            Span::styled(format!("{} ", provider.name), name_style),
+            Span::raw(format!(
+                "{}/{}",
+                state.in_flight,
+                limit.map_or_else(|| "?".to_owned(), |l| l.to_string())
+            )),
+        ]);
+        #[allow(clippy::cast_precision_loss)] // small counts
+        let ratio = limit.filter(|l| *l > 0).map_or(0.0, |l| {
+            (f64::from(state.in_flight) / f64::from(l)).clamp(0.0, 1.0)
+        });
+        let color = if ratio >= 1.0 {
+            Color::Red
+        } else {
+            Color::Cyan
+        };
+        frame.render_widget(
+            LineGauge::default()
+                .ratio(ratio)
+                .label(label)
+                .filled_style(Style::new().fg(color))
+                .unfilled_style(dim()),
+            Rect::new(inner.x, y, inner.width, 1),
+        );
+        let text = format!("max {} · hits {} ", state.max_in_flight, state.limit_hits);
+        let text_width = u16::try_from(text.chars().count()).unwrap_or(u16::MAX);
+        let row = Rect::new(inner.x, y + 1, inner.width, (per - 1).min(bottom - y - 1));
+        frame.render_widget(
+            Paragraph::new(text),
+            Rect::new(row.x, row.y, text_width.min(row.width), 1),
+        );
+        let spark_width = row.width.saturating_sub(text_width);
+        if spark_width > 2 {
+            let history: Vec<u64> = provider
+                .history
+                .window(app.now.timestamp(), usize::from(spark_width))
+                .iter()
+                .map(|bucket| u64::from(bucket.max_in_flight))
+                .collect();
+            frame.render_widget(
+                Sparkline::default()
+                    .data(&history)
+                    .max(u64::from(limit.unwrap_or(1).max(1)))
+                    .style(Style::new().fg(Color::Cyan)),
+                Rect::new(row.x + text_width, row.y, spark_width, row.height),
+            );
+        }
+        y += per;
+    }
+}

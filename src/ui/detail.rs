@@ -1,0 +1,213 @@
+//! One attempt's detail: request options, API and target status, headers (secrets redacted), error
+//! and advice, a body excerpt, billing, and its retries.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::{amount, class_color, dim};
+use crate::app::App;
+use crate::outcome::{AttemptId, Outcome};
+use crate::stats::StatusClass;
+
+/// Header names whose values are never shown: keys, tokens, cookies.
+fn is_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["key", "auth", "token", "cookie", "secret", "password"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+fn field(label: &str, value: impl Into<String>) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(
+            format!("{label:>10}  "),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(value.into()),
+    ])
+}
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, id: AttemptId) {
+    let popup = area.centered(Constraint::Percentage(86), Constraint::Percentage(86));
+    frame.render_widget(Clear, popup);
+    let block = Block::bordered()
+        .border_style(Style::new().fg(Color::Cyan))
+        .title(format!(
+            " Attempt #{id} · Esc closes · r retry · e escalate "
+        ));
+    let Some(outcome) = app.stats.attempt(id) else {
+        frame.render_widget(
+            Paragraph::new("this attempt is no longer kept (the recent list is bounded)")
+                .block(block),
+            popup,
+        );
+        return;
+    };
+    frame.render_widget(
+        Paragraph::new(lines(app, outcome))
+            .wrap(Wrap { trim: false })
+            .block(block),
+        popup,
+    );
+}
+
+fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
+    let options = &o.options;
+    let mut out = vec![
+        field(
+            "attempt",
+            format!(
+                "{} · probe {} · try {}{}",
+                o.provider,
+                o.probe_id,
+                o.attempt,
+                o.retry_of
+                    .map_or_else(String::new, |id| format!(" · retries #{id}"))
+            ),
+        ),
+        field("target", o.target_url.clone()),
+        field(
+            "options",
+            format!(
+                "mode {} · proxy {} · tier {} · timeout {} · {}",
+                options.mode.as_deref().unwrap_or("default"),
+                options.proxy_country.as_deref().unwrap_or("default"),
+                options.tier.as_deref().unwrap_or("default"),
+                options
+                    .timeout_s
+                    .map_or_else(|| "default".to_owned(), |t| format!("{t}s")),
+                if options.use_async { "async" } else { "sync" }
+            ),
+        ),
+        Line::from(vec![
+            Span::styled(
+                format!("{:>10}  ", "status"),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(
+                format!(
+                    "API {}",
+                    o.api_status
+                        .map_or_else(|| o.transport.label().to_owned(), |s| s.to_string())
+                ),
+                Style::new().fg(class_color(StatusClass::of(o.api_status))),
+            ),
+            Span::raw(" · "),
+            Span::styled(
+                format!(
+                    "target {}",
+                    o.target_status
+                        .map_or_else(|| "—".to_owned(), |s| s.to_string())
+                ),
+                Style::new().fg(class_color(StatusClass::of(o.target_status))),
+            ),
+            Span::raw(format!(
+                " · {} · {} ms · fault {}",
+                if o.succeeded() { "succeeded" } else { "failed" },
+                o.latency.as_millis(),
+                o.class.fault.label()
+            )),
+        ]),
+    ];
+    if o.error_code.is_some() || o.message.is_some() {
+        out.push(field(
+            "error",
+            format!(
+                "{} {}",
+                o.error_code.as_deref().unwrap_or(""),
+                o.message.as_deref().unwrap_or("")
+            )
+            .trim()
+            .to_owned(),
+        ));
+    }
+    if let Some(meaning) = &o.class.meaning {
+        out.push(field("meaning", meaning.clone()));
+    }
+    if let Some(advice) = &o.class.advice {
+        out.push(field("advice", advice.clone()));
+    }
+    out.push(field(
+        "retry",
+        format!(
+            "contract says {} · {}",
+            o.class.retryable.label(),
+            app.escalation_of(o).map_or_else(
+                || "no escalation offered".to_owned(),
+                |change| format!("e retries with {change} (costs more)")
+            )
+        ),
+    ));
+    let audit = if o.billing.audit.is_mismatch() {
+        Span::styled(
+            format!(" · REFUND MISMATCH ({:?})", o.billing.audit),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        )
+    } else {
+        Span::raw("")
+    };
+    out.push(Line::from(vec![
+        Span::styled(
+            format!("{:>10}  ", "billing"),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(format!(
+            "charged {} · refunded {} · net {} {} · refund expected: {}",
+            o.billing.charged.map_or_else(|| "—".to_owned(), amount),
+            o.billing.refunded.map_or_else(|| "—".to_owned(), amount),
+            amount(o.billing.net()),
+            o.billing.unit.label(),
+            if o.class.refund_expected { "yes" } else { "no" }
+        )),
+        audit,
+    ]));
+    let retries: Vec<String> = app
+        .stats
+        .retries_of(o.attempt_id)
+        .map(|r| {
+            format!(
+                "#{} {}",
+                r.attempt_id,
+                r.api_status
+                    .map_or_else(|| r.transport.label().to_owned(), |s| s.to_string())
+            )
+        })
+        .collect();
+    out.push(field(
+        "retries",
+        if retries.is_empty() {
+            "none".to_owned()
+        } else {
+            retries.join(", ")
+        },
+    ));
+    if let Some(request_id) = &o.request_id {
+        out.push(field("request", request_id.clone()));
+    }
+    out.push(Line::from(Span::styled(
+        "   headers",
+        Style::new().add_modifier(Modifier::BOLD),
+    )));
+    for (name, value) in &o.headers {
+        let shown = if is_secret(name) {
+            "[redacted]".to_owned()
+        } else {
+            value.clone()
+        };
+        out.push(Line::from(vec![
+            Span::styled(format!("            {name}: "), dim()),
+            Span::raw(shown),
+        ]));
+    }
+    out.push(field("body", format!("{} bytes; starts:", o.body_bytes)));
+    for line in o.body_excerpt.lines().take(6) {
+        out.push(Line::from(Span::styled(
+            format!("            {line}"),
+            dim(),
+        )));
+    }
+    out
+}

@@ -1,0 +1,36 @@
+//! The help overlay: every key, from the bindings in force.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use crate::app::{Action, App};
+
+pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let popup = area.centered(Constraint::Max(90), Constraint::Length(22));
+    let mut lines: Vec<Line<'static>> = Action::ALL
+        .iter()
+        .map(|action| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{:>16}  ", app.bindings.label(*action)),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(action.description()),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::from(
+        "  Keys can be changed in the config file's [keys] table (e.g. quit = [\"q\", \"ctrl-q\"]).",
+    ));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Help · every key (Esc or ? closes) ")),
+        popup,
+    );
+}

@@ -1,0 +1,151 @@
+//! Snapshots of every pane and of the whole screen, from the fixed session at a fixed clock.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+
+use super::*;
+use crate::app::{Msg, fixture};
+
+fn draw(width: u16, height: u16, app: &App, draw: impl Fn(&mut Frame<'_>, Rect, &App)) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| draw(frame, frame.area(), app))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+fn screen(width: u16, height: u16, app: &App) -> String {
+    draw(width, height, app, |frame, _, app| render(frame, app))
+}
+
+#[test]
+fn full_screen_100x30() {
+    let app = fixture::app();
+    let text = screen(100, 30, &app);
+    for title in [
+        "Status codes",
+        "Errors",
+        "Rate limits",
+        "Concurrency",
+        "Billing & quota",
+        "Latency",
+        "Recent attempts",
+    ] {
+        assert!(text.contains(title), "{title} missing:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn full_screen_200x60() {
+    let mut app = fixture::app();
+    app.update(Msg::Resize {
+        width: 200,
+        height: 60,
+    });
+    insta::assert_snapshot!(screen(200, 60, &app));
+}
+
+#[test]
+fn too_small_terminal_says_so() {
+    let app = fixture::app();
+    let text = screen(60, 20, &app);
+    assert!(text.contains("terminal too small"), "{text}");
+    assert!(!text.contains("Recent attempts"));
+}
+
+#[test]
+fn pane_status_codes() {
+    let app = fixture::app();
+    let text = draw(60, 12, &app, status::render);
+    assert!(text.contains("502"), "{text}");
+    assert!(text.contains("no resp"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn pane_errors_with_advice_of_the_selected_code() {
+    let mut app = fixture::app();
+    app.focus = Focus::Errors;
+    let text = draw(60, 12, &app, errors::render);
+    assert!(text.contains("CONCURRENCY_LIMIT"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn pane_rate_limits() {
+    let app = fixture::app();
+    let text = draw(50, 8, &app, limits::render);
+    assert!(text.contains("0/60"), "{text}");
+    assert!(text.contains("in 45s"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn pane_concurrency() {
+    let app = fixture::app();
+    insta::assert_snapshot!(draw(50, 8, &app, concurrency::render));
+}
+
+#[test]
+fn pane_billing() {
+    let app = fixture::app();
+    let text = draw(70, 9, &app, billing::render);
+    assert!(text.contains("refund mismatch"), "{text}");
+    assert!(text.contains("quota"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn pane_latency() {
+    let app = fixture::app();
+    insta::assert_snapshot!(draw(40, 8, &app, latency::render));
+}
+
+#[test]
+fn pane_recent_attempts() {
+    let app = fixture::app();
+    insta::assert_snapshot!(draw(120, 12, &app, recent::render));
+}
+
+#[test]
+fn detail_redacts_the_key_and_offers_the_escalation() {
+    let mut app = fixture::app();
+    // #35: AlterLab's antibot block, whose headers carry an X-API-Key echo.
+    app.overlay = Overlay::Detail(35);
+    let text = screen(120, 40, &app);
+    assert!(!text.contains("sk_test_must_never_show"), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+    assert!(text.contains("BLOCKED_BY_ANTIBOT"), "{text}");
+    assert!(text.contains("costs more"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn help_lists_every_action() {
+    let mut app = fixture::app();
+    app.overlay = Overlay::Help;
+    let text = screen(100, 30, &app);
+    for action in Action::ALL {
+        assert!(
+            text.contains(action.description().split(' ').next().unwrap()),
+            "{action:?}:\n{text}"
+        );
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn header_shows_pause() {
+    let mut app = fixture::app();
+    app.update(Msg::Probe(Box::new(crate::app::ProbeEvent::Paused {
+        provider: "alterlab".into(),
+        reason: "INSUFFICIENT_CREDITS: no balance".into(),
+    })));
+    let text = screen(100, 30, &app);
+    assert!(
+        text.lines().next().unwrap().contains("PAUSED: alterlab"),
+        "{text}"
+    );
+}

@@ -1,0 +1,160 @@
+//! End to end: the real binary's `demo` in a real terminal (tmux), driven by keys, read from the
+//! screen. The simulator runs in-process on loopback; nothing leaves the machine.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Generous: a debug build on a busy 2-core machine. Polls return as soon as the screen matches.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn tmux(args: &[&str]) -> std::process::Output {
+        Command::new("tmux").args(args).output().unwrap()
+    }
+
+    fn capture(&self) -> String {
+        String::from_utf8_lossy(&Self::tmux(&["capture-pane", "-p", "-t", &self.session]).stdout)
+            .into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        Self::tmux(&["send-keys", "-t", &self.session, keys]);
+    }
+
+    /// Wait until the screen satisfies `check`; panic with the screen when the deadline passes.
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        Self::tmux(&["kill-session", "-t", &self.session]);
+    }
+}
+
+fn tmux_missing() -> bool {
+    let missing = Command::new("tmux").arg("-V").output().is_err();
+    if missing {
+        eprintln!("note: tmux is not installed; skipping the end-to-end dashboard test");
+    }
+    missing
+}
+
+/// `omniscope demo` in a fresh 120×40 tmux session. The shell prints a marker with the exit
+/// status once the dashboard ends: proof that the process ended.
+fn start_demo(name: &str, config_dir: &std::path::Path) -> Tmux {
+    let binary = env!("CARGO_BIN_EXE_omniscope");
+    let session = format!("omniscope-e2e-{name}-{}", std::process::id());
+    let script = format!(
+        "OMNISCOPE_CONFIG_DIR={} {binary} demo; echo OMNISCOPE-EXITED-$?; sleep 60",
+        config_dir.display()
+    );
+    let status = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-s",
+            &session,
+            &script,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Tmux { session }
+}
+
+#[test]
+fn ctrl_c_quits_and_restores_the_terminal() {
+    if tmux_missing() {
+        return;
+    }
+    let config_dir = tempfile::tempdir().unwrap();
+    let tmux = start_demo("ctrlc", config_dir.path());
+    tmux.wait_for("the dashboard", |screen| screen.contains("Recent attempts"));
+    tmux.keys("C-c");
+    let screen = tmux.wait_for("the process to end", |screen| {
+        screen.contains("OMNISCOPE-EXITED-")
+    });
+    assert!(screen.contains("OMNISCOPE-EXITED-0"), "{screen}");
+    assert!(
+        !screen.contains("Recent attempts"),
+        "terminal restored:\n{screen}"
+    );
+}
+
+#[test]
+fn demo_dashboard_shows_panes_and_answers_keys() {
+    if tmux_missing() {
+        return;
+    }
+    let config_dir = tempfile::tempdir().unwrap();
+    let tmux = start_demo("keys", config_dir.path());
+
+    let screen = tmux.wait_for("panes and attempts", |screen| {
+        screen.contains("Recent attempts") && screen.contains("✓")
+    });
+    for title in [
+        "Status codes",
+        "Errors",
+        "Rate limits",
+        "Concurrency",
+        "Billing & quota",
+        "Latency",
+    ] {
+        assert!(screen.contains(title), "{title} missing:\n{screen}");
+    }
+    assert!(
+        screen.contains("omniscrape") && screen.contains("alterlab"),
+        "{screen}"
+    );
+
+    tmux.keys("?");
+    tmux.wait_for("help", |screen| screen.contains("Help · every key"));
+    tmux.keys("Escape");
+    tmux.wait_for("help closed", |screen| !screen.contains("Help · every key"));
+
+    tmux.keys("p");
+    tmux.wait_for("paused header", |screen| {
+        screen
+            .lines()
+            .next()
+            .is_some_and(|line| line.contains("PAUSED"))
+    });
+    tmux.keys("p");
+    tmux.wait_for("running again", |screen| {
+        screen
+            .lines()
+            .next()
+            .is_some_and(|line| line.contains("running"))
+    });
+
+    tmux.keys("q");
+    let screen = tmux.wait_for("the process to end", |screen| {
+        screen.contains("OMNISCOPE-EXITED-")
+    });
+    assert!(screen.contains("OMNISCOPE-EXITED-0"), "{screen}");
+    assert!(
+        !screen.contains("Recent attempts"),
+        "terminal restored:\n{screen}"
+    );
+}

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod eventlog;
 pub mod outcome;
 pub mod paths;
 pub mod policy;

@@ -553,7 +553,7 @@ pub fn parse_job_poll(profile: &Profile, body: &[u8]) -> JobPoll {
 }
 
 /// What a usage endpoint says about the account.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UsageReading {
     pub balance: Option<f64>,
     pub unit: crate::outcome::BillingUnit,

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod eventlog;
+pub mod metrics;
 pub mod outcome;
 pub mod paths;
 pub mod policy;

@@ -13,4 +13,5 @@ pub mod paths;
 pub mod policy;
 pub mod provider;
 pub mod providers_cmd;
+pub mod replay;
 pub mod stats;

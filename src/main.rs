@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use omniscope::cli::{Cli, Command};
-use omniscope::{paths, provider, providers_cmd};
+use omniscope::{paths, provider, providers_cmd, replay};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,5 +28,6 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Replay(args) => replay::main(&args),
     }
 }

@@ -1,6 +1,11 @@
 //! Command-line interface (clap).
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
+
+use crate::config::Rate;
 
 /// A terminal dashboard for the health of web-scraping APIs: status codes, errors, rate limits,
 /// concurrency, billing and latency, live.
@@ -15,6 +20,10 @@ pub struct Cli {
 pub enum Command {
     /// List every loaded provider profile: endpoint, auth style, and the error codes it knows.
     Providers(ProvidersArgs),
+    /// Probe headless: `--once` or for `--duration`, then print a summary per provider and
+    /// optionally write a JSON report. Exit 0 when the run completed, 2 on a usage, config or key
+    /// error, 3 when a threshold from the config was broken.
+    Run(Box<RunArgs>),
     /// Replay a recorded event log (omniscope.event.v1): headless, the same report `run` wrote.
     Replay(ReplayArgs),
 }
@@ -24,6 +33,47 @@ pub struct ProvidersArgs {
     /// Print the profiles as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options shared by every mode that probes (`run`, and later the dashboard).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Config file (default: config.toml in the config dir, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Provider profile for a quick probe from flags (omniscrape, alterlab, …).
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// Base URL override for --provider (scheme and host).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Environment variable holding the API key (default: NAME_API_KEY, e.g. OMNISCRAPE_API_KEY).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Target URL to scrape; repeat for several (replaces the config's probes).
+    #[arg(long = "target", value_name = "URL")]
+    pub targets: Vec<String>,
+    /// Probe each target once (with its retries), in order, then exit.
+    #[arg(long, conflicts_with = "duration")]
+    pub once: bool,
+    /// Stop after this long (10m, 1h); without it, run until Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Time between two probes of one target; 0s = back to back, keeping --concurrency in flight.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    pub every: Option<Duration>,
+    /// Requests in flight at once, per provider.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+    /// Client-side request rate per provider: N/s, N/min or unlimited.
+    #[arg(long, value_name = "N/s|unlimited")]
+    pub rate: Option<Rate>,
+    /// Total timeout of one request.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Write the JSON report (schema omniscope.report.v1) to this file.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

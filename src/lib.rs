@@ -6,12 +6,16 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod eventlog;
 pub mod metrics;
 pub mod outcome;
 pub mod paths;
 pub mod policy;
+pub mod probe;
 pub mod provider;
 pub mod providers_cmd;
 pub mod replay;
+pub mod report;
+pub mod run;
 pub mod stats;

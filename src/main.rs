@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use omniscope::cli::{Cli, Command};
-use omniscope::{paths, provider, providers_cmd, replay};
+use omniscope::{paths, provider, providers_cmd, replay, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Run(args) => run::main(&args),
         Command::Replay(args) => replay::main(&args),
     }
 }

@@ -66,7 +66,9 @@ impl Outcome {
     pub fn succeeded(&self) -> bool {
         self.transport == Transport::Ok
             && self.api_success
-            && self.job.is_none()
+            // A 202 only queued the job; the attempt that finished it carries the job and the
+            // final status.
+            && !(self.job.is_some() && self.api_status == Some(202))
             && self.target_status.is_none_or(|status| status < 400)
     }
 

@@ -102,7 +102,8 @@ pub fn decide(
     let after = wait_before_retry(policy, outcome, now, jitter_unit);
     let rule = profile.escalation_for(outcome.api_status, outcome.error_code.as_deref());
     let escalation = rule
-        .filter(|rule| state.consecutive_same_failure >= rule.after_consecutive)
+        // The count includes this failure, so it is at least one even from a default state.
+        .filter(|rule| state.consecutive_same_failure.max(1) >= rule.after_consecutive)
         .and_then(|rule| {
             next_escalation(
                 profile,
@@ -178,8 +179,10 @@ pub fn wait_before_retry(
         .base_delay
         .saturating_mul(1 << exponent)
         .min(policy.max_delay);
-    let jitter = backoff.mul_f64((policy.jitter * jitter_unit.clamp(0.0, 1.0)).max(0.0));
-    let mut wait = backoff + jitter;
+    // `jitter` comes from the config: a NaN, negative or huge fraction must not panic mul_f64.
+    let fraction = (policy.jitter * jitter_unit.clamp(0.0, 1.0)).clamp(0.0, 1.0);
+    let jitter = Duration::try_from_secs_f64(backoff.as_secs_f64() * fraction).unwrap_or_default();
+    let mut wait = backoff.saturating_add(jitter);
     if let Some(hold) = provider_hold(outcome, now) {
         wait = wait.max(hold);
     }
@@ -338,5 +341,283 @@ pub fn refund_audit(outcome: &Outcome) -> RefundAudit {
         RefundAudit::RefundedButShouldNotBe
     } else {
         RefundAudit::Consistent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::outcome::{Billing, Classification, Fault, RateLimitReading};
+    use crate::provider::builtin_profiles;
+
+    fn profile(name: &str) -> Profile {
+        builtin_profiles().get(name).unwrap().clone()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+    }
+
+    fn failed(status: u16, code: Option<&str>, retryable: Retryable, attempt: u32) -> Outcome {
+        Outcome {
+            provider: "test".to_owned(),
+            probe_id: 1,
+            attempt_id: 1,
+            attempt,
+            retry_of: None,
+            target_url: "https://example.com/".to_owned(),
+            options: RequestOptions::default(),
+            started_at: now(),
+            latency: Duration::ZERO,
+            transport: Transport::Ok,
+            api_status: Some(status),
+            api_success: false,
+            error_code: code.map(str::to_owned),
+            message: None,
+            target_status: None,
+            request_id: None,
+            rate_limit: RateLimitReading::default(),
+            concurrency: crate::outcome::ConcurrencyReading::default(),
+            billing: Billing::default(),
+            job: None,
+            body_bytes: 0,
+            body_excerpt: String::new(),
+            headers: Vec::new(),
+            class: Classification {
+                fault: Fault::Provider,
+                retryable,
+                ..Classification::default()
+            },
+        }
+    }
+
+    fn options(mode: Option<&str>, country: Option<&str>, tier: Option<&str>) -> RequestOptions {
+        RequestOptions {
+            mode: mode.map(str::to_owned),
+            proxy_country: country.map(str::to_owned),
+            tier: tier.map(str::to_owned),
+            ..RequestOptions::default()
+        }
+    }
+
+    #[test]
+    fn apply_step_mode() {
+        let omni = profile("omniscrape");
+        let step = EscalationStep::Mode("js_rendering".to_owned());
+        let (next, change) = apply_step(&omni, &options(Some("auto"), None, None), &step).unwrap();
+        assert_eq!(next.mode.as_deref(), Some("js_rendering"));
+        assert_eq!(change, "mode js_rendering");
+        assert_eq!(
+            apply_step(&omni, &options(Some("js_rendering"), None, None), &step),
+            None,
+            "already there"
+        );
+        let mut no_mode = omni.clone();
+        no_mode.request.mode = None;
+        assert_eq!(
+            apply_step(&no_mode, &RequestOptions::default(), &step),
+            None
+        );
+    }
+
+    #[test]
+    fn apply_step_walks_the_proxy_country_list_and_wraps() {
+        let omni = profile("omniscrape");
+        let countries = omni.request.proxy_countries.clone();
+        assert!(countries.len() >= 2);
+        let step = EscalationStep::NextProxyCountry;
+        let country = |current: Option<&str>| {
+            apply_step(&omni, &options(None, current, None), &step)
+                .map(|(next, _)| next.proxy_country.unwrap())
+        };
+        assert_eq!(country(None).as_deref(), Some(countries[0].as_str()));
+        for pair in countries.windows(2) {
+            assert_eq!(country(Some(&pair[0])).as_deref(), Some(pair[1].as_str()));
+        }
+        let last = countries.last().unwrap();
+        assert_eq!(country(Some(last)).as_deref(), Some(countries[0].as_str()));
+        let upper = countries[0].to_uppercase();
+        assert_eq!(
+            country(Some(&upper)).as_deref(),
+            Some(countries[1].as_str())
+        );
+        assert_eq!(country(Some("zz")).as_deref(), Some(countries[0].as_str()));
+
+        let mut single = omni.clone();
+        single.request.proxy_countries = vec!["us".to_owned()];
+        assert_eq!(
+            apply_step(&single, &options(None, Some("us"), None), &step),
+            None,
+            "one country: nowhere to go"
+        );
+        single.request.proxy_countries.clear();
+        assert_eq!(apply_step(&single, &RequestOptions::default(), &step), None);
+        // AlterLab has no proxy-country field.
+        assert_eq!(
+            apply_step(&profile("alterlab"), &RequestOptions::default(), &step),
+            None
+        );
+    }
+
+    #[test]
+    fn apply_step_climbs_the_tier_list_and_stops_at_the_top() {
+        let alter = profile("alterlab");
+        let step = EscalationStep::NextTier;
+        let tier = |current: Option<&str>| {
+            apply_step(&alter, &options(None, None, current), &step)
+                .map(|(next, change)| (next.tier.unwrap(), change))
+        };
+        assert_eq!(tier(None), Some(("2".to_owned(), "max_tier 2".to_owned())));
+        assert_eq!(tier(Some("1")).unwrap().0, "2");
+        assert_eq!(tier(Some("3")).unwrap().0, "4");
+        assert_eq!(tier(Some("4")), None);
+        // OmniScrape has no tier.
+        assert_eq!(
+            apply_step(&profile("omniscrape"), &RequestOptions::default(), &step),
+            None
+        );
+    }
+
+    #[test]
+    fn next_escalation_skips_steps_that_change_nothing() {
+        let omni = profile("omniscrape");
+        let steps = [
+            EscalationStep::Mode("js_rendering".to_owned()),
+            EscalationStep::NextTier,
+            EscalationStep::NextProxyCountry,
+        ];
+        let current = options(Some("js_rendering"), Some("us"), None);
+        let escalation = next_escalation(&omni, &current, &steps, 0).unwrap();
+        assert_eq!(escalation.level, 3);
+        assert_eq!(escalation.options.proxy_country.as_deref(), Some("gb"));
+        assert_eq!(next_escalation(&omni, &current, &steps, 3), None);
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_survives_odd_jitter() {
+        let policy = RetryPolicy::default();
+        let wait = |attempt, jitter_unit| {
+            wait_before_retry(
+                &policy,
+                &failed(500, None, Retryable::Yes, attempt),
+                now(),
+                jitter_unit,
+            )
+        };
+        assert_eq!(wait(0, 0.0), Duration::from_secs(1));
+        assert_eq!(wait(1, 0.0), Duration::from_secs(1));
+        assert_eq!(wait(4, 0.0), Duration::from_secs(8));
+        assert_eq!(wait(10, 0.0), Duration::from_secs(60), "max_delay caps");
+        assert_eq!(wait(u32::MAX, 0.0), Duration::from_secs(60));
+        assert_eq!(wait(2, 1.0), Duration::from_millis(2500));
+        assert_eq!(wait(2, f64::NAN), Duration::from_secs(2));
+        assert_eq!(wait(2, -3.0), Duration::from_secs(2));
+
+        for jitter in [f64::INFINITY, f64::NAN, -1.0, 1e300] {
+            let odd = RetryPolicy {
+                jitter,
+                max_delay: Duration::MAX,
+                ..RetryPolicy::default()
+            };
+            let outcome = failed(500, None, Retryable::Yes, 30);
+            let wait = wait_before_retry(&odd, &outcome, now(), 0.9);
+            assert!(wait >= Duration::from_secs(1 << 20), "{jitter}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn provider_hold_reads_the_reset_only_when_the_window_is_spent() {
+        let mut outcome = failed(500, None, Retryable::Yes, 1);
+        outcome.rate_limit.reset_at = Some(now() + chrono::TimeDelta::seconds(30));
+        outcome.rate_limit.remaining = Some(5);
+        assert_eq!(provider_hold(&outcome, now()), None);
+        outcome.rate_limit.remaining = Some(0);
+        assert_eq!(
+            provider_hold(&outcome, now()),
+            Some(Duration::from_secs(30))
+        );
+        outcome.rate_limit.remaining = Some(5);
+        outcome.api_status = Some(429);
+        assert_eq!(
+            provider_hold(&outcome, now()),
+            Some(Duration::from_secs(30))
+        );
+        // A reset already past is zero; a Retry-After alone counts.
+        outcome.rate_limit.reset_at = Some(now() - chrono::TimeDelta::seconds(30));
+        assert_eq!(provider_hold(&outcome, now()), Some(Duration::ZERO));
+        outcome.rate_limit.reset_at = None;
+        outcome.rate_limit.retry_after = Some(Duration::from_secs(7));
+        assert_eq!(provider_hold(&outcome, now()), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn a_default_retry_state_still_counts_the_failure_itself() {
+        let alter = profile("alterlab");
+        let outcome = failed(403, Some("BLOCKED_BY_ANTIBOT"), Retryable::Maybe, 1);
+        let decision = decide(
+            &alter,
+            &RetryPolicy::default(),
+            &outcome,
+            RetryState::default(),
+            now(),
+            0.0,
+        );
+        match decision {
+            Decision::GiveUp {
+                offer: Some(offer), ..
+            } => assert_eq!(
+                offer.options.tier.as_deref(),
+                Some("2"),
+                "the code's own rule"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn refund_audit_cases() {
+        let mut outcome = failed(502, None, Retryable::Yes, 1);
+        outcome.class.refund_expected = true;
+        assert_eq!(
+            refund_audit(&outcome),
+            RefundAudit::Consistent,
+            "nothing billed"
+        );
+        outcome.billing.charged = Some(0.0035);
+        assert_eq!(refund_audit(&outcome), RefundAudit::ChargedButShouldBeFree);
+        outcome.billing.refunded = Some(0.0035);
+        assert_eq!(refund_audit(&outcome), RefundAudit::Consistent);
+        outcome.billing.refunded = Some(0.001);
+        assert_eq!(
+            refund_audit(&outcome),
+            RefundAudit::ChargedButShouldBeFree,
+            "partial"
+        );
+
+        outcome.class.refund_expected = false;
+        outcome.billing.refunded = None;
+        assert_eq!(
+            refund_audit(&outcome),
+            RefundAudit::Consistent,
+            "billed, as the contract says"
+        );
+        outcome.billing.refunded = Some(1.0);
+        assert_eq!(refund_audit(&outcome), RefundAudit::RefundedButShouldNotBe);
+
+        // A success with a refund is odd too.
+        outcome.api_success = true;
+        outcome.class.refund_expected = true;
+        assert_eq!(refund_audit(&outcome), RefundAudit::RefundedButShouldNotBe);
+    }
+
+    #[test]
+    fn pause_reason_starts_with_the_code_or_the_status() {
+        let mut outcome = failed(402, Some("INSUFFICIENT_CREDITS"), Retryable::No, 1);
+        outcome.message = Some("no money".to_owned());
+        assert_eq!(pause_reason(&outcome), "INSUFFICIENT_CREDITS: no money");
+        outcome.error_code = None;
+        assert_eq!(pause_reason(&outcome), "402: no money");
     }
 }

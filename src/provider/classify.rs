@@ -235,6 +235,15 @@ fn rule_class(profile: &Profile, status: u16, code: Option<&str>) -> Classificat
         },
         (None, None) => unknown_status_class(status),
     };
+    // A code seen under a status its row does not list (TIMEOUT on a 400) never makes a status the
+    // contract says not to retry retryable: the HTTP status is read first.
+    if let Some(rule) = code_rule.filter(|rule| rule.status != status) {
+        let by_status =
+            status_rule.map_or_else(|| unknown_status_class(status).retryable, |rule| rule.retry);
+        if rule.retry.allows_plain_retry() && !by_status.allows_plain_retry() {
+            class.retryable = by_status;
+        }
+    }
     if status == 429 && class.limit.is_none() && class.fault == Fault::RateLimit {
         class.limit = Some(LimitKind::Rate);
     }
@@ -429,7 +438,11 @@ fn read_rate_limit(
     let names = &profile.rate_limit;
     let reset_at = header_count(headers, names.reset.as_ref()).and_then(|value| {
         let reset = match names.reset_format {
-            ResetFormat::Unix => DateTime::<Utc>::from_timestamp(i64::try_from(value).ok()?, 0)?,
+            // A number beyond chrono's range is absurd, not garbage: it is capped below.
+            ResetFormat::Unix => i64::try_from(value)
+                .ok()
+                .and_then(|secs| DateTime::<Utc>::from_timestamp(secs, 0))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
             ResetFormat::DeltaSeconds => {
                 received_at + TimeDelta::seconds(i64::try_from(value.min(MAX_WAIT.as_secs())).ok()?)
             }
@@ -578,4 +591,235 @@ pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
         plan: reader.text(&shape.plan),
         used: reader.amount(&shape.quota_used),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    use super::*;
+    use crate::provider::builtin_profiles;
+
+    fn received_at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn retry_after_as_seconds() {
+        let at = received_at();
+        assert_eq!(parse_retry_after("120", at), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 7 ", at), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("0", at), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("86400", at), Some(MAX_WAIT), "capped");
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", at),
+            Some(MAX_WAIT),
+            "overflowing digits are absurd, not garbage"
+        );
+        for garbage in ["", "-1", "1.5", "+3", "soon", "3s", "0x10"] {
+            assert_eq!(parse_retry_after(garbage, at), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        let at = received_at();
+        assert_eq!(
+            parse_retry_after("Mon, 23 Nov 2026 12:01:30 GMT", at),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 23 Nov 2026 11:59:00 GMT", at),
+            Some(Duration::ZERO),
+            "a past date is zero"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", at),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", at),
+            Some(MAX_WAIT)
+        );
+        // The obsolete formats RFC 9110 still asks recipients to accept.
+        assert_eq!(
+            parse_retry_after("Monday, 23-Nov-26 12:00:10 GMT", at),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Mon Nov 23 12:00:20 2026", at),
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(parse_retry_after("Mon, 32 Nov 2026 12:00:00 GMT", at), None);
+    }
+
+    #[test]
+    fn counts_are_plain_non_negative_integers_or_nothing() {
+        let name = "x-ratelimit-limit".to_owned();
+        let count =
+            |value: &[u8]| header_count(&headers(&[("x-ratelimit-limit", value)]), Some(&name));
+        assert_eq!(count(b"30"), Some(30));
+        assert_eq!(count(b" 30\t"), Some(30));
+        assert_eq!(count(b"0"), Some(0));
+        for garbage in [
+            &b"-1"[..],
+            b"",
+            b"1e3",
+            b"3.0",
+            b"thirty",
+            b"18446744073709551616",
+            b"\xff",
+        ] {
+            assert_eq!(count(garbage), None, "{}", String::from_utf8_lossy(garbage));
+        }
+        assert_eq!(header_count(&HeaderMap::new(), Some(&name)), None);
+        assert_eq!(
+            header_count(&headers(&[("x-ratelimit-limit", b"3")]), None),
+            None
+        );
+    }
+
+    #[test]
+    fn reset_as_unix_time_or_seconds_from_now() {
+        let mut profile = builtin_profiles().get("alterlab").unwrap().clone();
+        let at = received_at();
+        let unix = (at.timestamp() + 60).to_string();
+        let reading = read_rate_limit(
+            &profile,
+            &headers(&[("x-ratelimit-reset", unix.as_bytes())]),
+            at,
+        );
+        assert_eq!(reading.reset_at, Some(at + TimeDelta::seconds(60)));
+        let reading = read_rate_limit(
+            &profile,
+            &headers(&[("x-ratelimit-reset", b"1704067200")]),
+            at,
+        );
+        assert_eq!(reading.reset_at, Some(at), "a past reset has happened");
+        let reading = read_rate_limit(
+            &profile,
+            &headers(&[("x-ratelimit-reset", b"99999999999999")]),
+            at,
+        );
+        assert_eq!(
+            reading.reset_at,
+            Some(at + TimeDelta::seconds(3600)),
+            "capped"
+        );
+
+        profile.rate_limit.reset_format = ResetFormat::DeltaSeconds;
+        let reading = read_rate_limit(&profile, &headers(&[("x-ratelimit-reset", b"30")]), at);
+        assert_eq!(reading.reset_at, Some(at + TimeDelta::seconds(30)));
+        let reading = read_rate_limit(
+            &profile,
+            &headers(&[("x-ratelimit-reset", b"18446744073709551615")]),
+            at,
+        );
+        assert_eq!(reading.reset_at, Some(at + TimeDelta::seconds(3600)));
+        let reading = read_rate_limit(&profile, &headers(&[("x-ratelimit-reset", b"-30")]), at);
+        assert_eq!(reading.reset_at, None);
+    }
+
+    #[test]
+    fn concurrency_from_current_or_from_remaining() {
+        let mut profile = builtin_profiles().get("alterlab").unwrap().clone();
+        let reading = read_concurrency(
+            &profile,
+            &headers(&[
+                ("x-concurrency-limit", b"3"),
+                ("x-concurrency-current", b"2"),
+            ]),
+        );
+        assert_eq!(
+            reading,
+            ConcurrencyReading {
+                limit: Some(3),
+                current: Some(2)
+            }
+        );
+        let reading = read_concurrency(
+            &profile,
+            &headers(&[("x-concurrency-limit", b"4294967296")]),
+        );
+        assert_eq!(reading.limit, None, "beyond u32 is garbage");
+
+        // ZenRows-style: the free slots instead of the used ones.
+        profile.concurrency.current = None;
+        profile.concurrency.remaining = Some("concurrency-remaining".to_owned());
+        let reading = read_concurrency(
+            &profile,
+            &headers(&[
+                ("x-concurrency-limit", b"10"),
+                ("concurrency-remaining", b"3"),
+            ]),
+        );
+        assert_eq!(reading.current, Some(7));
+        let reading = read_concurrency(
+            &profile,
+            &headers(&[
+                ("x-concurrency-limit", b"10"),
+                ("concurrency-remaining", b"12"),
+            ]),
+        );
+        assert_eq!(reading.current, None, "more free than the limit is garbage");
+    }
+
+    #[test]
+    fn kept_headers_are_bounded_and_cut_on_a_char_boundary() {
+        let long = "é".repeat(150); // 300 bytes
+        let mut map = headers(&[("x-long", long.as_bytes())]);
+        for index in 0..60 {
+            map.append(
+                HeaderName::from_bytes(format!("x-h{index}").as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        let kept = keep_headers(&map);
+        assert_eq!(kept.len(), MAX_HEADERS);
+        let (_, value) = kept.iter().find(|(name, _)| name == "x-long").unwrap();
+        assert!(value.ends_with('…'));
+        assert!(value.len() <= MAX_HEADER_VALUE + '…'.len_utf8());
+    }
+
+    #[test]
+    fn unreadable_bodies_are_described() {
+        assert_eq!(
+            describe_unreadable(b""),
+            "empty body where JSON was expected"
+        );
+        assert_eq!(
+            describe_unreadable(b" \n"),
+            "empty body where JSON was expected"
+        );
+        assert_eq!(
+            describe_unreadable(b"\n<!DOCTYPE html>"),
+            "HTML (or XML) where JSON was expected"
+        );
+        assert_eq!(
+            describe_unreadable(b"{\"a\":"),
+            "truncated or malformed JSON"
+        );
+        assert_eq!(describe_unreadable(b"Bad Gateway"), "body is not JSON");
+    }
+
+    #[test]
+    fn excerpt_is_bounded_and_lossy() {
+        let body = vec![0xffu8; 4 * BODY_EXCERPT_BYTES];
+        let text = excerpt(&body);
+        assert_eq!(text.chars().count(), BODY_EXCERPT_BYTES);
+        assert!(text.chars().all(|c| c == char::REPLACEMENT_CHARACTER));
+        assert_eq!(excerpt(b"short"), "short");
+    }
 }

@@ -120,3 +120,88 @@ impl<'a> Found<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn field_sources_parse_and_print_back() {
+        for text in [
+            "json:/data/status_code",
+            "header:spb-cost",
+            "status",
+            "json:",
+        ] {
+            let field = Field::try_from(text.to_owned()).unwrap();
+            assert_eq!(field.to_string(), text);
+        }
+        assert_eq!(
+            Field::try_from("header:X-Request-Id".to_owned()).unwrap().0,
+            FieldSource::Header("x-request-id".to_owned())
+        );
+        for bad in ["json:data", "header:bad name", "body:/x", ""] {
+            assert!(Field::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_read_from_numbers_and_strings_only_in_range() {
+        let status = |value: serde_json::Value| Found::Json(&value).as_status();
+        assert_eq!(status(json!(404)), Some(404));
+        assert_eq!(status(json!("404")), Some(404));
+        assert_eq!(status(json!(" 200 ")), Some(200));
+        for wrong in [
+            json!(404.5),
+            json!(-1),
+            json!(70000),
+            json!(99),
+            json!("abc"),
+            json!(true),
+            json!([404]),
+            json!({"code": 404}),
+        ] {
+            assert_eq!(status(wrong.clone()), None, "{wrong}");
+        }
+        assert_eq!(Found::Status(503).as_status(), Some(503));
+        assert_eq!(Found::Text("502").as_status(), Some(502));
+    }
+
+    #[test]
+    fn amounts_are_finite_and_non_negative() {
+        let amount = |value: serde_json::Value| Found::Json(&value).as_amount();
+        assert_eq!(amount(json!(0.0035)), Some(0.0035));
+        assert_eq!(amount(json!("5")), Some(5.0));
+        assert_eq!(amount(json!(0)), Some(0.0));
+        for wrong in [
+            json!(-0.5),
+            json!("-1"),
+            json!("NaN"),
+            json!("inf"),
+            json!(null),
+            json!(true),
+            json!([1]),
+        ] {
+            assert_eq!(amount(wrong.clone()), None, "{wrong}");
+        }
+        assert_eq!(Found::Text(" 0.25 ").as_amount(), Some(0.25));
+    }
+
+    #[test]
+    fn flags_and_text() {
+        let flag = |value: serde_json::Value| Found::Json(&value).as_bool();
+        assert_eq!(flag(json!(true)), Some(true));
+        assert_eq!(flag(json!("false")), Some(false));
+        assert_eq!(flag(json!("YES")), Some(true));
+        assert_eq!(flag(json!("maybe")), None);
+        assert_eq!(flag(json!({})), None);
+        let text = |value: serde_json::Value| Found::Json(&value).as_text();
+        assert_eq!(text(json!("req_1")), Some("req_1".to_owned()));
+        assert_eq!(text(json!(12345)), Some("12345".to_owned()));
+        assert_eq!(text(json!(["x"])), None);
+        assert_eq!(text(json!(false)), None);
+        assert_eq!(Found::Status(200).as_text(), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! Benchmarks of the pure core: classify (responses/s) and ingest (outcomes/s).
+//!
+//! `cargo bench --bench core`. Targets (issue 7): classify ≥ 500,000/s for 1 KB bodies,
+//! ingest ≥ 5,000,000/s.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use omniscope::outcome::Transport;
+use omniscope::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
+use omniscope::stats::SessionStats;
+use reqwest::header::{HeaderMap, HeaderValue};
+
+/// A body of about `size` bytes in the provider's success shape.
+fn body(provider: &str, size: usize) -> Vec<u8> {
+    let filler = "<p>scraped content</p>".repeat(size / 22 + 1);
+    let filler = &filler[..size.saturating_sub(160).max(1)];
+    let json = if provider == "omniscrape" {
+        serde_json::json!({
+            "success": true,
+            "data": {"status_code": 200, "content": filler, "url": "https://example.com/"},
+            "billing": {"charged": 0.0035},
+            "metadata": {"elapsed_time": 1.2}
+        })
+    } else {
+        serde_json::json!({
+            "url": "https://example.com/", "status_code": 200, "content": filler,
+            "title": "Example", "billing": {"total_credits": 1, "tier_used": "1"}
+        })
+    };
+    serde_json::to_vec(&json).unwrap()
+}
+
+fn headers() -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in [
+        ("x-ratelimit-limit", "300"),
+        ("x-ratelimit-remaining", "250"),
+        ("x-ratelimit-reset", "1704067200"),
+        ("x-concurrency-limit", "25"),
+        ("x-concurrency-current", "3"),
+        ("content-type", "application/json"),
+    ] {
+        map.insert(name, HeaderValue::from_static(value));
+    }
+    map
+}
+
+fn bench_classify(c: &mut Criterion) {
+    let profiles = builtin_profiles();
+    let headers = headers();
+    let now = Utc.timestamp_opt(1_704_067_000, 0).unwrap();
+    let meta = AttemptMeta {
+        attempt: 1,
+        target_url: "https://example.com/".into(),
+        started_at: now,
+        ..AttemptMeta::default()
+    };
+    let mut group = c.benchmark_group("classify");
+    for provider in ["omniscrape", "alterlab"] {
+        let profile = profiles.get(provider).unwrap();
+        for size in [1024, 100 * 1024] {
+            let body = body(provider, size);
+            group.throughput(Throughput::Elements(1));
+            group.bench_function(format!("{provider}/{}KB", size / 1024), |b| {
+                b.iter(|| {
+                    let exchange = Exchange {
+                        transport: &Transport::Ok,
+                        status: Some(200),
+                        headers: &headers,
+                        body: black_box(&body),
+                        received_at: now,
+                        latency: Duration::from_millis(120),
+                        body_cap: 10 << 20,
+                    };
+                    black_box(classify(profile, &meta, &exchange))
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+fn bench_ingest(c: &mut Criterion) {
+    let profiles = builtin_profiles();
+    let headers = headers();
+    let now = Utc.timestamp_opt(1_704_067_000, 0).unwrap();
+    let mut outcomes = Vec::new();
+    for (index, provider) in ["omniscrape", "alterlab"].iter().cycle().take(64).enumerate() {
+        let profile = profiles.get(provider).unwrap();
+        let body = body(provider, 1024);
+        let meta = AttemptMeta {
+            attempt: 1,
+            attempt_id: index as u64,
+            target_url: "https://example.com/".into(),
+            started_at: now + chrono::TimeDelta::milliseconds(index as i64 * 50),
+            ..AttemptMeta::default()
+        };
+        let status = [200, 200, 429, 502][index % 4];
+        outcomes.push(classify(
+            profile,
+            &meta,
+            &Exchange {
+                transport: &Transport::Ok,
+                status: Some(status),
+                headers: &headers,
+                body: &body,
+                received_at: now,
+                latency: Duration::from_millis(40 + index as u64),
+                body_cap: 10 << 20,
+            },
+        ));
+    }
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(outcomes.len() as u64));
+    group.bench_function("fold 64 outcomes", |b| {
+        b.iter_batched_ref(
+            || SessionStats::new(now),
+            |stats| {
+                for outcome in &outcomes {
+                    if let Some(provider) = stats.provider_mut(&outcome.provider) {
+                        provider.ingest(black_box(outcome));
+                    } else {
+                        stats.register(&outcome.provider, outcome.billing.unit).ingest(outcome);
+                    }
+                }
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_classify, bench_ingest);
+criterion_main!(benches);

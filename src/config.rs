@@ -1,0 +1,752 @@
+//! The config file (TOML) and the quick probe from CLI flags, resolved into what the engine runs.
+//!
+//! Reading is two steps: [`ConfigFile`] is the file as written (serde, unknown fields rejected, so a
+//! typo is an error with its line), and [`resolve`] turns it plus the CLI overrides into an
+//! [`EngineConfig`] against the loaded profiles, reading each key from its environment variable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+use crate::outcome::RequestOptions;
+use crate::policy::RetryPolicy;
+use crate::provider::{DEFAULT_BODY_CAP, Profiles};
+
+/// File name of the config inside the config dir.
+pub const CONFIG_FILE_NAME: &str = "config.toml";
+/// Usage endpoints are read no more often than this.
+pub const MIN_USAGE_INTERVAL: Duration = Duration::from_secs(30);
+/// Job polls are never faster than this (both contracts).
+pub const MIN_JOB_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The config file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub run: RunSection,
+    #[serde(default)]
+    pub retry: RetrySection,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    /// Per-provider settings, keyed by profile name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSection>,
+    #[serde(default)]
+    pub probes: Vec<ProbeSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Time between two probes of one target in repeat mode (`0s`: back to back).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub every: Option<Duration>,
+    /// Total timeout of one request.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub connect_timeout: Option<Duration>,
+    /// Largest response body read, in bytes (default 10 MiB).
+    #[serde(default)]
+    pub body_cap_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub job_poll_interval: Option<Duration>,
+    /// Longest wait for an async job before the attempt counts as a timeout.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub job_max_wait: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub usage_interval: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySection {
+    pub max_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub base_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub max_delay: Option<Duration>,
+    pub jitter: Option<f64>,
+    /// Apply escalations that cost more without asking (every provider).
+    pub automatic_escalation: Option<bool>,
+}
+
+/// Limits that make `omniscope run` exit 3 when broken (per provider).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// 0–1.
+    pub min_success_rate: Option<f64>,
+    pub max_p99_ms: Option<f64>,
+    /// Net spend, in each provider's billing unit.
+    pub max_spend: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    /// Base URL override (scheme and host).
+    pub endpoint: Option<String>,
+    pub api_key_env: Option<String>,
+    /// Requests in flight at once (the plan's limit).
+    pub concurrency: Option<u32>,
+    /// `"5/s"`, `"30/min"`, `"unlimited"`.
+    pub rate: Option<Rate>,
+    /// Requests the plan includes per month, for the quota gauge.
+    pub plan_quota: Option<u64>,
+    pub automatic_escalation: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    pub provider: String,
+    /// Overrides the provider's base URL (same for every probe of that provider).
+    pub endpoint: Option<String>,
+    pub api_key_env: Option<String>,
+    pub targets: Vec<String>,
+    pub mode: Option<String>,
+    pub proxy_country: Option<String>,
+    pub tier: Option<String>,
+    /// Provider-side timeout in seconds, sent in the request body where the profile has the field.
+    pub timeout_s: Option<u32>,
+    #[serde(default, rename = "async")]
+    pub use_async: bool,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub every: Option<Duration>,
+}
+
+/// A client-side request rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    Unlimited,
+    PerSecond(f64),
+}
+
+impl Rate {
+    /// The gap between two requests; `None` when unlimited.
+    #[must_use]
+    pub fn interval(self) -> Option<Duration> {
+        match self {
+            Self::Unlimited => None,
+            Self::PerSecond(rate) => Duration::try_from_secs_f64(1.0 / rate).ok(),
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unlimited => f.write_str("unlimited"),
+            Self::PerSecond(rate) => write!(f, "{rate}/s"),
+        }
+    }
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("unlimited") {
+            return Ok(Self::Unlimited);
+        }
+        let (number, per) = text.split_once('/').unwrap_or((text, "s"));
+        let seconds = match per.trim() {
+            "s" | "sec" | "second" => 1.0,
+            "m" | "min" | "minute" => 60.0,
+            "h" | "hour" => 3600.0,
+            other => {
+                return Err(format!(
+                    "rate {text:?}: unknown unit {other:?} (use N/s, N/min, N/h or unlimited)"
+                ));
+            }
+        };
+        let count: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| format!("rate {text:?} is not N/s, N/min, N/h or unlimited"))?;
+        if !(count.is_finite() && count > 0.0) {
+            return Err(format!("rate {text:?} must be above zero"));
+        }
+        Ok(Self::PerSecond(count / seconds))
+    }
+}
+
+impl serde::Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `"10s"`, `"5m"`, `"1h 30m"` (humantime).
+///
+/// # Errors
+/// Text humantime cannot read.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|error| format!("duration {text:?}: {error} (examples: 10s, 5m, 1h)"))
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// A config problem: usage, file or key. `omniscope run` exits 2 on these.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// toml's message carries the line, column and a caret under the problem.
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error(
+        "environment variable {var} is not set (the API key for provider {provider}); export it, or name another with api_key_env / --api-key-env"
+    )]
+    MissingKey { var: String, provider: String },
+}
+
+/// Read and parse a config file.
+///
+/// # Errors
+/// The file cannot be read, or is not a valid config (the message names the file and line).
+pub fn load_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    })
+}
+
+/// Parse config text.
+///
+/// # Errors
+/// toml's error text (line, column, what was expected).
+pub fn parse(text: &str) -> Result<ConfigFile, String> {
+    toml::from_str(text).map_err(|error: toml::de::Error| error.to_string())
+}
+
+/// The config file to use: `--config FILE`, else `config.toml` in the config dir when it exists.
+///
+/// # Errors
+/// A named or found file that cannot be read or parsed.
+pub fn load(explicit: Option<&Path>) -> Result<(ConfigFile, Option<PathBuf>), ConfigError> {
+    if let Some(path) = explicit {
+        return Ok((load_file(path)?, Some(path.to_owned())));
+    }
+    let Some(path) = crate::paths::config_dir().map(|dir| dir.join(CONFIG_FILE_NAME)) else {
+        return Ok((ConfigFile::default(), None));
+    };
+    if path.is_file() {
+        Ok((load_file(&path)?, Some(path)))
+    } else {
+        Ok((ConfigFile::default(), None))
+    }
+}
+
+/// A probe given on the command line (`--provider --target …`).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub provider: Option<String>,
+    pub endpoint: Option<String>,
+    pub api_key_env: Option<String>,
+    pub targets: Vec<String>,
+    pub once: bool,
+    pub duration: Option<Duration>,
+    pub every: Option<Duration>,
+    pub concurrency: Option<u32>,
+    pub rate: Option<Rate>,
+    pub timeout: Option<Duration>,
+}
+
+/// When probes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Each target once (with its retries), then stop.
+    Once,
+    /// Repeat every probe's interval until `duration` (or forever, until shutdown).
+    Repeat { duration: Option<Duration> },
+}
+
+/// One provider as the engine runs it.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub name: String,
+    pub base_url: String,
+    /// The variable the key came from (for messages; the key itself is never shown).
+    pub api_key_env: String,
+    pub key: SecretString,
+    pub concurrency: u32,
+    pub rate: Rate,
+    pub plan_quota: Option<u64>,
+    pub automatic_escalation: bool,
+}
+
+/// One configured probe: a provider, its targets and request options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSpec {
+    pub id: u64,
+    pub provider: String,
+    pub targets: Vec<String>,
+    pub options: RequestOptions,
+    /// Time between two runs of one target in repeat mode; zero is back to back.
+    pub every: Duration,
+}
+
+/// Everything the engine needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub providers: Vec<ProviderSettings>,
+    pub probes: Vec<ProbeSpec>,
+    pub retry: RetryPolicy,
+    pub schedule: Schedule,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub body_cap: usize,
+    pub job_poll_interval: Duration,
+    pub job_max_wait: Duration,
+    pub usage_interval: Duration,
+}
+
+impl EngineConfig {
+    #[must_use]
+    pub fn provider(&self, name: &str) -> Option<&ProviderSettings> {
+        self.providers.iter().find(|provider| provider.name == name)
+    }
+}
+
+/// The environment variable a provider's key is read from when nothing names one.
+#[must_use]
+pub fn default_key_env(provider: &str) -> String {
+    format!(
+        "{}_API_KEY",
+        provider.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// Resolve the file and the CLI overrides into an engine config. `origin` names the file for
+/// messages; `env` reads an environment variable (injected for tests).
+///
+/// # Errors
+/// Unknown providers, bad URLs, a quick probe without a provider, no probes at all, a missing key.
+#[allow(clippy::too_many_lines)] // one linear walk over the sections reads best in one place
+pub fn resolve(
+    file: &ConfigFile,
+    origin: &str,
+    overrides: &Overrides,
+    profiles: &Profiles,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<EngineConfig, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        message,
+    };
+    let flags = |message: String| ConfigError::Invalid {
+        origin: "command line".to_owned(),
+        message,
+    };
+
+    let default_every = overrides
+        .every
+        .or(file.run.every)
+        .unwrap_or(Duration::from_secs(60));
+
+    if overrides.provider.is_none()
+        && (overrides.endpoint.is_some() || overrides.api_key_env.is_some())
+    {
+        return Err(flags(
+            "--endpoint and --api-key-env apply to --provider NAME; name the provider".to_owned(),
+        ));
+    }
+
+    // The probes: the CLI's quick probe replaces the file's when it names targets.
+    let mut sections: Vec<ProbeSection> = Vec::new();
+    if overrides.targets.is_empty() {
+        if overrides.provider.is_some() && file.probes.is_empty() {
+            return Err(flags(
+                "--provider needs at least one --target URL".to_owned(),
+            ));
+        }
+        for probe in &file.probes {
+            sections.push(ProbeSection {
+                provider: probe.provider.clone(),
+                endpoint: probe.endpoint.clone(),
+                api_key_env: probe.api_key_env.clone(),
+                targets: probe.targets.clone(),
+                mode: probe.mode.clone(),
+                proxy_country: probe.proxy_country.clone(),
+                tier: probe.tier.clone(),
+                timeout_s: probe.timeout_s,
+                use_async: probe.use_async,
+                every: overrides.every.or(probe.every),
+            });
+        }
+    } else {
+        let provider = overrides.provider.clone().ok_or_else(|| {
+            flags(format!(
+                "--target needs --provider NAME (one of: {})",
+                profiles.names().join(", ")
+            ))
+        })?;
+        sections.push(ProbeSection {
+            provider,
+            targets: overrides.targets.clone(),
+            every: overrides.every,
+            ..ProbeSection::default()
+        });
+    }
+    if sections.is_empty() {
+        return Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            message:
+                "no probes: add [[probes]] to the config file, or pass --provider NAME --target URL"
+                    .to_owned(),
+        });
+    }
+
+    let mut probes = Vec::new();
+    let mut provider_names: Vec<String> = Vec::new();
+    for (index, section) in sections.iter().enumerate() {
+        let profile = profiles.get(&section.provider).ok_or_else(|| {
+            invalid(format!(
+                "probe {}: unknown provider {:?} (known: {})",
+                index + 1,
+                section.provider,
+                profiles.names().join(", ")
+            ))
+        })?;
+        if section.targets.is_empty() {
+            return Err(invalid(format!("probe {} has no targets", index + 1)));
+        }
+        for target in &section.targets {
+            if reqwest::Url::parse(target).is_err() {
+                return Err(invalid(format!(
+                    "probe {}: target {target:?} is not a URL",
+                    index + 1
+                )));
+            }
+        }
+        let options = RequestOptions {
+            mode: section
+                .mode
+                .clone()
+                .or_else(|| profile.request.default_mode.clone()),
+            proxy_country: section.proxy_country.clone(),
+            tier: section.tier.clone(),
+            timeout_s: section.timeout_s,
+            use_async: section.use_async,
+        };
+        if options.proxy_country.is_some() && profile.request.proxy_country.is_none() {
+            return Err(invalid(format!(
+                "probe {}: provider {} has no proxy country option",
+                index + 1,
+                profile.name
+            )));
+        }
+        if options.tier.is_some() && profile.request.tier.is_none() {
+            return Err(invalid(format!(
+                "probe {}: provider {} has no tier option",
+                index + 1,
+                profile.name
+            )));
+        }
+        probes.push(ProbeSpec {
+            id: index as u64 + 1,
+            provider: profile.name.clone(),
+            targets: section.targets.clone(),
+            options,
+            every: section.every.unwrap_or(default_every),
+        });
+        if !provider_names.contains(&profile.name) {
+            provider_names.push(profile.name.clone());
+        }
+    }
+
+    let mut providers = Vec::new();
+    for name in provider_names {
+        let Some(profile) = profiles.get(&name) else {
+            continue;
+        };
+        let section = file.providers.get(&name);
+        let from_probes = |pick: fn(&ProbeSection) -> Option<&String>| {
+            sections
+                .iter()
+                .filter(|probe| probe.provider == name)
+                .find_map(|probe| pick(probe).cloned())
+        };
+        let quick = overrides.provider.as_deref() == Some(name.as_str());
+        let endpoint = overrides
+            .endpoint
+            .clone()
+            .filter(|_| quick)
+            .or_else(|| from_probes(|probe| probe.endpoint.as_ref()))
+            .or_else(|| section.and_then(|s| s.endpoint.clone()))
+            .unwrap_or_else(|| profile.base_url.clone());
+        let base_url = endpoint.trim_end_matches('/').to_owned();
+        if reqwest::Url::parse(&base_url).is_err()
+            || !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+        {
+            return Err(invalid(format!(
+                "provider {name}: endpoint {endpoint:?} must be an http:// or https:// URL"
+            )));
+        }
+        let api_key_env = overrides
+            .api_key_env
+            .clone()
+            .filter(|_| quick)
+            .or_else(|| from_probes(|probe| probe.api_key_env.as_ref()))
+            .or_else(|| section.and_then(|s| s.api_key_env.clone()))
+            .unwrap_or_else(|| default_key_env(&name));
+        let key = env(&api_key_env)
+            .filter(|key| !key.trim().is_empty())
+            .ok_or_else(|| ConfigError::MissingKey {
+                var: api_key_env.clone(),
+                provider: name.clone(),
+            })?;
+        if reqwest::header::HeaderValue::from_str(key.trim()).is_err() {
+            return Err(ConfigError::Invalid {
+                origin: format!("environment variable {api_key_env}"),
+                message: "the API key contains characters an HTTP header cannot carry".to_owned(),
+            });
+        }
+        let concurrency = overrides
+            .concurrency
+            .or_else(|| section.and_then(|s| s.concurrency))
+            .or_else(|| profile.plan.and_then(|plan| plan.concurrency))
+            .unwrap_or(1);
+        if concurrency == 0 {
+            return Err(invalid(format!(
+                "provider {name}: concurrency must be at least 1"
+            )));
+        }
+        let rate = overrides
+            .rate
+            .or_else(|| section.and_then(|s| s.rate))
+            .or_else(|| {
+                profile
+                    .plan
+                    .and_then(|plan| plan.requests_per_minute)
+                    .map(|rpm| Rate::PerSecond(f64::from(rpm) / 60.0))
+            })
+            .unwrap_or(Rate::Unlimited);
+        providers.push(ProviderSettings {
+            name: name.clone(),
+            base_url,
+            api_key_env,
+            key: SecretString::from(key.trim().to_owned()),
+            concurrency,
+            rate,
+            plan_quota: section.and_then(|s| s.plan_quota),
+            automatic_escalation: section
+                .and_then(|s| s.automatic_escalation)
+                .or(file.retry.automatic_escalation)
+                .unwrap_or(false),
+        });
+    }
+    for name in file.providers.keys() {
+        if profiles.get(name).is_none() {
+            return Err(invalid(format!(
+                "[providers.{name}]: unknown provider (known: {})",
+                profiles.names().join(", ")
+            )));
+        }
+    }
+
+    let defaults = RetryPolicy::default();
+    let retry = RetryPolicy {
+        max_attempts: file
+            .retry
+            .max_attempts
+            .unwrap_or(defaults.max_attempts)
+            .max(1),
+        base_delay: file.retry.base_delay.unwrap_or(defaults.base_delay),
+        max_delay: file.retry.max_delay.unwrap_or(defaults.max_delay),
+        jitter: file.retry.jitter.unwrap_or(defaults.jitter).clamp(0.0, 1.0),
+        automatic_escalation: file.retry.automatic_escalation.unwrap_or(false),
+    };
+    if overrides.once && overrides.duration.is_some() {
+        return Err(flags("--once and --duration exclude each other".to_owned()));
+    }
+    let schedule = if overrides.once {
+        Schedule::Once
+    } else {
+        Schedule::Repeat {
+            duration: overrides.duration,
+        }
+    };
+    let body_cap = file
+        .run
+        .body_cap_bytes
+        .map_or(DEFAULT_BODY_CAP, |cap| {
+            usize::try_from(cap).unwrap_or(usize::MAX)
+        })
+        .max(1);
+    Ok(EngineConfig {
+        providers,
+        probes,
+        retry,
+        schedule,
+        timeout: overrides
+            .timeout
+            .or(file.run.timeout)
+            .unwrap_or(Duration::from_secs(30)),
+        connect_timeout: file.run.connect_timeout.unwrap_or(Duration::from_secs(10)),
+        body_cap,
+        job_poll_interval: file
+            .run
+            .job_poll_interval
+            .unwrap_or(Duration::from_secs(2))
+            .max(MIN_JOB_POLL_INTERVAL),
+        job_max_wait: file.run.job_max_wait.unwrap_or(Duration::from_secs(300)),
+        usage_interval: file
+            .run
+            .usage_interval
+            .unwrap_or(MIN_USAGE_INTERVAL)
+            .max(MIN_USAGE_INTERVAL),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::provider::builtin_profiles;
+
+    fn env_with_key(var: &str) -> Option<String> {
+        (var == "OMNISCRAPE_API_KEY").then(|| "sk_test_123".to_owned())
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let file = parse(include_str!("../assets/config.example.toml")).unwrap();
+        assert!(!file.probes.is_empty());
+        assert!(file.thresholds.min_success_rate.is_some());
+    }
+
+    #[test]
+    fn a_typo_names_the_line() {
+        let error = parse("[run]\nevery = \"10s\"\ntimeuot = \"5s\"\n").unwrap_err();
+        assert!(error.contains("line 3"), "{error}");
+        let error = parse("[run]\nevery = \"ten seconds\"\n").unwrap_err();
+        assert!(error.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!("unlimited".parse::<Rate>(), Ok(Rate::Unlimited));
+        assert_eq!("5/s".parse::<Rate>(), Ok(Rate::PerSecond(5.0)));
+        assert_eq!("30/min".parse::<Rate>(), Ok(Rate::PerSecond(0.5)));
+        assert!("0/s".parse::<Rate>().is_err());
+        assert!("fast".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn a_quick_probe_from_flags_resolves() {
+        let overrides = Overrides {
+            provider: Some("omniscrape".to_owned()),
+            endpoint: Some("http://127.0.0.1:9/".to_owned()),
+            targets: vec!["https://example.com/".to_owned()],
+            once: true,
+            ..Overrides::default()
+        };
+        let config = resolve(
+            &ConfigFile::default(),
+            "(no file)",
+            &overrides,
+            &builtin_profiles(),
+            env_with_key,
+        )
+        .unwrap();
+        assert_eq!(config.probes.len(), 1);
+        assert_eq!(config.schedule, Schedule::Once);
+        let provider = &config.providers[0];
+        assert_eq!(provider.base_url, "http://127.0.0.1:9");
+        assert_eq!(provider.key.expose_secret(), "sk_test_123");
+        assert!(!format!("{config:?}").contains("sk_test_123"));
+    }
+
+    #[test]
+    fn usage_and_job_polls_are_never_faster_than_the_contracts_allow() {
+        let file = parse("[run]\nusage_interval = \"1s\"\njob_poll_interval = \"10ms\"\n").unwrap();
+        let overrides = Overrides {
+            provider: Some("alterlab".to_owned()),
+            targets: vec!["https://example.com/".to_owned()],
+            ..Overrides::default()
+        };
+        let config = resolve(&file, "f", &overrides, &builtin_profiles(), |_| {
+            Some("k".to_owned())
+        })
+        .unwrap();
+        assert_eq!(config.usage_interval, MIN_USAGE_INTERVAL);
+        assert_eq!(config.job_poll_interval, MIN_JOB_POLL_INTERVAL);
+        assert_eq!(
+            config.providers[0].rate,
+            Rate::PerSecond(0.5),
+            "AlterLab's published 30 rpm when the config names no rate"
+        );
+        assert_eq!(config.providers[0].concurrency, 3);
+    }
+
+    #[test]
+    fn a_missing_key_names_the_variable() {
+        let overrides = Overrides {
+            provider: Some("alterlab".to_owned()),
+            api_key_env: Some("MY_ALTERLAB_KEY".to_owned()),
+            targets: vec!["https://example.com/".to_owned()],
+            ..Overrides::default()
+        };
+        let error = resolve(
+            &ConfigFile::default(),
+            "(no file)",
+            &overrides,
+            &builtin_profiles(),
+            |_| None,
+        )
+        .unwrap_err();
+        assert!(matches!(error, ConfigError::MissingKey { .. }));
+        assert!(error.to_string().contains("MY_ALTERLAB_KEY"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_provider_is_named() {
+        let file =
+            parse("[[probes]]\nprovider = \"nope\"\ntargets = [\"https://a.example/\"]\n").unwrap();
+        let error = resolve(
+            &file,
+            "cfg.toml",
+            &Overrides::default(),
+            &builtin_profiles(),
+            env_with_key,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("cfg.toml") && error.contains("nope"),
+            "{error}"
+        );
+    }
+}

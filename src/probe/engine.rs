@@ -1,0 +1,1110 @@
+//! The engine: schedules probes, sends attempts through each provider's limits, follows the
+//! policy's decisions, polls async jobs and usage, and obeys commands.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use reqwest::{Client, Method};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::http::{self, Received};
+use super::limits::{Gate, GatePass, Pacer};
+use super::messages::{EngineCommand, ProbeEvent, Scope};
+use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
+use crate::outcome::{AttemptId, Fault, Outcome, RequestOptions, Retryable, Transport};
+use crate::policy::{self, Decision, RetryPolicy, RetryState};
+use crate::provider::{self, AttemptMeta, Exchange, JobPoll, Profile, Profiles};
+
+/// Failed attempts kept for manual retries.
+const RECENT_FAILURES: usize = 1000;
+/// Load mode (`every = 0s`) runs this many workers per probe at least; the gate lets only the
+/// concurrency limit through, so raising the limit later fills the extra places at once.
+const LOAD_WORKERS: u32 = 16;
+/// Poll failures in a row before an async attempt is given up.
+const MAX_POLL_ERRORS: u32 = 3;
+
+/// Starting the engine failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no provider profile named {0:?}")]
+    UnknownProvider(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// The running engine, as its driver holds it.
+#[derive(Debug)]
+pub struct EngineHandle {
+    commands: mpsc::Sender<EngineCommand>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EngineHandle {
+    /// A sender for commands (cheap to clone; the dashboard keeps one).
+    #[must_use]
+    pub fn commands(&self) -> mpsc::Sender<EngineCommand> {
+        self.commands.clone()
+    }
+
+    /// Send one command; `false` when the engine has ended.
+    pub async fn send(&self, command: EngineCommand) -> bool {
+        self.commands.send(command).await.is_ok()
+    }
+
+    /// Stop at once, without going through the command queue: no new attempts; requests in the
+    /// air finish.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Wait for the engine to end (after `--once` work, a shutdown, or `--duration`). The event
+    /// channel closes when it has.
+    pub async fn join(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// The probe engine.
+pub struct Engine;
+
+impl Engine {
+    /// Start the engine on the current tokio runtime. Events go to `events`; the engine waits
+    /// when it is full, so nothing is lost. The channel closes when the engine ends.
+    ///
+    /// # Errors
+    /// A probe names a provider without a profile, or the HTTP client cannot be built.
+    pub fn spawn(
+        config: EngineConfig,
+        profiles: &Profiles,
+        events: mpsc::Sender<ProbeEvent>,
+    ) -> Result<EngineHandle, EngineError> {
+        let client = http::build_client(config.connect_timeout, config.timeout)
+            .map_err(|error| EngineError::Client(error.to_string()))?;
+        let mut providers = HashMap::new();
+        for settings in &config.providers {
+            let profile = profiles
+                .get(&settings.name)
+                .ok_or_else(|| EngineError::UnknownProvider(settings.name.clone()))?;
+            providers.insert(
+                settings.name.clone(),
+                Arc::new(ProviderRuntime::new(settings.clone(), profile.clone())),
+            );
+        }
+        for probe in &config.probes {
+            if !providers.contains_key(&probe.provider) {
+                return Err(EngineError::UnknownProvider(probe.provider.clone()));
+            }
+        }
+        let cancel = CancellationToken::new();
+        let shared = Arc::new(Shared {
+            client,
+            config,
+            providers,
+            events,
+            cancel: cancel.clone(),
+            next_attempt: AtomicU64::new(1),
+            failures: Mutex::new(VecDeque::new()),
+        });
+        let (command_tx, command_rx) = mpsc::channel(64);
+        let task = tokio::spawn(run(shared, command_rx));
+        Ok(EngineHandle {
+            commands: command_tx,
+            cancel,
+            task,
+        })
+    }
+}
+
+struct Shared {
+    client: Client,
+    config: EngineConfig,
+    providers: HashMap<String, Arc<ProviderRuntime>>,
+    events: mpsc::Sender<ProbeEvent>,
+    cancel: CancellationToken,
+    next_attempt: AtomicU64,
+    failures: Mutex<VecDeque<Failure>>,
+}
+
+/// A failed attempt kept for manual retries.
+struct Failure {
+    outcome: Outcome,
+    escalation_level: usize,
+    retried: bool,
+}
+
+impl Shared {
+    /// Send an event, waiting while the consumer is behind. A consumer that went away stops the
+    /// engine: nobody would see what it does.
+    async fn emit(&self, event: ProbeEvent) {
+        if self.events.send(event).await.is_err() {
+            self.cancel.cancel();
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, VecDeque<Failure>> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remember_failure(&self, outcome: &Outcome, escalation_level: usize) {
+        let mut failures = self.failures();
+        if failures.len() == RECENT_FAILURES {
+            failures.pop_front();
+        }
+        failures.push_back(Failure {
+            outcome: outcome.clone(),
+            escalation_level,
+            retried: false,
+        });
+    }
+
+    fn mark_retried(&self, attempt_id: AttemptId) {
+        if let Some(failure) = self
+            .failures()
+            .iter_mut()
+            .find(|failure| failure.outcome.attempt_id == attempt_id)
+        {
+            failure.retried = true;
+        }
+    }
+
+    fn policy_for(&self, provider: &ProviderRuntime) -> RetryPolicy {
+        RetryPolicy {
+            automatic_escalation: self.config.retry.automatic_escalation
+                || provider.settings.automatic_escalation,
+            ..self.config.retry.clone()
+        }
+    }
+}
+
+struct ProviderRuntime {
+    settings: ProviderSettings,
+    profile: Profile,
+    gate: Arc<Gate>,
+    pacer: Pacer,
+    hold_until: Mutex<Option<Instant>>,
+    paused: watch::Sender<Option<String>>,
+}
+
+impl ProviderRuntime {
+    fn new(settings: ProviderSettings, profile: Profile) -> Self {
+        Self {
+            gate: Gate::new(settings.concurrency),
+            pacer: Pacer::new(settings.rate.interval()),
+            hold_until: Mutex::new(None),
+            paused: watch::channel(None).0,
+            settings,
+            profile,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn paused(&self) -> Option<String> {
+        self.paused.borrow().clone()
+    }
+
+    /// Pause; `true` when it was running.
+    fn pause(&self, reason: &str) -> bool {
+        self.paused.send_if_modified(|paused| {
+            if paused.is_some() {
+                return false;
+            }
+            *paused = Some(reason.to_owned());
+            true
+        })
+    }
+
+    fn resume(&self) -> bool {
+        self.paused
+            .send_if_modified(|paused| paused.take().is_some())
+    }
+
+    fn held_until(&self) -> Option<Instant> {
+        *self
+            .hold_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn hold_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut hold = self
+            .hold_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *hold = Some(hold.map_or(until, |old| old.max(until)));
+    }
+}
+
+/// The engine's own task: schedule the work, take commands, end cleanly.
+async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<EngineCommand>) {
+    for provider in shared.providers.values() {
+        shared
+            .emit(ProbeEvent::Limits {
+                provider: provider.name().to_owned(),
+                concurrency: provider.gate.limit(),
+                rate: provider.settings.rate,
+            })
+            .await;
+    }
+
+    let mut background = JoinSet::new();
+    for provider in shared.providers.values() {
+        if provider.profile.endpoints.usage.is_some() {
+            background.spawn(poll_usage(Arc::clone(&shared), Arc::clone(provider)));
+        }
+    }
+    if let Schedule::Repeat {
+        duration: Some(duration),
+    } = shared.config.schedule
+    {
+        let cancel = shared.cancel.clone();
+        background.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(duration) => cancel.cancel(),
+                () = cancel.cancelled() => {}
+            }
+        });
+    }
+
+    let once = shared.config.schedule == Schedule::Once;
+    let mut work = JoinSet::new();
+    let mut load_workers: HashMap<u64, u32> = HashMap::new();
+    for probe in &shared.config.probes {
+        schedule_probe(&shared, probe, once, &mut work, &mut load_workers);
+    }
+
+    let mut commands_open = true;
+    loop {
+        if once && work.is_empty() {
+            break;
+        }
+        tokio::select! {
+            () = shared.cancel.cancelled() => break,
+            command = commands.recv(), if commands_open => match command {
+                Some(command) => {
+                    handle_command(&shared, command, &mut work).await;
+                    top_up_load_workers(&shared, &mut work, &mut load_workers);
+                }
+                None => commands_open = false,
+            },
+            Some(_) = work.join_next(), if !work.is_empty() => {}
+        }
+    }
+    // Stop: new attempts and waits end at once; requests in the air finish (bounded by the
+    // timeout), so their outcomes still reach the consumer.
+    shared.cancel.cancel();
+    while work.join_next().await.is_some() {}
+    while background.join_next().await.is_some() {}
+}
+
+fn schedule_probe(
+    shared: &Arc<Shared>,
+    probe: &ProbeSpec,
+    once: bool,
+    work: &mut JoinSet<()>,
+    load_workers: &mut HashMap<u64, u32>,
+) {
+    let Some(provider) = shared.providers.get(&probe.provider) else {
+        return;
+    };
+    if once {
+        work.spawn(once_dispatcher(
+            Arc::clone(shared),
+            Arc::clone(provider),
+            probe.clone(),
+        ));
+    } else if probe.every.is_zero() {
+        let workers = provider.gate.limit().max(LOAD_WORKERS);
+        spawn_load_workers(shared, provider, probe, 0..workers, work);
+        load_workers.insert(probe.id, workers);
+    } else {
+        for target in &probe.targets {
+            work.spawn(interval_worker(
+                Arc::clone(shared),
+                Arc::clone(provider),
+                probe.clone(),
+                target.clone(),
+            ));
+        }
+    }
+}
+
+fn spawn_load_workers(
+    shared: &Arc<Shared>,
+    provider: &Arc<ProviderRuntime>,
+    probe: &ProbeSpec,
+    workers: std::ops::Range<u32>,
+    work: &mut JoinSet<()>,
+) {
+    for worker in workers {
+        work.spawn(load_worker(
+            Arc::clone(shared),
+            Arc::clone(provider),
+            probe.clone(),
+            worker as usize,
+        ));
+    }
+}
+
+/// After a concurrency change, load mode needs at least as many workers as the new limit.
+fn top_up_load_workers(
+    shared: &Arc<Shared>,
+    work: &mut JoinSet<()>,
+    load_workers: &mut HashMap<u64, u32>,
+) {
+    for probe in &shared.config.probes {
+        let (Some(running), Some(provider)) = (
+            load_workers.get_mut(&probe.id),
+            shared.providers.get(&probe.provider),
+        ) else {
+            continue;
+        };
+        let wanted = provider.gate.limit();
+        if wanted > *running {
+            spawn_load_workers(shared, provider, probe, *running..wanted, work);
+            *running = wanted;
+        }
+    }
+}
+
+/// `--once`: start the targets in the order given. Each takes its gate place here, in turn, and
+/// its chain runs alongside the others (retries included) up to the concurrency limit.
+async fn once_dispatcher(shared: Arc<Shared>, provider: Arc<ProviderRuntime>, probe: ProbeSpec) {
+    let mut chains = JoinSet::new();
+    for target in &probe.targets {
+        let pass = if provider.paused().is_some() {
+            None
+        } else {
+            tokio::select! {
+                () = shared.cancel.cancelled() => break,
+                (pass, _) = provider.gate.enter() => Some(pass),
+            }
+        };
+        chains.spawn(run_chain(
+            Arc::clone(&shared),
+            Arc::clone(&provider),
+            probe.id,
+            target.clone(),
+            probe.options.clone(),
+            pass,
+        ));
+    }
+    while chains.join_next().await.is_some() {}
+}
+
+/// One target, every `probe.every`, until cancelled. A chain that overruns its interval delays the
+/// next one instead of overlapping it.
+async fn interval_worker(
+    shared: Arc<Shared>,
+    provider: Arc<ProviderRuntime>,
+    probe: ProbeSpec,
+    target: String,
+) {
+    let mut ticks = tokio::time::interval(probe.every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shared.cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        run_chain(
+            Arc::clone(&shared),
+            Arc::clone(&provider),
+            probe.id,
+            target.clone(),
+            probe.options.clone(),
+            None,
+        )
+        .await;
+    }
+}
+
+/// Back to back over the probe's targets (load mode); the gate keeps the concurrency limit in
+/// flight. While the provider is paused it waits for the resume instead of spinning on skips.
+async fn load_worker(
+    shared: Arc<Shared>,
+    provider: Arc<ProviderRuntime>,
+    probe: ProbeSpec,
+    offset: usize,
+) {
+    let mut paused = provider.paused.subscribe();
+    let mut index = offset;
+    while !shared.cancel.is_cancelled() {
+        let Some(target) = probe.targets.get(index % probe.targets.len().max(1)) else {
+            return;
+        };
+        index += 1;
+        let ended = run_chain(
+            Arc::clone(&shared),
+            Arc::clone(&provider),
+            probe.id,
+            target.clone(),
+            probe.options.clone(),
+            None,
+        )
+        .await;
+        if ended == ChainEnd::Skipped {
+            tokio::select! {
+                () = shared.cancel.cancelled() => return,
+                _ = paused.wait_for(Option::is_none) => {}
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChainEnd {
+    Done,
+    Skipped,
+    Cancelled,
+}
+
+/// One probe of one target, with its automatic retries.
+async fn run_chain(
+    shared: Arc<Shared>,
+    provider: Arc<ProviderRuntime>,
+    probe_id: u64,
+    target: String,
+    options: RequestOptions,
+    mut first_pass: Option<GatePass>,
+) -> ChainEnd {
+    let policy = shared.policy_for(&provider);
+    let mut plan = Plan {
+        probe_id,
+        target,
+        options,
+        attempt: 1,
+        retry_of: None,
+        escalation_level: 0,
+    };
+    let mut state = RetryState::default();
+    let mut last_failure: Option<(Option<u16>, Option<String>, &'static str)> = None;
+    loop {
+        let outcome = match run_attempt(&shared, &provider, &plan, first_pass.take()).await {
+            Sent::Outcome(outcome) => outcome,
+            Sent::Skipped => return ChainEnd::Skipped,
+            Sent::Cancelled => return ChainEnd::Cancelled,
+        };
+        let failure = (
+            outcome.api_status,
+            outcome.error_code.clone(),
+            outcome.transport.label(),
+        );
+        state.consecutive_same_failure = if last_failure.as_ref() == Some(&failure) {
+            state.consecutive_same_failure + 1
+        } else {
+            1
+        };
+        last_failure = Some(failure);
+        state.escalation_level = plan.escalation_level;
+        let decision = policy::decide(
+            &provider.profile,
+            &policy,
+            &outcome,
+            state,
+            Utc::now(),
+            rand::random::<f64>(),
+        );
+        match decision {
+            Decision::Done => return ChainEnd::Done,
+            Decision::Retry {
+                after,
+                options,
+                escalation,
+                reason,
+            } => {
+                shared.mark_retried(outcome.attempt_id);
+                shared
+                    .emit(ProbeEvent::RetryScheduled {
+                        provider: provider.name().to_owned(),
+                        attempt_id: outcome.attempt_id,
+                        after,
+                        escalation: escalation.as_ref().map(|e| e.change.clone()),
+                        reason,
+                    })
+                    .await;
+                tokio::select! {
+                    () = shared.cancel.cancelled() => return ChainEnd::Cancelled,
+                    () = tokio::time::sleep(after) => {}
+                }
+                plan = Plan {
+                    options,
+                    attempt: outcome.attempt + 1,
+                    retry_of: Some(outcome.attempt_id),
+                    escalation_level: escalation.map_or(plan.escalation_level, |e| e.level),
+                    ..plan
+                };
+            }
+            Decision::GiveUp { reason, offer } => {
+                shared
+                    .emit(ProbeEvent::GaveUp {
+                        provider: provider.name().to_owned(),
+                        attempt_id: outcome.attempt_id,
+                        reason,
+                        offer: offer.map(|offer| offer.change),
+                    })
+                    .await;
+                return ChainEnd::Done;
+            }
+            Decision::PauseProvider { reason } => {
+                pause_provider(&shared, &provider, &reason).await;
+                return ChainEnd::Done;
+            }
+        }
+    }
+}
+
+async fn pause_provider(shared: &Shared, provider: &ProviderRuntime, reason: &str) {
+    if provider.pause(reason) {
+        shared
+            .emit(ProbeEvent::Paused {
+                provider: provider.name().to_owned(),
+                reason: reason.to_owned(),
+            })
+            .await;
+    }
+}
+
+/// What to send.
+#[derive(Debug, Clone)]
+struct Plan {
+    probe_id: u64,
+    target: String,
+    options: RequestOptions,
+    attempt: u32,
+    retry_of: Option<AttemptId>,
+    escalation_level: usize,
+}
+
+enum Sent {
+    Outcome(Box<Outcome>),
+    Skipped,
+    Cancelled,
+}
+
+enum Turn {
+    Go(GatePass),
+    Skip(String),
+    Cancelled,
+}
+
+/// Wait until this provider may be sent a request: a place in the gate, no hold, the pacer's
+/// slot, and not paused (checked last, right before sending).
+async fn take_turn(shared: &Shared, provider: &ProviderRuntime, place: Option<GatePass>) -> Turn {
+    if let Some(reason) = provider.paused() {
+        return Turn::Skip(reason);
+    }
+    let pass = match place {
+        Some(pass) => pass,
+        None => tokio::select! {
+            () = shared.cancel.cancelled() => return Turn::Cancelled,
+            (pass, _) = provider.gate.enter() => pass,
+        },
+    };
+    loop {
+        while let Some(until) = provider
+            .held_until()
+            .filter(|until| *until > Instant::now())
+        {
+            tokio::select! {
+                () = shared.cancel.cancelled() => return Turn::Cancelled,
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+        tokio::select! {
+            () = shared.cancel.cancelled() => return Turn::Cancelled,
+            () = provider.pacer.wait_turn() => {}
+        }
+        // A hold may have begun while waiting for the slot.
+        if provider
+            .held_until()
+            .is_none_or(|until| until <= Instant::now())
+        {
+            break;
+        }
+    }
+    match provider.paused() {
+        Some(reason) => Turn::Skip(reason),
+        None => Turn::Go(pass),
+    }
+}
+
+/// Send one attempt (and follow its async job), report it, and apply what it says about the
+/// provider (hold, remembered failure).
+async fn run_attempt(
+    shared: &Shared,
+    provider: &ProviderRuntime,
+    plan: &Plan,
+    place: Option<GatePass>,
+) -> Sent {
+    let pass = match take_turn(shared, provider, place).await {
+        Turn::Go(pass) => pass,
+        Turn::Skip(reason) => {
+            shared
+                .emit(ProbeEvent::Skipped {
+                    provider: provider.name().to_owned(),
+                    probe_id: plan.probe_id,
+                    target_url: plan.target.clone(),
+                    reason,
+                })
+                .await;
+            return Sent::Skipped;
+        }
+        Turn::Cancelled => return Sent::Cancelled,
+    };
+    let meta = AttemptMeta {
+        probe_id: plan.probe_id,
+        attempt_id: shared.next_attempt.fetch_add(1, Ordering::Relaxed),
+        attempt: plan.attempt,
+        retry_of: plan.retry_of,
+        target_url: plan.target.clone(),
+        options: plan.options.clone(),
+        started_at: Utc::now(),
+    };
+    shared
+        .emit(ProbeEvent::AttemptStarted {
+            provider: provider.name().to_owned(),
+            probe_id: plan.probe_id,
+            attempt_id: meta.attempt_id,
+            target_url: plan.target.clone(),
+            at: meta.started_at,
+            in_flight: provider.gate.in_flight(),
+        })
+        .await;
+
+    // The clock starts when the request leaves, not while a slow consumer held the event.
+    let meta = AttemptMeta {
+        started_at: Utc::now(),
+        ..meta
+    };
+    let started = Instant::now();
+    let profile = &provider.profile;
+    let path = match (&profile.endpoints.async_submit, plan.options.use_async) {
+        (Some(path), true) => path.as_str(),
+        _ => profile.endpoints.scrape.as_str(),
+    };
+    let request = http::authorized(
+        &shared.client,
+        Method::POST,
+        profile,
+        &provider.settings.base_url,
+        path,
+        &provider.settings.key,
+    )
+    .json(&http::request_body(profile, &plan.target, &plan.options))
+    .timeout(shared.config.timeout);
+    let received = http::send(request, shared.config.body_cap).await;
+    let mut outcome = classify(shared, profile, &meta, &received, started);
+    if outcome.api_status == Some(202) && outcome.job.is_some() {
+        // The gate place is kept while the job runs: the provider is still working for us.
+        outcome = follow_job(shared, provider, &meta, outcome, started).await;
+    }
+
+    let now = Utc::now();
+    let hold = policy::provider_hold(&outcome, now).filter(|wait| !wait.is_zero());
+    if let Some(wait) = hold {
+        // Set before leaving the gate, so the next request in line already sees it.
+        provider.hold_for(wait);
+    }
+    // An account error stops the provider before its gate place is freed, so no request queued
+    // behind this one goes out.
+    let paused_now = (outcome.class.account_stop && !outcome.succeeded())
+        .then(|| policy::pause_reason(&outcome))
+        .filter(|reason| provider.pause(reason));
+    let in_flight = pass.leave();
+    if !outcome.succeeded() {
+        shared.remember_failure(&outcome, plan.escalation_level);
+    }
+    shared
+        .emit(ProbeEvent::Attempt {
+            outcome: Box::new(outcome.clone()),
+            in_flight,
+        })
+        .await;
+    if let Some(reason) = paused_now {
+        shared
+            .emit(ProbeEvent::Paused {
+                provider: provider.name().to_owned(),
+                reason,
+            })
+            .await;
+    }
+    if let Some(wait) = hold {
+        shared
+            .emit(ProbeEvent::Hold {
+                provider: provider.name().to_owned(),
+                until: now + TimeDelta::from_std(wait).unwrap_or_default(),
+                reason: hold_reason(&outcome),
+            })
+            .await;
+    }
+    Sent::Outcome(Box::new(outcome))
+}
+
+fn hold_reason(outcome: &Outcome) -> String {
+    let head = outcome
+        .error_code
+        .clone()
+        .or_else(|| outcome.api_status.map(|status| status.to_string()))
+        .unwrap_or_default();
+    if outcome.rate_limit.retry_after.is_some() {
+        format!("{head}: Retry-After")
+    } else {
+        format!("{head}: rate-limit window spent until reset")
+    }
+}
+
+fn classify(
+    shared: &Shared,
+    profile: &Profile,
+    meta: &AttemptMeta,
+    received: &Received,
+    started: Instant,
+) -> Outcome {
+    provider::classify(
+        profile,
+        meta,
+        &Exchange {
+            transport: &received.transport,
+            status: received.status,
+            headers: &received.headers,
+            body: &received.body,
+            received_at: Utc::now(),
+            latency: started.elapsed(),
+            body_cap: shared.config.body_cap,
+        },
+    )
+}
+
+/// Poll an async job until it ends (never faster than once a second). The attempt's outcome is
+/// the finished job's scrape response, classified like a sync one, with the job kept and the
+/// latency counted from the submission.
+async fn follow_job(
+    shared: &Shared,
+    provider: &ProviderRuntime,
+    meta: &AttemptMeta,
+    queued: Outcome,
+    started: Instant,
+) -> Outcome {
+    let Some(job) = queued.job.clone() else {
+        return queued;
+    };
+    let profile = &provider.profile;
+    shared
+        .emit(ProbeEvent::JobPending {
+            provider: provider.name().to_owned(),
+            attempt_id: meta.attempt_id,
+            job_id: job.id.clone(),
+            status: "queued".to_owned(),
+        })
+        .await;
+    let deadline = started + shared.config.job_max_wait;
+    let mut errors = 0;
+    loop {
+        tokio::select! {
+            () = shared.cancel.cancelled() => {
+                return job_failed(queued, started, "stopped while the job was still pending", Retryable::Yes);
+            }
+            () = tokio::time::sleep(shared.config.job_poll_interval) => {}
+        }
+        if Instant::now() >= deadline {
+            let mut outcome = job_failed(
+                queued,
+                started,
+                &format!("job not finished after {:?}", shared.config.job_max_wait),
+                Retryable::Yes,
+            );
+            outcome.transport = Transport::Timeout;
+            return outcome;
+        }
+        let request = http::authorized(
+            &shared.client,
+            Method::GET,
+            profile,
+            &provider.settings.base_url,
+            &job.poll_path,
+            &provider.settings.key,
+        )
+        .timeout(shared.config.timeout);
+        let received = http::send(request, shared.config.body_cap).await;
+        let ok = received.transport == Transport::Ok
+            && received
+                .status
+                .is_some_and(|status| (200..300).contains(&status));
+        if !ok {
+            errors += 1;
+            if errors >= MAX_POLL_ERRORS {
+                // The poll's own failure says the most (an expired key, a 404 job, a dead link).
+                let mut outcome = classify(shared, profile, meta, &received, started);
+                outcome.job = Some(job);
+                outcome.message = Some(format!(
+                    "job poll failed {errors} times: {}",
+                    outcome.message.unwrap_or_default()
+                ));
+                outcome.api_success = false;
+                return outcome;
+            }
+            continue;
+        }
+        errors = 0;
+        match provider::parse_job_poll(profile, &received.body) {
+            JobPoll::Pending(status) => {
+                shared
+                    .emit(ProbeEvent::JobPending {
+                        provider: provider.name().to_owned(),
+                        attempt_id: meta.attempt_id,
+                        job_id: job.id.clone(),
+                        status,
+                    })
+                    .await;
+            }
+            JobPoll::Completed(result) => {
+                let body = serde_json::to_vec(&result).unwrap_or_default();
+                let finished = Received {
+                    transport: Transport::Ok,
+                    status: received.status,
+                    headers: received.headers,
+                    body,
+                };
+                let mut outcome = classify(shared, profile, meta, &finished, started);
+                outcome.job = Some(job);
+                return outcome;
+            }
+            JobPoll::Failed { status, reason } => {
+                let detail = match reason {
+                    Some(reason) => format!("job {status}: {reason}"),
+                    None => format!("job {status}"),
+                };
+                return job_failed(queued, started, &detail, Retryable::No);
+            }
+            JobPoll::Unreadable(detail) => {
+                return job_failed(
+                    queued,
+                    started,
+                    &format!("job poll unreadable: {detail}"),
+                    Retryable::No,
+                );
+            }
+        }
+    }
+}
+
+fn job_failed(
+    mut outcome: Outcome,
+    started: Instant,
+    message: &str,
+    retryable: Retryable,
+) -> Outcome {
+    outcome.api_success = false;
+    outcome.latency = started.elapsed();
+    outcome.message = Some(message.to_owned());
+    outcome.class.fault = Fault::Provider;
+    outcome.class.retryable = retryable;
+    outcome.class.meaning = Some("async job did not complete".to_owned());
+    outcome
+}
+
+/// Read the usage endpoint at start, then every `usage_interval` (at least 30 s). Not a probe.
+async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
+    let Some(path) = provider.profile.endpoints.usage.clone() else {
+        return;
+    };
+    loop {
+        if let Some(until) = provider
+            .held_until()
+            .filter(|until| *until > Instant::now())
+        {
+            tokio::select! {
+                () = shared.cancel.cancelled() => return,
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+        let request = http::authorized(
+            &shared.client,
+            Method::GET,
+            &provider.profile,
+            &provider.settings.base_url,
+            &path,
+            &provider.settings.key,
+        )
+        .timeout(shared.config.timeout);
+        let received = http::send(request, shared.config.body_cap).await;
+        let event = match (&received.transport, received.status) {
+            (Transport::Ok, Some(status)) if (200..300).contains(&status) => {
+                match provider::parse_usage(&provider.profile, &received.body) {
+                    Some(reading) => ProbeEvent::Usage {
+                        provider: provider.name().to_owned(),
+                        reading,
+                        at: Utc::now(),
+                    },
+                    None => ProbeEvent::UsageFailed {
+                        provider: provider.name().to_owned(),
+                        message: "usage response is not the JSON the profile describes".to_owned(),
+                    },
+                }
+            }
+            (Transport::Ok, Some(status)) => ProbeEvent::UsageFailed {
+                provider: provider.name().to_owned(),
+                message: format!("usage endpoint answered HTTP {status}"),
+            },
+            (transport, _) => ProbeEvent::UsageFailed {
+                provider: provider.name().to_owned(),
+                message: format!("usage endpoint: {}", transport.label()),
+            },
+        };
+        shared.emit(event).await;
+        tokio::select! {
+            () = shared.cancel.cancelled() => return,
+            () = tokio::time::sleep(shared.config.usage_interval) => {}
+        }
+    }
+}
+
+async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut JoinSet<()>) {
+    let in_scope = |scope: &Scope| -> Vec<Arc<ProviderRuntime>> {
+        let mut chosen: Vec<_> = shared
+            .providers
+            .values()
+            .filter(|provider| scope.includes(provider.name()))
+            .cloned()
+            .collect();
+        chosen.sort_by(|a, b| a.name().cmp(b.name()));
+        chosen
+    };
+    match command {
+        EngineCommand::Pause(scope) => {
+            for provider in in_scope(&scope) {
+                pause_provider(shared, &provider, "paused by the user").await;
+            }
+        }
+        EngineCommand::Resume(scope) => {
+            for provider in in_scope(&scope) {
+                if provider.resume() {
+                    shared
+                        .emit(ProbeEvent::Resumed {
+                            provider: provider.name().to_owned(),
+                        })
+                        .await;
+                }
+            }
+        }
+        EngineCommand::SetRate { scope, rate } => {
+            for provider in in_scope(&scope) {
+                provider.pacer.set_interval(rate.interval());
+                shared
+                    .emit(ProbeEvent::Limits {
+                        provider: provider.name().to_owned(),
+                        concurrency: provider.gate.limit(),
+                        rate,
+                    })
+                    .await;
+            }
+        }
+        EngineCommand::SetConcurrency { scope, limit } => {
+            for provider in in_scope(&scope) {
+                provider.gate.set_limit(limit);
+                shared
+                    .emit(ProbeEvent::Limits {
+                        provider: provider.name().to_owned(),
+                        concurrency: provider.gate.limit(),
+                        rate: provider.settings.rate,
+                    })
+                    .await;
+            }
+        }
+        EngineCommand::Retry {
+            attempt_id,
+            escalate,
+        } => {
+            let found = shared
+                .failures()
+                .iter()
+                .find(|failure| failure.outcome.attempt_id == attempt_id)
+                .map(|failure| (failure.outcome.clone(), failure.escalation_level));
+            let Some((outcome, level)) = found else {
+                shared
+                    .emit(ProbeEvent::CommandRejected {
+                        message: format!("attempt {attempt_id} is not a recent failed attempt"),
+                    })
+                    .await;
+                return;
+            };
+            manual_retry(shared, outcome, level, escalate, work).await;
+        }
+        EngineCommand::RetryAllFailed => {
+            let chosen: Vec<(Outcome, usize)> = shared
+                .failures()
+                .iter()
+                .filter(|failure| {
+                    !failure.retried && failure.outcome.class.retryable.allows_plain_retry()
+                })
+                .map(|failure| (failure.outcome.clone(), failure.escalation_level))
+                .collect();
+            for (outcome, level) in chosen {
+                manual_retry(shared, outcome, level, false, work).await;
+            }
+        }
+        EngineCommand::Shutdown => shared.cancel.cancel(),
+    }
+}
+
+/// One new attempt linked to `original`, unchanged or escalated. No automatic retries follow it;
+/// an account error still pauses the provider.
+async fn manual_retry(
+    shared: &Arc<Shared>,
+    original: Outcome,
+    level: usize,
+    escalate: bool,
+    work: &mut JoinSet<()>,
+) {
+    let Some(provider) = shared.providers.get(&original.provider).cloned() else {
+        return;
+    };
+    let (options, escalation_level) = if escalate {
+        match policy::offered_escalation(&provider.profile, &original, level) {
+            Some(escalation) => (escalation.options, escalation.level),
+            None => {
+                shared
+                    .emit(ProbeEvent::CommandRejected {
+                        message: format!(
+                            "attempt {}: no escalation left for {}",
+                            original.attempt_id, original.provider
+                        ),
+                    })
+                    .await;
+                return;
+            }
+        }
+    } else {
+        (original.options.clone(), level)
+    };
+    shared.mark_retried(original.attempt_id);
+    let plan = Plan {
+        probe_id: original.probe_id,
+        target: original.target_url.clone(),
+        options,
+        attempt: original.attempt + 1,
+        retry_of: Some(original.attempt_id),
+        escalation_level,
+    };
+    let shared = Arc::clone(shared);
+    work.spawn(async move {
+        // An account error pauses the provider inside run_attempt; nothing else follows.
+        let _ = run_attempt(&shared, &provider, &plan, None).await;
+    });
+}

@@ -1,0 +1,249 @@
+//! The network edge: one shared client, requests built from a profile, bodies read through a cap,
+//! reqwest's errors mapped onto [`Transport`].
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Client, Method, RequestBuilder};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use crate::outcome::{RequestOptions, Transport};
+use crate::provider::{AuthStyle, Profile};
+
+/// The one client every probe shares: rustls, explicit timeouts, redirects off (a redirect would
+/// carry the key header to another host).
+///
+/// # Errors
+/// The TLS backend cannot start.
+pub fn build_client(connect_timeout: Duration, timeout: Duration) -> reqwest::Result<Client> {
+    Client::builder()
+        .connect_timeout(connect_timeout)
+        .read_timeout(timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("omniscope/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The scrape request's JSON body, with the field names the profile gives.
+#[must_use]
+pub fn request_body(profile: &Profile, target: &str, options: &RequestOptions) -> Value {
+    let shape = &profile.request;
+    let mut body = Map::new();
+    body.insert(shape.url.clone(), Value::String(target.to_owned()));
+    let mut put = |field: &Option<String>, value: &Option<String>| {
+        if let (Some(field), Some(value)) = (field, value) {
+            body.insert(field.clone(), Value::String(value.clone()));
+        }
+    };
+    put(&shape.mode, &options.mode);
+    put(&shape.proxy_country, &options.proxy_country);
+    put(&shape.tier, &options.tier);
+    if let (Some(field), Some(seconds)) = (&shape.timeout, options.timeout_s) {
+        body.insert(field.clone(), Value::from(seconds));
+    }
+    Value::Object(body)
+}
+
+/// A request to `base_url + path` carrying the key the profile's way. Header values built here
+/// are marked sensitive so no Debug output shows them.
+pub fn authorized(
+    client: &Client,
+    method: Method,
+    profile: &Profile,
+    base_url: &str,
+    path: &str,
+    key: &SecretString,
+) -> RequestBuilder {
+    let secret = key.expose_secret();
+    let url = format!("{base_url}{path}");
+    let request = match (profile.auth.style, profile.auth.name.as_deref()) {
+        (AuthStyle::Query, Some(name)) => match reqwest::Url::parse(&url) {
+            Ok(mut url) => {
+                url.query_pairs_mut().append_pair(name, secret);
+                return client.request(method, url);
+            }
+            Err(_) => client.request(method, url),
+        },
+        _ => client.request(method, url),
+    };
+    match (profile.auth.style, profile.auth.name.as_deref()) {
+        (AuthStyle::Header, Some(name)) => match HeaderValue::from_str(secret) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                request.header(name, value)
+            }
+            // Checked when the config was resolved; a request without the key fails as a 401.
+            Err(_) => request,
+        },
+        (AuthStyle::Bearer, _) => request.bearer_auth(secret),
+        (AuthStyle::Basic, _) => request.basic_auth(secret, None::<&str>),
+        (AuthStyle::Header | AuthStyle::Query, _) => request,
+    }
+}
+
+/// What the network delivered for one request.
+#[derive(Debug)]
+pub struct Received {
+    pub transport: Transport,
+    pub status: Option<u16>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Send and read the body through `cap` bytes (reading stops there).
+pub async fn send(request: RequestBuilder, cap: usize) -> Received {
+    let mut response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => {
+            return Received {
+                transport: transport_of(error),
+                status: None,
+                headers: HeaderMap::new(),
+                body: Vec::new(),
+            };
+        }
+    };
+    let status = Some(response.status().as_u16());
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    let transport = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = cap.saturating_sub(body.len());
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    break Transport::BodyOverCap {
+                        cap_bytes: cap as u64,
+                    };
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break Transport::Ok,
+            Err(error) => {
+                break match transport_of(error) {
+                    Transport::Timeout => Transport::Timeout,
+                    Transport::Other { detail } | Transport::Connect { detail } => {
+                        Transport::BodyIncomplete { detail }
+                    }
+                    other => other,
+                };
+            }
+        }
+    };
+    Received {
+        transport,
+        status,
+        headers,
+        body,
+    }
+}
+
+/// reqwest's error as a transport result. The URL is dropped first: with query-parameter auth it
+/// carries the key.
+#[must_use]
+pub fn transport_of(error: reqwest::Error) -> Transport {
+    let error = error.without_url();
+    let detail = chain(&error);
+    if error.is_timeout() {
+        return Transport::Timeout;
+    }
+    let lower = detail.to_ascii_lowercase();
+    if error.is_connect() {
+        if refused(&error) {
+            return Transport::ConnectionRefused;
+        }
+        if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") {
+            return Transport::Tls { detail };
+        }
+        return Transport::Connect { detail };
+    }
+    if error.is_body() || error.is_decode() {
+        return Transport::BodyIncomplete { detail };
+    }
+    Transport::Other { detail }
+}
+
+fn refused(error: &reqwest::Error) -> bool {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The error and its causes on one line.
+fn chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::builtin_profiles;
+
+    #[test]
+    fn the_body_uses_the_profiles_field_names() {
+        let profiles = builtin_profiles();
+        let options = RequestOptions {
+            mode: Some("js_rendering".to_owned()),
+            proxy_country: Some("de".to_owned()),
+            tier: None,
+            timeout_s: Some(20),
+            use_async: false,
+        };
+        let omni = request_body(
+            profiles.get("omniscrape").unwrap(),
+            "https://a.example/",
+            &options,
+        );
+        assert_eq!(
+            omni,
+            serde_json::json!({"url": "https://a.example/", "mode": "js_rendering", "country": "de"})
+        );
+        let alter = request_body(
+            profiles.get("alterlab").unwrap(),
+            "https://a.example/",
+            &options,
+        );
+        assert_eq!(alter["timeout"], 20);
+        assert!(alter.get("country").is_none());
+    }
+
+    #[test]
+    fn the_key_header_is_sensitive_and_absent_from_debug() {
+        let profiles = builtin_profiles();
+        let client = build_client(Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let key = SecretString::from("sk_live_topsecret".to_owned());
+        let request = authorized(
+            &client,
+            Method::POST,
+            profiles.get("omniscrape").unwrap(),
+            "http://127.0.0.1:9",
+            "/v1/scrape",
+            &key,
+        )
+        .build()
+        .unwrap();
+        let value = request.headers().get("x-api-key").unwrap();
+        assert!(value.is_sensitive());
+        assert!(!format!("{request:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,356 @@
+//! The end of a headless run: the readable summary, the JSON report (`omniscope.report.v1`) and
+//! the threshold check. All of it reads [`SessionStats`]; nothing here counts on its own.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Thresholds;
+use crate::stats::{ProviderStats, SessionStats};
+
+/// The report's schema name; bump only on an incompatible change (adding fields is compatible).
+pub const SCHEMA: &str = "omniscope.report.v1";
+
+/// `omniscope.report.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    /// RFC 3339.
+    pub started_at: String,
+    pub duration_s: f64,
+    pub providers: Vec<ProviderReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderReport {
+    pub name: String,
+    /// Attempts sent, retries included.
+    pub attempts: u64,
+    pub retries: u64,
+    /// The API call succeeded and the target answered below 400.
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Probes not sent (the provider was paused).
+    pub skipped: u64,
+    /// HTTP status of the API → attempts.
+    pub api_status: BTreeMap<String, u64>,
+    /// The target site's status → attempts.
+    pub target_status: BTreeMap<String, u64>,
+    pub error_codes: BTreeMap<String, u64>,
+    pub latency_ms: LatencyReport,
+    pub rate_limit: RateLimitReport,
+    pub concurrency: ConcurrencyReport,
+    pub billing: BillingReport,
+    /// Why the provider is paused (starting with its code or status), or null.
+    pub paused: Option<String>,
+    /// Added in v1 without breaking it: succeeded / attempts, null before any attempt.
+    pub success_rate: Option<f64>,
+    /// Attempts that got no HTTP status, by transport result (timeout, refused, …).
+    pub transport_errors: BTreeMap<String, u64>,
+    pub skip_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyReport {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitReport {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// RFC 3339.
+    pub reset_at: Option<String>,
+    /// 429s received.
+    pub throttled: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConcurrencyReport {
+    pub max_in_flight: u32,
+    pub limit: Option<u32>,
+    pub limit_hits: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingReport {
+    pub charged: f64,
+    pub refunded: f64,
+    pub unit: String,
+    /// The last balance the usage endpoint gave, where there is one.
+    pub balance: Option<f64>,
+    pub refund_mismatches: u64,
+    pub balance_unit: Option<String>,
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The report of a session as it stands at `now`.
+#[must_use]
+pub fn build(stats: &SessionStats, now: DateTime<Utc>) -> Report {
+    Report {
+        schema: SCHEMA.to_owned(),
+        started_at: rfc3339(stats.started_at),
+        duration_s: stats.elapsed(now).as_secs_f64(),
+        providers: stats.providers.iter().map(provider_report).collect(),
+    }
+}
+
+fn provider_report(provider: &ProviderStats) -> ProviderReport {
+    let counts = |iter: &mut dyn Iterator<Item = (u16, u64)>| {
+        iter.map(|(status, count)| (status.to_string(), count))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let latency = provider.latency_summary();
+    ProviderReport {
+        name: provider.name.clone(),
+        attempts: provider.attempts,
+        retries: provider.retries,
+        succeeded: provider.succeeded,
+        failed: provider.failed,
+        skipped: provider.skipped,
+        api_status: counts(&mut provider.api_status.iter()),
+        target_status: counts(&mut provider.target_status.iter()),
+        error_codes: provider
+            .error_codes
+            .iter()
+            .map(|(code, stats)| (code.clone(), stats.count))
+            .collect(),
+        latency_ms: LatencyReport {
+            p50: latency.p50,
+            p90: latency.p90,
+            p99: latency.p99,
+            max: latency.max,
+        },
+        rate_limit: RateLimitReport {
+            limit: provider.rate_limit.limit,
+            remaining: provider.rate_limit.remaining,
+            reset_at: provider.rate_limit.reset_at.map(rfc3339),
+            throttled: provider.rate_limit.throttled,
+        },
+        concurrency: ConcurrencyReport {
+            max_in_flight: provider.concurrency.max_in_flight,
+            limit: provider.concurrency.limit,
+            limit_hits: provider.concurrency.limit_hits,
+        },
+        billing: BillingReport {
+            charged: provider.billing.charged,
+            refunded: provider.billing.refunded,
+            unit: provider.billing.unit.label().to_owned(),
+            balance: provider.billing.balance,
+            refund_mismatches: provider.billing.refund_mismatches,
+            balance_unit: provider
+                .billing
+                .balance_unit
+                .map(|unit| unit.label().to_owned()),
+        },
+        paused: provider.paused.clone(),
+        success_rate: provider.success_rate(),
+        transport_errors: provider
+            .transport_errors
+            .iter()
+            .map(|(label, count)| ((*label).to_owned(), *count))
+            .collect(),
+        skip_reason: provider.last_skip_reason.clone(),
+    }
+}
+
+/// Every threshold a provider broke, one line each; empty when all hold.
+#[must_use]
+pub fn broken_thresholds(report: &Report, thresholds: &Thresholds) -> Vec<String> {
+    let mut broken = Vec::new();
+    for provider in &report.providers {
+        if let (Some(minimum), Some(rate)) = (thresholds.min_success_rate, provider.success_rate)
+            && rate < minimum
+        {
+            broken.push(format!(
+                "{}: success rate {:.1}% is below the minimum {:.1}%",
+                provider.name,
+                rate * 100.0,
+                minimum * 100.0
+            ));
+        }
+        if let Some(maximum) = thresholds.max_p99_ms
+            && provider.attempts > 0
+            && provider.latency_ms.p99 > maximum
+        {
+            broken.push(format!(
+                "{}: p99 latency {:.0} ms is above the maximum {maximum:.0} ms",
+                provider.name, provider.latency_ms.p99
+            ));
+        }
+        if let Some(maximum) = thresholds.max_spend {
+            let spend = provider.billing.charged - provider.billing.refunded;
+            if spend > maximum {
+                broken.push(format!(
+                    "{}: spend {spend} {} is above the maximum {maximum}",
+                    provider.name, provider.billing.unit
+                ));
+            }
+        }
+    }
+    broken
+}
+
+/// The readable end-of-run summary, one block per provider.
+#[must_use]
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "omniscope run: started {}, {:.1} s",
+        report.started_at, report.duration_s
+    );
+    for provider in &report.providers {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", provider.name);
+        let rate = provider
+            .success_rate
+            .map_or_else(|| "n/a".to_owned(), |rate| format!("{:.1}%", rate * 100.0));
+        let _ = writeln!(
+            out,
+            "  attempts    {} ({} retries), succeeded {}, failed {}, skipped {}, success rate {rate}",
+            provider.attempts,
+            provider.retries,
+            provider.succeeded,
+            provider.failed,
+            provider.skipped
+        );
+        let _ = writeln!(out, "  API status  {}", join_counts(&provider.api_status));
+        let _ = writeln!(
+            out,
+            "  target      {}",
+            join_counts(&provider.target_status)
+        );
+        if !provider.transport_errors.is_empty() {
+            let _ = writeln!(
+                out,
+                "  transport   {}",
+                join_counts(&provider.transport_errors)
+            );
+        }
+        let _ = writeln!(out, "  errors      {}", join_counts(&provider.error_codes));
+        let latency = &provider.latency_ms;
+        let _ = writeln!(
+            out,
+            "  latency     p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            latency.p50, latency.p90, latency.p99, latency.max
+        );
+        let limits = &provider.rate_limit;
+        let _ = writeln!(
+            out,
+            "  rate limit  limit {}, remaining {}, reset {}, 429s {}",
+            show(limits.limit),
+            show(limits.remaining),
+            limits.reset_at.as_deref().unwrap_or("-"),
+            limits.throttled
+        );
+        let concurrency = &provider.concurrency;
+        let _ = writeln!(
+            out,
+            "  concurrency max in flight {}, limit {}, limit hits {}",
+            concurrency.max_in_flight,
+            show(concurrency.limit),
+            concurrency.limit_hits
+        );
+        let billing = &provider.billing;
+        let balance = billing.balance.map_or_else(
+            || "-".to_owned(),
+            |balance| {
+                format!(
+                    "{balance} {}",
+                    billing.balance_unit.as_deref().unwrap_or(&billing.unit)
+                )
+            },
+        );
+        let _ = writeln!(
+            out,
+            "  billing     charged {} {unit}, refunded {} {unit}, balance {balance}, refund mismatches {}",
+            billing.charged,
+            billing.refunded,
+            billing.refund_mismatches,
+            unit = billing.unit
+        );
+        let _ = writeln!(
+            out,
+            "  paused      {}",
+            provider.paused.as_deref().unwrap_or("no")
+        );
+    }
+    out
+}
+
+fn join_counts<K: std::fmt::Display>(counts: &BTreeMap<K, u64>) -> String {
+    if counts.is_empty() {
+        return "-".to_owned();
+    }
+    counts
+        .iter()
+        .map(|(key, count)| format!("{key}: {count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn show<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |value| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::outcome::BillingUnit;
+
+    #[test]
+    fn an_empty_session_reports_every_field() {
+        let start = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let mut stats = SessionStats::new(start);
+        stats.register("omniscrape", BillingUnit::Usd);
+        let report = build(&stats, start + chrono::TimeDelta::seconds(3));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["schema"], SCHEMA);
+        assert_eq!(json["duration_s"], 3.0);
+        let provider = &json["providers"][0];
+        for field in [
+            "name",
+            "attempts",
+            "retries",
+            "succeeded",
+            "failed",
+            "skipped",
+            "api_status",
+            "target_status",
+            "error_codes",
+            "latency_ms",
+            "rate_limit",
+            "concurrency",
+            "billing",
+            "paused",
+        ] {
+            assert!(provider.get(field).is_some(), "missing {field}");
+        }
+        assert!(provider["paused"].is_null());
+        assert_eq!(provider["billing"]["unit"], "usd");
+        assert!(summary(&report).contains("omniscrape"));
+        assert!(
+            broken_thresholds(
+                &report,
+                &Thresholds {
+                    min_success_rate: Some(0.9),
+                    max_p99_ms: Some(1.0),
+                    max_spend: Some(0.0),
+                }
+            )
+            .is_empty(),
+            "no attempts break nothing"
+        );
+    }
+}

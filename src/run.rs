@@ -1,0 +1,232 @@
+//! `omniscope run`: the engine without a screen. Events fold into [`SessionStats`]; at the end the
+//! summary is printed, the report written, and the thresholds decide the exit status.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use crate::cli::RunArgs;
+use crate::config::{self, ConfigError, EngineConfig, Overrides, Thresholds};
+use crate::probe::{EVENT_CHANNEL_CAPACITY, Engine, ProbeEvent};
+use crate::provider::{self, Profiles};
+use crate::stats::SessionStats;
+use crate::{paths, report};
+
+/// The run completed, whatever it found.
+pub const EXIT_OK: u8 = 0;
+/// A usage, config or key error.
+pub const EXIT_USAGE: u8 = 2;
+/// A threshold from the config was broken.
+pub const EXIT_THRESHOLD: u8 = 3;
+
+/// Entry point for `omniscope run`.
+#[must_use]
+pub fn main(args: &RunArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("omniscope: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+/// What a run needs, checked before anything is sent.
+pub struct Prepared {
+    pub profiles: Profiles,
+    pub engine: EngineConfig,
+    pub thresholds: Thresholds,
+}
+
+/// Load profiles and config, resolve the CLI flags and keys.
+///
+/// # Errors
+/// A message naming the file, line or variable at fault (exit 2).
+pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
+    let profiles =
+        provider::load_profiles(paths::profiles_dir().as_deref()).map_err(|e| e.to_string())?;
+    let (file, path) = config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    let origin = path.as_ref().map_or_else(
+        || "command line (no config file)".to_owned(),
+        |path| format!("config file {}", path.display()),
+    );
+    let overrides = Overrides {
+        provider: args.provider.clone(),
+        endpoint: args.endpoint.clone(),
+        api_key_env: args.api_key_env.clone(),
+        targets: args.targets.clone(),
+        once: args.once,
+        duration: args.duration,
+        every: args.every,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        timeout: args.timeout,
+    };
+    let engine = config::resolve(&file, &origin, &overrides, &profiles, |var| {
+        std::env::var(var).ok()
+    })
+    .map_err(|error: ConfigError| error.to_string())?;
+    Ok(Prepared {
+        profiles,
+        engine,
+        thresholds: file.thresholds,
+    })
+}
+
+async fn run(args: &RunArgs) -> ExitCode {
+    let prepared = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            eprintln!("omniscope: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    // Open the report file first: a bad path is found before any money is spent.
+    let mut report_file = match args.report.as_deref().map(open_report).transpose() {
+        Ok(file) => file,
+        Err(message) => {
+            eprintln!("omniscope: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+
+    let mut stats = SessionStats::new(Utc::now());
+    for settings in &prepared.engine.providers {
+        if let Some(profile) = prepared.profiles.get(&settings.name) {
+            stats
+                .register(&settings.name, profile.billing.unit)
+                .set_configured_limit(settings.concurrency);
+        }
+    }
+    let (events_tx, mut events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+    let handle = match Engine::spawn(prepared.engine, &prepared.profiles, events_tx) {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("omniscope: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let (stop_tx, mut stops) = mpsc::channel(4);
+    tokio::spawn(forward_stop_signals(stop_tx));
+    let mut stop_requests = 0;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => {
+                    narrate(&event);
+                    event.apply_to(&mut stats);
+                }
+                None => break,
+            },
+            Some(()) = stops.recv() => {
+                stop_requests += 1;
+                handle.shutdown();
+                if stop_requests == 1 {
+                    eprintln!("omniscope: stopping (requests in the air finish; signal again to stop now)");
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+    if stop_requests < 2 {
+        handle.join().await;
+    }
+
+    let report = report::build(&stats, Utc::now());
+    print!("{}", report::summary(&report));
+    if let (Some(file), Some(path)) = (report_file.as_mut(), args.report.as_deref())
+        && let Err(message) = write_report(file, path, &report)
+    {
+        eprintln!("omniscope: {message}");
+        return ExitCode::FAILURE;
+    }
+    let broken = report::broken_thresholds(&report, &prepared.thresholds);
+    if broken.is_empty() {
+        ExitCode::from(EXIT_OK)
+    } else {
+        for line in &broken {
+            eprintln!("omniscope: threshold broken: {line}");
+        }
+        ExitCode::from(EXIT_THRESHOLD)
+    }
+}
+
+fn open_report(path: &Path) -> Result<File, String> {
+    File::create(path)
+        .map_err(|error| format!("cannot write report file {}: {error}", path.display()))
+}
+
+fn write_report(file: &mut File, path: &Path, report: &report::Report) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|error| format!("cannot encode the report: {error}"))?;
+    file.write_all(json.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(|error| format!("cannot write report file {}: {error}", path.display()))
+}
+
+/// What a headless user should see while it runs (stderr; stdout carries the summary).
+fn narrate(event: &ProbeEvent) {
+    match event {
+        ProbeEvent::Paused { provider, reason } => {
+            eprintln!("omniscope: {provider} paused: {reason}");
+        }
+        ProbeEvent::Hold {
+            provider,
+            until,
+            reason,
+        } => eprintln!("omniscope: {provider} held until {until}: {reason}"),
+        ProbeEvent::UsageFailed { provider, message } => {
+            eprintln!("omniscope: {provider}: {message}");
+        }
+        ProbeEvent::GaveUp {
+            provider,
+            reason,
+            offer: Some(offer),
+            ..
+        } => eprintln!("omniscope: {provider}: {reason} (an escalated retry may help: {offer})"),
+        _ => {}
+    }
+}
+
+/// Ctrl-C, or SIGTERM on Unix, each forwarded as one stop request. Installed once, so a signal
+/// between two loop passes is not lost.
+async fn forward_stop_signals(stops: mpsc::Sender<()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        loop {
+            let terminated = async {
+                match term.as_mut() {
+                    Some(term) => {
+                        term.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => if result.is_err() { return },
+                () = terminated => {}
+            }
+            if stops.send(()).await.is_err() {
+                return;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if stops.send(()).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! `omniscope run` as users run it: the real binary against a loopback server.
+
+#[path = "support/scripted.rs"]
+mod scripted;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use scripted::{Server, alter_fail, omni_ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_omniscope");
+const SECRET: &str = "sk_live_cli_SECRET_77";
+
+fn command(config_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OMNISCOPE_CONFIG_DIR", config_dir)
+        .env("OMNISCOPE_DATA_DIR", config_dir)
+        .env("TEST_SCRAPE_KEY", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+async fn output(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn once_writes_the_v1_report_and_exits_0_without_showing_the_key() {
+    let server = Server::new();
+    server.queue("/v1/scrape", vec![omni_ok(200)]);
+    server.default_reply("/v1/scrape", omni_ok(404));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+        .args([
+            "--api-key-env",
+            "TEST_SCRAPE_KEY",
+            "--once",
+            "--timeout",
+            "10s",
+        ])
+        .args([
+            "--target",
+            "https://a.example/",
+            "--target",
+            "https://b.example/missing",
+        ])
+        .arg("--report")
+        .arg(&report_path);
+    let out = output(run).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("omniscrape") && stdout.contains("success rate 50.0%"),
+        "{stdout}"
+    );
+
+    let raw = std::fs::read_to_string(&report_path).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(report["schema"], "omniscope.report.v1");
+    assert!(chrono::DateTime::parse_from_rfc3339(report["started_at"].as_str().unwrap()).is_ok());
+    assert!(report["duration_s"].as_f64().unwrap() >= 0.0);
+    let provider = &report["providers"][0];
+    assert_eq!(provider["name"], "omniscrape");
+    assert_eq!(provider["attempts"], 2);
+    assert_eq!(
+        provider["retries"], 0,
+        "a target 404 is the target's answer, not retried"
+    );
+    assert_eq!(provider["succeeded"], 1);
+    assert_eq!(provider["failed"], 1);
+    assert_eq!(provider["skipped"], 0);
+    assert_eq!(provider["api_status"]["200"], 2);
+    assert_eq!(provider["target_status"]["404"], 1);
+    assert_eq!(provider["target_status"]["200"], 1);
+    assert!(provider["error_codes"].is_object());
+    for key in ["p50", "p90", "p99", "max"] {
+        assert!(provider["latency_ms"][key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    for key in ["limit", "remaining", "reset_at", "throttled"] {
+        assert!(provider["rate_limit"].get(key).is_some(), "{key}");
+    }
+    assert_eq!(provider["concurrency"]["max_in_flight"], 1);
+    assert!(provider["concurrency"].get("limit_hits").is_some());
+    assert_eq!(provider["billing"]["unit"], "usd");
+    assert!((provider["billing"]["charged"].as_f64().unwrap() - 0.007).abs() < 1e-9);
+    assert!(provider["billing"].get("balance").is_some());
+    assert_eq!(provider["billing"]["refund_mismatches"], 0);
+    assert!(provider["paused"].is_null());
+
+    for shown in [&stdout, &stderr, &raw] {
+        assert!(!shown.contains(SECRET), "the key leaked");
+    }
+    let sent = server.seen_at("/v1/scrape");
+    assert_eq!(
+        sent[0].body["url"], "https://a.example/",
+        "targets in the order given"
+    );
+    assert_eq!(sent[1].body["url"], "https://b.example/missing");
+}
+
+#[tokio::test]
+async fn an_account_pause_is_reported_with_its_code_and_skips() {
+    let server = Server::new();
+    server.default_reply("/api/v1/scrape", alter_fail(402, "INSUFFICIENT_CREDITS"));
+    server.default_reply("/api/v1/usage", alter_fail(402, "INSUFFICIENT_CREDITS"));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("r.json");
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "alterlab", "--endpoint", &base])
+        .args([
+            "--api-key-env",
+            "TEST_SCRAPE_KEY",
+            "--once",
+            "--rate",
+            "unlimited",
+        ])
+        .args(["--concurrency", "1"])
+        .args([
+            "--target",
+            "https://a.example/",
+            "--target",
+            "https://b.example/",
+        ])
+        .arg("--report")
+        .arg(&report_path);
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let provider = &report["providers"][0];
+    assert!(
+        provider["paused"]
+            .as_str()
+            .unwrap()
+            .starts_with("INSUFFICIENT_CREDITS: ")
+    );
+    assert_eq!(provider["attempts"], 1);
+    assert_eq!(provider["skipped"], 1);
+    assert_eq!(provider["error_codes"]["INSUFFICIENT_CREDITS"], 1);
+    assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
+}
+
+#[tokio::test]
+async fn a_broken_threshold_exits_3() {
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(404));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("omniscope.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[thresholds]\nmin_success_rate = 0.9\n\n[providers.omniscrape]\nendpoint = \"{base}\"\napi_key_env = \"TEST_SCRAPE_KEY\"\n\n[[probes]]\nprovider = \"omniscrape\"\ntargets = [\"https://a.example/\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--once", "--config"]).arg(&config);
+    let out = output(run).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("success rate"), "{stderr}");
+}
+
+#[tokio::test]
+async fn config_and_key_errors_exit_2_and_name_the_culprit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[run]\nevery = \"10s\"\nevrey = \"5s\"\n").unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--once", "--config"]).arg(&config);
+    let out = output(run).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+
+    let mut run = command(dir.path());
+    run.args([
+        "run",
+        "--once",
+        "--provider",
+        "alterlab",
+        "--target",
+        "https://a.example/",
+    ])
+    .args(["--api-key-env", "NOT_SET_ANYWHERE"]);
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("NOT_SET_ANYWHERE"));
+
+    let mut run = command(dir.path());
+    run.args(["run", "--once", "--duration", "10m"]);
+    let out = output(run).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--once with --duration is a usage error"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_finishes_cleanly_and_still_writes_the_report() {
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("r.json");
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--every", "200ms"])
+        .args(["--target", "https://a.example/", "--report"])
+        .arg(&report_path);
+    let child = run.spawn().unwrap();
+    // Let it probe a few times first.
+    while server.seen_at("/v1/scrape").len() < 2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert!(report["providers"][0]["attempts"].as_u64().unwrap() >= 2);
+    assert!(!text(&out.stdout).contains(SECRET));
+}

@@ -88,7 +88,12 @@ fn bench_ingest(c: &mut Criterion) {
     let headers = headers();
     let now = Utc.timestamp_opt(1_704_067_000, 0).unwrap();
     let mut outcomes = Vec::new();
-    for (index, provider) in ["omniscrape", "alterlab"].iter().cycle().take(64).enumerate() {
+    for (index, provider) in ["omniscrape", "alterlab"]
+        .iter()
+        .cycle()
+        .take(64)
+        .enumerate()
+    {
         let profile = profiles.get(provider).unwrap();
         let body = body(provider, 1024);
         let meta = AttemptMeta {
@@ -123,7 +128,9 @@ fn bench_ingest(c: &mut Criterion) {
                     if let Some(provider) = stats.provider_mut(&outcome.provider) {
                         provider.ingest(black_box(outcome));
                     } else {
-                        stats.register(&outcome.provider, outcome.billing.unit).ingest(outcome);
+                        stats
+                            .register(&outcome.provider, outcome.billing.unit)
+                            .ingest(outcome);
                     }
                 }
             },

@@ -6,6 +6,7 @@
 //! (unparseable lines are counted, never fatal); [`replay`] re-emits a log with its original timing.
 
 pub mod reader;
+pub mod recorder;
 pub mod replay;
 pub mod writer;
 
@@ -19,6 +20,7 @@ use crate::provider::UsageReading;
 use crate::stats::{SessionStats, finished_at};
 
 pub use reader::{ReadLog, read_log, read_path};
+pub use recorder::Recorder;
 pub use writer::{EventLog, LogError};
 
 /// The schema name every line carries; bump only on an incompatible change (adding fields and

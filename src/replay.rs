@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use crate::cli::ReplayArgs;
 use crate::eventlog::reader::{Folded, fold_path};
+use crate::report::{self, Report};
 
 /// Entry point for `omniscope replay`.
 #[must_use]
@@ -29,15 +30,33 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
         }
     };
     eprint!("{}", read_notes(&args.file, &folded));
-    print!("{}", summary(&folded));
-    if let Some(path) = args.report.as_deref() {
-        eprintln!(
-            "omniscope: cannot write {}: the omniscope.report.v1 builder (report.rs) is not in this build yet",
-            path.display()
-        );
+    let report = report_of(&folded);
+    print!("{}", report::summary(&report));
+    if let Some(path) = args.report.as_deref()
+        && let Err(message) = write_report(path, &report)
+    {
+        eprintln!("omniscope: {message}");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// The `omniscope.report.v1` report of a folded log: the one `run` wrote, built from the same
+/// statistics at the same instant (the log's `session_end`, or its last record).
+#[must_use]
+pub fn report_of(folded: &Folded) -> Report {
+    report::build(
+        &folded.stats,
+        folded.ended_at.unwrap_or(folded.stats.started_at),
+    )
+}
+
+fn write_report(path: &Path, report: &Report) -> Result<(), String> {
+    let mut json = serde_json::to_string_pretty(report)
+        .map_err(|error| format!("cannot encode the report: {error}"))?;
+    json.push('\n');
+    std::fs::write(path, json)
+        .map_err(|error| format!("cannot write report file {}: {error}", path.display()))
 }
 
 /// What the user should know about the log itself: unreadable lines, a session cut short.
@@ -66,27 +85,6 @@ pub fn read_notes(path: &Path, folded: &Folded) -> String {
             out,
             "omniscope: {}: no session_end line (the session did not end cleanly); it ends at its last record",
             path.display()
-        );
-    }
-    out
-}
-
-/// Per-provider counts of the folded log.
-#[must_use]
-pub fn summary(folded: &Folded) -> String {
-    let mut out = String::new();
-    for provider in &folded.stats.providers {
-        let _ = writeln!(
-            out,
-            "{}: attempts {}, succeeded {}, failed {}, skipped {}, charged {} {}, paused {}",
-            provider.name,
-            provider.attempts,
-            provider.succeeded,
-            provider.failed,
-            provider.skipped,
-            provider.billing.charged,
-            provider.billing.unit.label(),
-            provider.paused.as_deref().unwrap_or("no")
         );
     }
     out

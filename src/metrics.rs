@@ -193,20 +193,21 @@ impl Metrics {
                     provider: outcome.provider.clone(),
                     unit: outcome.billing.unit.label().to_owned(),
                 };
-                if let Some(charged) = outcome
+                // Both series exist from the first attempt, so "refunded 0" shows as such.
+                let charged = outcome
                     .billing
                     .charged
-                    .filter(|c| c.is_finite() && *c > 0.0)
-                {
-                    self.charged.get_or_create(&unit).inc_by(charged);
-                }
-                if let Some(refunded) = outcome
+                    .filter(|c| c.is_finite() && *c > 0.0);
+                self.charged
+                    .get_or_create(&unit)
+                    .inc_by(charged.unwrap_or(0.0));
+                let refunded = outcome
                     .billing
                     .refunded
-                    .filter(|r| r.is_finite() && *r > 0.0)
-                {
-                    self.refunded.get_or_create(&unit).inc_by(refunded);
-                }
+                    .filter(|r| r.is_finite() && *r > 0.0);
+                self.refunded
+                    .get_or_create(&unit)
+                    .inc_by(refunded.unwrap_or(0.0));
             }
             Record::InFlight { provider, n, .. } => {
                 self.in_flight

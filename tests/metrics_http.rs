@@ -215,4 +215,29 @@ async fn metrics_over_http_parse_and_show_the_records() {
         0.0035
     );
     server.stop();
+
+    // The shipped Grafana dashboard asks only for series this exposition has.
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../assets/grafana/omniscope.json")).unwrap();
+    let mut asked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (start, _) in expr.match_indices("omniscope_") {
+                let name: String = expr[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                asked += 1;
+                assert!(
+                    samples
+                        .keys()
+                        .any(|series| series.starts_with(&format!("{name}{{"))),
+                    "the dashboard asks for {name}, which /metrics does not have"
+                );
+            }
+        }
+    }
+    assert!(asked >= 12);
+    assert_eq!(dashboard["templating"]["list"][0]["name"], "provider");
 }

@@ -26,6 +26,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Replay a recorded event log (omniscope.event.v1): headless, the same report `run` wrote.
     Replay(ReplayArgs),
+    /// Serve the built-in simulator (OmniScrape and AlterLab on one port) until Ctrl-C.
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,4 +100,21 @@ pub struct ReplayArgs {
     /// Playback speed of the interactive replay: 1, 10 or max.
     #[arg(long, default_value = "1")]
     pub speed: crate::eventlog::replay::Speed,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to listen on. Non-loopback addresses need --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+    /// A built-in scenario (healthy, rate-limited, degraded, quota-exhausted, chaos, bench, demo)
+    /// or a path to a scenario TOML file.
+    #[arg(long, default_value = "healthy")]
+    pub scenario: String,
+    /// Seed for the scenario's random draws: the same seed replays the same run.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Allow listening on a non-loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
 }

@@ -18,4 +18,5 @@ pub mod providers_cmd;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod simulator;
 pub mod stats;

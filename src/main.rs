@@ -30,5 +30,6 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => run::main(&args),
         Command::Replay(args) => replay::main(&args),
+        Command::Simulate(args) => omniscope::simulator::run_command(&args),
     }
 }

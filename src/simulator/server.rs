@@ -1,0 +1,887 @@
+//! The axum routes: one router serving every simulated provider on its profile's own paths.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::fault::{ApiError, Chaos, FaultName, Planned};
+use super::scenario::CompiledProvider;
+use super::state::{Account, AccountBook, Job, JobEnd, JobPhase, JobStore, to_micro};
+use super::wire::{Bill, Dialect, ErrorParts, JobParts, SuccessParts, amount};
+use super::{FAULT_HEADER, FAULT_HOST, LATENCY_HEADER, REFUND_HEADER};
+use crate::provider::{AuthStyle, EscalationStep, Profile};
+
+/// Longest latency the simulator will wait out before answering.
+const MAX_LATENCY: Duration = Duration::from_secs(300);
+/// A chaos stall lasts this long unless the simulator shuts down first.
+const STALL: Duration = Duration::from_secs(600);
+/// The chaos scenario's oversized body: past the 10 MiB default cap.
+const HUGE_CONTENT_BYTES: usize = 10 * 1024 * 1024 + 64 * 1024;
+
+/// What every provider shares: the seed, the request counter, the clock, the shutdown signal.
+#[derive(Debug)]
+pub struct Shared {
+    pub seed: u64,
+    pub seq: AtomicU64,
+    pub clock: super::SimClock,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// The per-request random stream: a function of the seed and the request's number only, so
+    /// one seed replays the same scenario for the same sequence of requests.
+    fn next_request(&self) -> (u64, Xoshiro256PlusPlus) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mixed = splitmix(self.seed ^ splitmix(seq));
+        (mixed, Xoshiro256PlusPlus::seed_from_u64(mixed))
+    }
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// One simulated provider.
+#[derive(Debug)]
+pub struct ProviderSim {
+    pub shared: Arc<Shared>,
+    pub profile: Profile,
+    pub dialect: Dialect,
+    pub scenario: CompiledProvider,
+    pub accounts: AccountBook,
+    pub jobs: JobStore,
+    price_micro: i64,
+}
+
+impl ProviderSim {
+    pub fn new(
+        shared: Arc<Shared>,
+        profile: Profile,
+        dialect: Dialect,
+        scenario: CompiledProvider,
+    ) -> Self {
+        Self {
+            shared,
+            accounts: AccountBook::new(scenario.settings.balance),
+            price_micro: to_micro(scenario.settings.price),
+            profile,
+            dialect,
+            scenario,
+            jobs: JobStore::default(),
+        }
+    }
+
+    /// Limits in force at `elapsed` (a wave may tighten them).
+    fn limits_at(&self, elapsed: Duration) -> (Option<u32>, Option<u32>) {
+        let settings = &self.scenario.settings;
+        let mut concurrency = settings.concurrency;
+        let mut rpm = settings.requests_per_minute;
+        for (wave, _) in &self.scenario.waves {
+            if wave.active_at(elapsed) {
+                concurrency = wave.concurrency.or(concurrency);
+                rpm = wave.requests_per_minute.or(rpm);
+            }
+        }
+        (concurrency, rpm)
+    }
+
+    fn pick(&self, rng: &mut Xoshiro256PlusPlus, elapsed: Duration) -> Planned {
+        let active = self
+            .scenario
+            .waves
+            .iter()
+            .filter(|(wave, _)| wave.active_at(elapsed))
+            .flat_map(|(_, faults)| faults.iter());
+        let all = || self.scenario.faults.iter().chain(active.clone());
+        let total: f64 = all().map(|(_, weight)| weight).sum();
+        if total <= 0.0 {
+            return Planned::Success { target_status: 200 };
+        }
+        let mut point = rng.random::<f64>() * total;
+        for (planned, weight) in all() {
+            if point < *weight {
+                return planned.clone();
+            }
+            point -= weight;
+        }
+        Planned::Success { target_status: 200 }
+    }
+
+    fn latency(
+        &self,
+        rng: &mut Xoshiro256PlusPlus,
+        elapsed: Duration,
+        headers: &HeaderMap,
+    ) -> Duration {
+        if let Some(ms) =
+            header_text(headers, LATENCY_HEADER).and_then(|text| text.parse::<u64>().ok())
+        {
+            return Duration::from_millis(ms).min(MAX_LATENCY);
+        }
+        let scenario = &self.scenario;
+        if !scenario.latency_mu.is_finite() {
+            return Duration::ZERO;
+        }
+        // Box-Muller: a standard normal from two uniforms.
+        let u1 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2 = rng.random::<f64>();
+        let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let factor: f64 = scenario
+            .waves
+            .iter()
+            .filter(|(wave, _)| wave.active_at(elapsed))
+            .filter_map(|(wave, _)| wave.latency_factor)
+            .product();
+        let ms = (scenario.latency_mu + scenario.latency_sigma * normal).exp() * factor;
+        Duration::from_secs_f64((ms / 1000.0).clamp(0.0, MAX_LATENCY.as_secs_f64()))
+    }
+
+    fn key<'h>(&self, headers: &'h HeaderMap, query: Option<&'h str>) -> Option<&'h str> {
+        let name = self.profile.auth.name.as_deref().unwrap_or("X-API-Key");
+        match self.profile.auth.style {
+            AuthStyle::Header => header_text(headers, name),
+            AuthStyle::Bearer => header_text(headers, "authorization")
+                .and_then(|value| value.strip_prefix("Bearer ")),
+            AuthStyle::Query => query?
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=')),
+            AuthStyle::Basic => {
+                header_text(headers, "authorization").and_then(|value| value.strip_prefix("Basic "))
+            }
+        }
+    }
+
+    /// A failure the profile's escalation rule says a changed request cures: a 502 with
+    /// `mode: js_rendering`, a challenge with `mode: js`, an antibot block with a higher tier.
+    fn cured(&self, error: &ApiError, request: &RequestView) -> bool {
+        let Some(rule) = self
+            .profile
+            .escalation_for(Some(error.status), error.code.as_deref())
+        else {
+            return false;
+        };
+        let request_shape = &self.profile.request;
+        rule.steps.iter().any(|step| match step {
+            EscalationStep::Mode(mode) => request.mode.as_deref() == Some(mode.as_str()),
+            EscalationStep::NextTier => request
+                .tier
+                .as_ref()
+                .is_some_and(|tier| request_shape.tiers.first() != Some(tier)),
+            EscalationStep::NextProxyCountry => request
+                .country
+                .as_ref()
+                .is_some_and(|country| request_shape.proxy_countries.first() != Some(country)),
+        })
+    }
+}
+
+/// The fields of a scrape body the simulator looks at, named by the profile.
+struct RequestView {
+    url: String,
+    mode: Option<String>,
+    tier: Option<String>,
+    country: Option<String>,
+}
+
+fn read_request(profile: &Profile, body: &[u8]) -> Result<RequestView, &'static str> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        return Err("the request body must be a JSON object");
+    };
+    let text = |name: Option<&String>| -> Option<String> {
+        match map.get(name?.as_str())? {
+            Value::String(text) => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        }
+    };
+    let url = text(Some(&profile.request.url))
+        .filter(|url| !url.trim().is_empty())
+        .ok_or("url is required")?;
+    Ok(RequestView {
+        url,
+        mode: text(profile.request.mode.as_ref()),
+        tier: text(profile.request.tier.as_ref()),
+        country: text(profile.request.proxy_country.as_ref()),
+    })
+}
+
+/// The fault a request asks for: the `X-Sim-Fault` header, or a target on the fault host.
+fn forced_fault(headers: &HeaderMap, url: &str) -> Option<Result<FaultName, String>> {
+    if let Some(name) = header_text(headers, FAULT_HEADER) {
+        return Some(FaultName::parse(name));
+    }
+    let parsed = reqwest::Url::parse(url).ok()?;
+    if parsed.host_str() != Some(FAULT_HOST) {
+        return None;
+    }
+    let name = parsed.path().trim_start_matches('/');
+    Some(FaultName::parse(name))
+}
+
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+/// One answer being built: status, headers, body.
+struct Answer {
+    status: u16,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Body,
+    content_type: &'static str,
+}
+
+impl Answer {
+    fn json(status: u16, value: &Value) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Body::from(serde_json::to_vec(value).unwrap_or_default()),
+            content_type: "application/json",
+        }
+    }
+
+    fn header(mut self, name: &str, value: impl ToString) -> Self {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value.to_string()),
+        ) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    fn set_header(mut self, name: &str, value: impl ToString) -> Self {
+        if let Ok(parsed) = HeaderName::from_bytes(name.as_bytes()) {
+            self.headers.retain(|(existing, _)| *existing != parsed);
+        }
+        self.header(name, value)
+    }
+
+    fn into_response(self) -> Response {
+        let mut response = Response::new(self.body);
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        response
+    }
+}
+
+/// Per-request context shared by the answer builders.
+struct Call<'a> {
+    sim: &'a ProviderSim,
+    request_id: String,
+    elapsed: Duration,
+}
+
+impl Call<'_> {
+    fn error(
+        &self,
+        status: u16,
+        code: Option<&str>,
+        message: &str,
+        bill: Option<Bill>,
+        details: Value,
+    ) -> Answer {
+        let body = self.sim.dialect.error(&ErrorParts {
+            code,
+            message,
+            elapsed_s: 0.0,
+            request_id: &self.request_id,
+            bill,
+            details,
+        });
+        Answer::json(status, &body).header("x-request-id", &self.request_id)
+    }
+
+    /// Rate-limit and concurrency headers for the dialects that send them on every answer.
+    fn limit_headers(
+        &self,
+        mut answer: Answer,
+        account: &Account,
+        rpm: Option<u32>,
+        concurrency: Option<u32>,
+    ) -> Answer {
+        if !self.sim.dialect.sends_limit_headers() {
+            return answer;
+        }
+        let profile = &self.sim.profile;
+        if let Some(limit) = rpm {
+            let window = self.elapsed.as_secs() / 60;
+            let used = account.minute_used(window);
+            let reset = self
+                .sim
+                .shared
+                .clock
+                .unix_ms_at(Duration::from_secs((window + 1) * 60))
+                / 1000;
+            if let Some(name) = &profile.rate_limit.limit {
+                answer = answer.header(name, limit);
+            }
+            if let Some(name) = &profile.rate_limit.remaining {
+                answer = answer.header(name, limit.saturating_sub(used));
+            }
+            if let Some(name) = &profile.rate_limit.reset {
+                answer = answer.header(name, reset);
+            }
+        }
+        if let Some(limit) = concurrency {
+            if let Some(name) = &profile.concurrency.limit {
+                answer = answer.header(name, limit);
+            }
+            if let Some(name) = &profile.concurrency.current {
+                answer = answer.header(name, account.in_flight());
+            }
+        }
+        answer
+    }
+}
+
+/// Build the router for every simulated provider.
+///
+/// # Errors
+/// Two providers claim the same path.
+pub fn router(providers: &[Arc<ProviderSim>]) -> Result<Router, String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut app = Router::new();
+    for sim in providers {
+        let endpoints = &sim.profile.endpoints;
+        let mut paths = vec![endpoints.scrape.clone()];
+        paths.extend(endpoints.async_submit.iter().cloned());
+        paths.extend(endpoints.job_poll.iter().cloned());
+        paths.extend(endpoints.usage.iter().cloned());
+        for path in &paths {
+            if !path.starts_with('/') || seen.contains(path) {
+                return Err(format!(
+                    "{}: path {path:?} is invalid or already served",
+                    sim.profile.name
+                ));
+            }
+            seen.push(path.clone());
+        }
+        let mut routes = Router::new().route(&endpoints.scrape, post(scrape_sync));
+        if let Some(path) = &endpoints.async_submit {
+            routes = routes.route(path, post(scrape_async));
+        }
+        if let Some(path) = &endpoints.job_poll {
+            routes = routes.route(path, get(job_poll));
+        }
+        if let Some(path) = &endpoints.usage {
+            routes = routes.route(path, get(usage));
+        }
+        app = app.merge(routes.with_state(Arc::clone(sim)));
+    }
+    Ok(app.fallback(not_found))
+}
+
+async fn not_found() -> Response {
+    Answer::json(
+        404,
+        &json!({ "error": "NOT_FOUND", "message": "no such route on the omniscope simulator" }),
+    )
+    .into_response()
+}
+
+async fn scrape_sync(
+    State(sim): State<Arc<ProviderSim>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    scrape(&sim, uri.query(), &headers, &body, false).await
+}
+
+async fn scrape_async(
+    State(sim): State<Arc<ProviderSim>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    scrape(&sim, uri.query(), &headers, &body, true).await
+}
+
+#[allow(clippy::too_many_lines)]
+async fn scrape(
+    sim: &ProviderSim,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    submit_async: bool,
+) -> Response {
+    let elapsed = sim.shared.clock.elapsed();
+    let (mixed, mut rng) = sim.shared.next_request();
+    let call = Call {
+        sim,
+        request_id: format!("req_{mixed:016x}"),
+        elapsed,
+    };
+    let key = sim.key(headers, query);
+    if let Some(failure) = sim.dialect.check_key(key) {
+        return call
+            .error(401, failure.code, failure.message, None, json!({}))
+            .into_response();
+    }
+    let account = sim.accounts.get(key.unwrap_or_default());
+    let (concurrency, rpm) = sim.limits_at(elapsed);
+
+    let rate_refusal = |used: u32, limit: u32, window_s: u64, what: &str| {
+        let window = elapsed.as_secs() / window_s;
+        let reset_ms = sim
+            .shared
+            .clock
+            .unix_ms_at(Duration::from_secs((window + 1) * window_s));
+        let now_ms = sim.shared.clock.unix_ms_at(elapsed);
+        let retry_after = reset_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
+        let code = sim.dialect.rate_code();
+        let message = format!("rate limit exceeded: {used}/{limit} requests per {what}");
+        let answer = call.error(
+            429,
+            code,
+            &message,
+            None,
+            json!({ "limit": limit, "window": what }),
+        );
+        let answer = call.limit_headers(answer, &account, rpm, concurrency);
+        let mut answer = answer.set_header("retry-after", retry_after);
+        if let Some(name) = &sim.profile.rate_limit.remaining {
+            answer = answer.set_header(name, 0);
+        }
+        answer.into_response()
+    };
+    if let Some(limit) = rpm
+        && let Err(used) = account.take_minute(elapsed.as_secs() / 60, limit)
+    {
+        return rate_refusal(used, limit, 60, "minute");
+    }
+    if let Some(limit) = sim.scenario.settings.burst_per_second
+        && let Err(used) = account.take_second(elapsed.as_secs(), limit)
+    {
+        return rate_refusal(used, limit, 1, "second");
+    }
+    let slot = match account.enter(concurrency) {
+        Ok(slot) => slot,
+        Err(current) => {
+            let limit = concurrency.unwrap_or(current);
+            let message = format!(
+                "Concurrent request limit reached for your plan ({current}/{limit}). Retry shortly."
+            );
+            let answer = call.error(
+                429,
+                Some(sim.dialect.concurrency_code()),
+                &message,
+                None,
+                json!({ "concurrency_limit": limit }),
+            );
+            return call
+                .limit_headers(answer, &account, rpm, concurrency)
+                .set_header("retry-after", 1)
+                .into_response();
+        }
+    };
+    let with_limits = |answer: Answer| {
+        call.limit_headers(answer, &account, rpm, concurrency)
+            .into_response()
+    };
+
+    let request = match read_request(&sim.profile, body) {
+        Ok(request) => request,
+        Err(message) => {
+            let code = sim.dialect.bad_request_code();
+            return with_limits(call.error(400, code, message, None, json!({})));
+        }
+    };
+    let planned = match forced_fault(headers, &request.url) {
+        Some(Ok(name)) => match Planned::resolve(&sim.profile, &name) {
+            Ok(planned) => planned,
+            Err(message) => {
+                let message = format!("omniscope simulator: {message}");
+                return with_limits(call.error(
+                    400,
+                    sim.dialect.bad_request_code(),
+                    &message,
+                    None,
+                    json!({}),
+                ));
+            }
+        },
+        Some(Err(message)) => {
+            let message = format!("omniscope simulator: {message}");
+            return with_limits(call.error(
+                400,
+                sim.dialect.bad_request_code(),
+                &message,
+                None,
+                json!({}),
+            ));
+        }
+        None => sim.pick(&mut rng, elapsed),
+    };
+
+    let settings = &sim.scenario.settings;
+    if let Some(quota) = settings.monthly_quota {
+        let used = account.successes();
+        if used >= quota {
+            let message =
+                format!("monthly quota exceeded: {used}/{quota} requests used this month");
+            return with_limits(call.error(
+                402,
+                sim.dialect.quota_code(),
+                &message,
+                None,
+                json!({ "quota": quota, "used": used }),
+            ));
+        }
+    }
+    if !account.can_afford(sim.price_micro) {
+        let available = account.balance().unwrap_or(0.0);
+        let message = "Your account has insufficient balance for this request";
+        return with_limits(call.error(
+            402,
+            sim.dialect.balance_code(),
+            message,
+            None,
+            json!({ "required_credits": amount(settings.price), "available_credits": amount(available) }),
+        ));
+    }
+
+    let latency = sim.latency(&mut rng, elapsed, headers);
+    let violation_roll = rng.random::<f64>();
+    let break_refund = header_text(headers, REFUND_HEADER) == Some("break")
+        || violation_roll < settings.refund_violation;
+    let planned = match planned {
+        Planned::ApiError(error) if sim.cured(&error, &request) => {
+            Planned::Success { target_status: 200 }
+        }
+        other => other,
+    };
+    let defers = sim.profile.endpoints.async_submit.is_none()
+        && sim.profile.endpoints.job_poll.is_some()
+        && (planned == Planned::Async
+            || settings
+                .async_after_ms
+                .is_some_and(|after| latency > Duration::from_millis(after)));
+    let tier_used = request
+        .tier
+        .clone()
+        .or_else(|| sim.profile.request.tiers.first().cloned())
+        .unwrap_or_else(|| "1".to_owned());
+    let price = settings.price;
+    let elapsed_s = (latency.as_secs_f64() * 1000.0).round() / 1000.0;
+
+    // The answer the scrape itself produces (sync body, or the job's eventual result).
+    let outcome = match &planned {
+        Planned::Success { .. } | Planned::Async | Planned::Chaos(_) => {
+            let target_status = match planned {
+                Planned::Success { target_status } => target_status,
+                _ => 200,
+            };
+            account.charge(sim.price_micro);
+            account.count_success();
+            let bill = Bill {
+                charged: price,
+                refunded: None,
+            };
+            Ok(sim.dialect.success(&SuccessParts {
+                url: &request.url,
+                target_status,
+                elapsed_s,
+                request_id: &call.request_id,
+                bill,
+                tier_used: &tier_used,
+                content: None,
+            }))
+        }
+        Planned::ApiError(error) => {
+            let bill = if error.refunded && break_refund {
+                account.charge(sim.price_micro);
+                Some(Bill {
+                    charged: price,
+                    refunded: None,
+                })
+            } else if error.refunded {
+                Some(Bill {
+                    charged: price,
+                    refunded: Some(price),
+                })
+            } else {
+                None
+            };
+            Err((error.clone(), bill))
+        }
+    };
+
+    if submit_async || defers {
+        drop(slot);
+        let job_id = format!("job_{:016x}", splitmix(mixed));
+        let end = match outcome {
+            Ok(result) => JobEnd::Completed(result),
+            Err((error, _)) => JobEnd::Failed {
+                status: if error.status == 504 || error.code.as_deref() == Some("TIMEOUT") {
+                    "timed_out"
+                } else {
+                    "failed"
+                },
+                code: error.code,
+                message: error.message,
+            },
+        };
+        sim.jobs.insert(
+            job_id.clone(),
+            Job {
+                url: request.url.clone(),
+                created: elapsed,
+                queued_for: Duration::from_millis(settings.job_queue_ms),
+                works_for: latency,
+                end,
+            },
+        );
+        let poll = sim
+            .profile
+            .endpoints
+            .job_poll
+            .as_deref()
+            .unwrap_or_default()
+            .replace("{job_id}", &job_id);
+        let answer = Answer::json(202, &sim.dialect.accepted(&job_id, &poll))
+            .header("x-request-id", &call.request_id);
+        return with_limits(answer);
+    }
+
+    if !latency.is_zero() && !matches!(planned, Planned::Chaos(Chaos::Stall)) {
+        tokio::time::sleep(latency).await;
+    }
+    let answer = match (outcome, &planned) {
+        (Ok(_), Planned::Chaos(chaos)) => chaos_answer(&call, *chaos, &request.url, &tier_used),
+        (Ok(body), _) => Answer::json(200, &body).header("x-request-id", &call.request_id),
+        (Err((error, bill)), _) => {
+            let mut answer = call.error(
+                error.status,
+                error.code.as_deref(),
+                &error.message,
+                bill,
+                json!({ "url": request.url }),
+            );
+            if error.status == 429 {
+                answer = answer.header("retry-after", 1);
+            }
+            answer
+        }
+    };
+    let mut answer = call.limit_headers(answer, &account, rpm, concurrency);
+    if matches!(planned, Planned::Chaos(Chaos::BadHeaders)) {
+        answer = garbage_headers(&sim.profile, answer);
+    }
+    drop(slot);
+    answer.into_response()
+}
+
+fn garbage_headers(profile: &Profile, mut answer: Answer) -> Answer {
+    let names = [
+        (profile.rate_limit.limit.as_deref(), "lots"),
+        (profile.rate_limit.remaining.as_deref(), "-3"),
+        (profile.rate_limit.reset.as_deref(), "tomorrow-ish"),
+        (profile.rate_limit.retry_after.as_deref(), "soon"),
+        (
+            profile.concurrency.limit.as_deref(),
+            "99999999999999999999999",
+        ),
+        (profile.concurrency.current.as_deref(), "1.5"),
+    ];
+    for (name, value) in names {
+        if let Some(name) = name {
+            answer = answer.set_header(name, value);
+        }
+    }
+    answer
+}
+
+fn chaos_answer(call: &Call<'_>, chaos: Chaos, url: &str, tier_used: &str) -> Answer {
+    let sim = call.sim;
+    let success = |content: Option<&str>| {
+        sim.dialect.success(&SuccessParts {
+            url,
+            target_status: 200,
+            elapsed_s: 0.0,
+            request_id: &call.request_id,
+            bill: Bill::FREE,
+            tier_used,
+            content,
+        })
+    };
+    match chaos {
+        Chaos::Html => Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: Body::from(
+                "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>",
+            ),
+            content_type: "text/html; charset=utf-8",
+        },
+        Chaos::Truncated => {
+            let full = serde_json::to_vec(&success(None)).unwrap_or_default();
+            let half = full.len() / 2;
+            Answer {
+                status: 200,
+                headers: Vec::new(),
+                body: Body::from(full[..half].to_vec()),
+                content_type: "application/json",
+            }
+        }
+        Chaos::Huge => {
+            let content = "x".repeat(HUGE_CONTENT_BYTES);
+            Answer::json(200, &success(Some(&content)))
+        }
+        Chaos::BadHeaders => Answer::json(200, &success(None)),
+        Chaos::Stall => {
+            let mut shutdown = sim.shared.shutdown.clone();
+            let first = futures::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from_static(b"{\"success\":"))
+            });
+            let stall = futures::stream::once(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(STALL) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => {}
+                }
+                Ok::<_, std::io::Error>(Bytes::new())
+            });
+            Answer {
+                status: 200,
+                headers: Vec::new(),
+                body: Body::from_stream(futures::StreamExt::chain(first, stall)),
+                content_type: "application/json",
+            }
+        }
+        Chaos::Drop => {
+            let first = futures::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from_static(b"{\"success\":true,\"da"))
+            });
+            let cut = futures::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated drop",
+                ))
+            });
+            Answer {
+                status: 200,
+                headers: Vec::new(),
+                body: Body::from_stream(futures::StreamExt::chain(first, cut)),
+                content_type: "application/json",
+            }
+        }
+    }
+}
+
+fn rfc3339(clock: &super::SimClock, at: Duration) -> String {
+    let ms = i64::try_from(clock.unix_ms_at(at)).unwrap_or(i64::MAX);
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+async fn job_poll(
+    State(sim): State<Arc<ProviderSim>>,
+    Path(job_id): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let elapsed = sim.shared.clock.elapsed();
+    let (mixed, _) = sim.shared.next_request();
+    let call = Call {
+        sim: &sim,
+        request_id: format!("req_{mixed:016x}"),
+        elapsed,
+    };
+    if let Some(failure) = sim.dialect.check_key(sim.key(&headers, uri.query())) {
+        return call
+            .error(401, failure.code, failure.message, None, json!({}))
+            .into_response();
+    }
+    let Some(job) = sim.jobs.get(&job_id) else {
+        let message = format!("job {job_id} not found");
+        return call
+            .error(404, sim.dialect.not_found_code(), &message, None, json!({}))
+            .into_response();
+    };
+    let (phase, since) = job.phase_at(elapsed);
+    let created_at = rfc3339(&sim.shared.clock, job.created);
+    let updated_at = rfc3339(&sim.shared.clock, since);
+    let (status, result, failure) = match (phase, &job.end) {
+        (JobPhase::Queued, _) => ("queued", None, None),
+        (JobPhase::Processing, _) => ("processing", None, None),
+        (JobPhase::Ended, JobEnd::Completed(result)) => ("completed", Some(result), None),
+        (
+            JobPhase::Ended,
+            JobEnd::Failed {
+                status,
+                code,
+                message,
+            },
+        ) => (*status, None, Some((code.as_deref(), message.as_str()))),
+    };
+    let body = sim.dialect.job(&JobParts {
+        job_id: &job_id,
+        status,
+        url: &job.url,
+        created_at: &created_at,
+        updated_at: &updated_at,
+        result,
+        failure,
+    });
+    Answer::json(200, &body)
+        .header("x-request-id", &call.request_id)
+        .into_response()
+}
+
+async fn usage(
+    State(sim): State<Arc<ProviderSim>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let elapsed = sim.shared.clock.elapsed();
+    let (mixed, _) = sim.shared.next_request();
+    let call = Call {
+        sim: &sim,
+        request_id: format!("req_{mixed:016x}"),
+        elapsed,
+    };
+    let key = sim.key(&headers, uri.query());
+    if let Some(failure) = sim.dialect.check_key(key) {
+        return call
+            .error(401, failure.code, failure.message, None, json!({}))
+            .into_response();
+    }
+    let account = sim.accounts.get(key.unwrap_or_default());
+    let body = sim.dialect.usage(
+        &sim.scenario.settings.plan,
+        account.balance(),
+        account.spent(),
+    );
+    let (concurrency, rpm) = sim.limits_at(elapsed);
+    call.limit_headers(Answer::json(200, &body), &account, rpm, concurrency)
+        .header("x-request-id", &call.request_id)
+        .into_response()
+}

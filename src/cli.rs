@@ -24,7 +24,8 @@ pub enum Command {
     /// optionally write a JSON report. Exit 0 when the run completed, 2 on a usage, config or key
     /// error, 3 when a threshold from the config was broken.
     Run(Box<RunArgs>),
-    /// Replay a recorded event log (omniscope.event.v1): headless, the same report `run` wrote.
+    /// Replay a recorded event log (omniscope.event.v1): headless, the same report `run` wrote;
+    /// otherwise played back at --speed.
     Replay(ReplayArgs),
     /// Serve the built-in simulator (OmniScrape and AlterLab on one port) until Ctrl-C.
     Simulate(SimulateArgs),
@@ -97,7 +98,7 @@ pub struct ReplayArgs {
     /// Write the JSON report (omniscope.report.v1) of the recorded session to this file.
     #[arg(long, value_name = "FILE.json", requires = "headless")]
     pub report: Option<std::path::PathBuf>,
-    /// Playback speed of the interactive replay: 1, 10 or max.
+    /// Playback speed (without --headless): 1, 10 or max.
     #[arg(long, default_value = "1")]
     pub speed: crate::eventlog::replay::Speed,
 }

@@ -88,6 +88,21 @@ async fn a_replayed_log_writes_the_report_run_wrote() {
         serde_json::from_str(&std::fs::read_to_string(&replayed).unwrap()).unwrap();
     assert!(live["providers"][0]["attempts"].as_u64().unwrap() >= 3);
     assert_eq!(replayed, live, "same counts, same billing, same duration");
+
+    let mut play = command(dir.path());
+    play.args(["replay", "--speed", "max"]).arg(&log);
+    let out = output(play).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("omniscrape #"))
+            .count(),
+        usize::try_from(live["providers"][0]["attempts"].as_u64().unwrap()).unwrap(),
+        "{stdout}"
+    );
+    assert!(stdout.contains("api 502"), "{stdout}");
 }
 
 #[tokio::test]

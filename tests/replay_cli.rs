@@ -197,3 +197,53 @@ async fn a_run_killed_with_sigkill_leaves_a_log_whose_every_line_parses() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn run_serves_metrics_at_the_address_it_is_given() {
+    use std::io::{BufRead, BufReader};
+
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--every", "1s"])
+        .args(["--duration", "10m", "--no-log"])
+        .args(["--target", "https://a.example/"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .stdout(Stdio::null());
+    let mut child = run.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.split_once("metrics at ")
+                    .map(|(_, url)| url.trim().to_owned())
+            })
+    })
+    .await
+    .unwrap()
+    .expect("the run names its metrics address");
+    let mut body = String::new();
+    for _ in 0..200 {
+        body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        if body.contains("omniscope_attempts_total{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        body.contains(r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded"}"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"omniscope_paused{provider="omniscrape"} 0"#),
+        "{body}"
+    );
+    assert!(!body.contains(SECRET));
+}

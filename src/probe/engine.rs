@@ -2,7 +2,7 @@
 //! policy's decisions, polls async jobs and usage, and obeys commands.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -195,6 +195,9 @@ struct ProviderRuntime {
     pacer: Pacer,
     hold_until: Mutex<Option<Instant>>,
     paused: watch::Sender<Option<String>>,
+    /// Requests actually sent and not yet answered. The gate also counts probes waiting for the
+    /// pacer or a hold, which are not in flight at the provider.
+    sending: AtomicU32,
 }
 
 impl ProviderRuntime {
@@ -204,6 +207,7 @@ impl ProviderRuntime {
             pacer: Pacer::new(settings.rate.interval()),
             hold_until: Mutex::new(None),
             paused: watch::channel(None).0,
+            sending: AtomicU32::new(0),
             settings,
             profile,
         }
@@ -683,7 +687,7 @@ async fn run_attempt(
             attempt_id: meta.attempt_id,
             target_url: plan.target.clone(),
             at: meta.started_at,
-            in_flight: provider.gate.in_flight(),
+            in_flight: provider.sending.fetch_add(1, Ordering::Relaxed) + 1,
         })
         .await;
 
@@ -726,7 +730,11 @@ async fn run_attempt(
     let paused_now = (outcome.class.account_stop && !outcome.succeeded())
         .then(|| policy::pause_reason(&outcome))
         .filter(|reason| provider.pause(reason));
-    let in_flight = pass.leave();
+    let _ = pass.leave();
+    let in_flight = provider
+        .sending
+        .fetch_sub(1, Ordering::Relaxed)
+        .saturating_sub(1);
     if !outcome.succeeded() {
         shared.remember_failure(&outcome, plan.escalation_level);
     }

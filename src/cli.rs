@@ -28,6 +28,9 @@ pub enum Command {
     /// optionally write a JSON report. Exit 0 when the run completed, 2 on a usage, config or key
     /// error, 3 when a threshold from the config was broken.
     Run(Box<RunArgs>),
+    /// Replay a recorded event log (omniscope.event.v1): headless, the same report `run` wrote;
+    /// otherwise played back at --speed.
+    Replay(ReplayArgs),
     /// Serve the built-in simulator (OmniScrape and AlterLab on one port) until Ctrl-C.
     Simulate(SimulateArgs),
     /// The live dashboard over the configured probes (the default without a subcommand); same
@@ -94,6 +97,30 @@ pub struct RunArgs {
     /// Write the JSON report (schema omniscope.report.v1) to this file.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
+    /// Event log file (NDJSON, omniscope.event.v1); default: a session file under the data dir.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_log")]
+    pub log: Option<PathBuf>,
+    /// Write no event log.
+    #[arg(long)]
+    pub no_log: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The event log (NDJSON, omniscope.event.v1).
+    pub file: std::path::PathBuf,
+    /// No dashboard: fold the log and print the summary (and write --report).
+    #[arg(long)]
+    pub headless: bool,
+    /// Write the JSON report (omniscope.report.v1) of the recorded session to this file.
+    #[arg(long, value_name = "FILE.json", requires = "headless")]
+    pub report: Option<std::path::PathBuf>,
+    /// Playback speed (without --headless): 1, 10 or max.
+    #[arg(long, default_value = "1")]
+    pub speed: crate::eventlog::replay::Speed,
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use omniscope::cli::{Cli, Command};
-use omniscope::{paths, provider, providers_cmd, run};
+use omniscope::{paths, provider, providers_cmd, replay, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Run(args)) => run::main(&args),
+        Some(Command::Replay(args)) => replay::main(&args),
         Some(Command::Simulate(args)) => omniscope::simulator::run_command(&args),
     }
 }

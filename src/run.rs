@@ -5,16 +5,18 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
 
 use crate::cli::RunArgs;
 use crate::config::{self, ConfigError, EngineConfig, Overrides, Thresholds};
+use crate::eventlog::{EventLog, Record, Recorder};
 use crate::probe::{EVENT_CHANNEL_CAPACITY, Engine, ProbeEvent};
 use crate::provider::{self, Profiles};
 use crate::stats::SessionStats;
-use crate::{paths, report};
+use crate::{eventlog, metrics, paths, report};
 
 /// The run completed, whatever it found.
 pub const EXIT_OK: u8 = 0;
@@ -103,6 +105,13 @@ async fn run(args: &RunArgs) -> ExitCode {
                 .set_configured_limit(settings.concurrency);
         }
     }
+    let mut recorder = match start_recorder(args, &stats, &prepared).await {
+        Ok(recorder) => recorder,
+        Err(message) => {
+            eprintln!("omniscope: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let (events_tx, mut events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let handle = match Engine::spawn(prepared.engine, &prepared.profiles, events_tx) {
         Ok(handle) => handle,
@@ -121,6 +130,7 @@ async fn run(args: &RunArgs) -> ExitCode {
                 Some(event) => {
                     narrate(&event);
                     event.apply_to(&mut stats);
+                    recorder.event(&event).await;
                 }
                 None => break,
             },
@@ -139,7 +149,12 @@ async fn run(args: &RunArgs) -> ExitCode {
         handle.join().await;
     }
 
-    let report = report::build(&stats, Utc::now());
+    // One instant for the report and the log's session_end: a replay then reports the same duration.
+    let ended_at = Utc::now();
+    if let Some(path) = recorder.finish(ended_at).await {
+        eprintln!("omniscope: event log {}", path.display());
+    }
+    let report = report::build(&stats, ended_at);
     print!("{}", report::summary(&report));
     if let (Some(file), Some(path)) = (report_file.as_mut(), args.report.as_deref())
         && let Err(message) = write_report(file, path, &report)
@@ -156,6 +171,41 @@ async fn run(args: &RunArgs) -> ExitCode {
         }
         ExitCode::from(EXIT_THRESHOLD)
     }
+}
+
+/// The event log (unless `--no-log`) and the metrics server (with `--metrics-addr`), both
+/// started before any money is spent, so a bad path or address stops the run early.
+async fn start_recorder(
+    args: &RunArgs,
+    stats: &SessionStats,
+    prepared: &Prepared,
+) -> Result<Recorder, String> {
+    let log = match eventlog::choose_path(args.log.clone(), args.no_log, stats.started_at) {
+        Some(path) => Some(EventLog::create(&path).map_err(|error| error.to_string())?),
+        None => None,
+    };
+    let metrics = match args.metrics_addr {
+        Some(addr) => {
+            let (registry, metrics) = metrics::new_registry();
+            let server = metrics::serve(addr, Arc::new(registry))
+                .await
+                .map_err(|error| error.to_string())?;
+            eprintln!("omniscope: metrics at http://{}/metrics", server.local_addr);
+            // Dropping the handle detaches the server task: it serves until the process ends.
+            drop(server);
+            Some(metrics)
+        }
+        None => None,
+    };
+    let mut recorder = Recorder::new(log, metrics);
+    recorder
+        .record(Record::session_start(
+            stats.started_at,
+            &prepared.engine,
+            &prepared.profiles,
+        ))
+        .await;
+    Ok(recorder)
 }
 
 fn open_report(path: &Path) -> Result<File, String> {

@@ -1,0 +1,188 @@
+//! Reading a log, tolerantly: a line that does not parse (a crash's partial last line, a foreign
+//! schema, a record type from a newer omniscope, garbage) is counted and remembered, never fatal.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::{Line, Record, SCHEMA, apply};
+use crate::stats::SessionStats;
+
+/// How many unreadable lines are kept with their error, for the message to the user.
+pub const UNREADABLE_KEPT: usize = 10;
+
+/// What one line of a log is.
+#[derive(Debug)]
+pub enum ParsedLine {
+    Record(Record),
+    /// Only whitespace: not counted.
+    Blank,
+    Unreadable(String),
+}
+
+/// Parse one line (without or with its newline).
+#[must_use]
+pub fn parse_line(bytes: &[u8]) -> ParsedLine {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return ParsedLine::Blank;
+    }
+    match serde_json::from_slice::<Line>(bytes) {
+        Ok(line) if line.schema == SCHEMA => ParsedLine::Record(line.record),
+        Ok(line) => ParsedLine::Unreadable(format!("schema {:?}, expected {SCHEMA}", line.schema)),
+        Err(error) => ParsedLine::Unreadable(error.to_string()),
+    }
+}
+
+/// An unparseable line: its number (from 1) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub line: u64,
+    pub error: String,
+}
+
+/// Counts of a read, and the first few unreadable lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    pub records: u64,
+    pub unreadable: u64,
+    /// The first [`UNREADABLE_KEPT`] unreadable lines.
+    pub examples: Vec<Unreadable>,
+    /// The last line had no newline: the writer was stopped mid-session.
+    pub partial_tail: bool,
+}
+
+impl ReadSummary {
+    fn note_unreadable(&mut self, line: u64, error: String) {
+        self.unreadable += 1;
+        if self.examples.len() < UNREADABLE_KEPT {
+            self.examples.push(Unreadable { line, error });
+        }
+    }
+}
+
+/// Every record of a log, in order, and what could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadLog {
+    pub records: Vec<Record>,
+    pub summary: ReadSummary,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the event log {path}: {source}")]
+pub struct ReadError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Read each line of `input`, handing every record to `each`.
+///
+/// # Errors
+/// Only an I/O error of `input` itself; bad lines are counted in the summary.
+pub fn for_each_record(
+    mut input: impl BufRead,
+    mut each: impl FnMut(Record),
+) -> std::io::Result<ReadSummary> {
+    let mut summary = ReadSummary::default();
+    let mut buffer = Vec::new();
+    let mut number = 0_u64;
+    loop {
+        buffer.clear();
+        if input.read_until(b'\n', &mut buffer)? == 0 {
+            break;
+        }
+        number += 1;
+        let complete = buffer.last() == Some(&b'\n');
+        match parse_line(&buffer) {
+            ParsedLine::Record(record) => {
+                summary.records += 1;
+                each(record);
+            }
+            ParsedLine::Blank => {}
+            ParsedLine::Unreadable(error) => {
+                summary.partial_tail = !complete;
+                summary.note_unreadable(number, error);
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Read a whole log into memory.
+///
+/// # Errors
+/// Only an I/O error of `input`.
+pub fn read_log(input: impl BufRead) -> std::io::Result<ReadLog> {
+    let mut records = Vec::new();
+    let summary = for_each_record(input, |record| records.push(record))?;
+    Ok(ReadLog { records, summary })
+}
+
+/// Read the log at `path` into memory.
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn read_path(path: &Path) -> Result<ReadLog, ReadError> {
+    let wrap = |source| ReadError {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(wrap)?;
+    read_log(BufReader::new(file)).map_err(wrap)
+}
+
+/// A log folded into statistics.
+#[derive(Debug, Clone)]
+pub struct Folded {
+    pub stats: SessionStats,
+    pub summary: ReadSummary,
+    /// When the session ended: its `session_end`, else its last record (a killed session).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Whether the log has its `session_end` line.
+    pub ended_cleanly: bool,
+}
+
+/// Stream the log at `path` through [`apply`]: the statistics the live session had at its end.
+/// Unreadable lines are counted in `stats.unreadable_inputs`.
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn fold_path(path: &Path) -> Result<Folded, ReadError> {
+    let wrap = |source| ReadError {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(wrap)?;
+    fold(BufReader::new(file)).map_err(wrap)
+}
+
+/// [`fold_path`] over any reader.
+///
+/// # Errors
+/// Only an I/O error of `input`.
+pub fn fold(input: impl BufRead) -> std::io::Result<Folded> {
+    let mut stats: Option<SessionStats> = None;
+    let mut ended_at = None;
+    let mut ended_cleanly = false;
+    let summary = for_each_record(input, |record| {
+        // A log without its first line (cut, or from another tool) starts at its first record.
+        let stats = stats.get_or_insert_with(|| SessionStats::new(record.at()));
+        apply(stats, &record);
+        if let Record::SessionEnd { at } = record {
+            ended_cleanly = true;
+            ended_at = Some(at);
+        } else if !ended_cleanly {
+            ended_at =
+                Some(ended_at.map_or(record.at(), |last: DateTime<Utc>| last.max(record.at())));
+        }
+    })?;
+    let mut stats = stats.unwrap_or_else(|| SessionStats::new(DateTime::<Utc>::UNIX_EPOCH));
+    stats.unreadable_inputs += summary.unreadable;
+    Ok(Folded {
+        stats,
+        summary,
+        ended_at,
+        ended_cleanly,
+    })
+}

@@ -1,0 +1,174 @@
+//! What a probing session (`run`, later `watch` and `demo`) does with each engine event besides
+//! folding it into its statistics: append it to the event log and update the metrics.
+
+use chrono::{DateTime, Utc};
+
+use super::{EventLog, ProviderEntry, Record};
+use crate::config::EngineConfig;
+use crate::metrics::Metrics;
+use crate::probe::ProbeEvent;
+use crate::provider::Profiles;
+
+impl Record {
+    /// The log record of an engine event received at `now`; `None` for events that change no
+    /// statistics (retry scheduled, job pending, hold, …: the dashboard shows them live only).
+    #[must_use]
+    pub fn from_event(event: &ProbeEvent, now: DateTime<Utc>) -> Option<Self> {
+        Some(match event {
+            ProbeEvent::AttemptStarted {
+                provider,
+                at,
+                in_flight,
+                ..
+            } => Self::InFlight {
+                provider: provider.clone(),
+                n: *in_flight,
+                at: *at,
+            },
+            ProbeEvent::Attempt { outcome, in_flight } => Self::Attempt {
+                at: now,
+                outcome: outcome.clone(),
+                in_flight: Some(*in_flight),
+            },
+            ProbeEvent::Paused { provider, reason } => Self::Paused {
+                provider: provider.clone(),
+                reason: reason.clone(),
+                at: now,
+            },
+            ProbeEvent::Resumed { provider } => Self::Resumed {
+                provider: provider.clone(),
+                reason: None,
+                at: now,
+            },
+            ProbeEvent::Skipped {
+                provider,
+                probe_id,
+                target_url,
+                reason,
+            } => Self::Skipped {
+                provider: provider.clone(),
+                reason: reason.clone(),
+                at: now,
+                probe_id: Some(*probe_id),
+                target_url: Some(target_url.clone()),
+            },
+            ProbeEvent::Usage {
+                provider,
+                reading,
+                at,
+            } => Self::Usage {
+                provider: provider.clone(),
+                reading: reading.clone(),
+                at: *at,
+            },
+            ProbeEvent::Limits {
+                provider,
+                concurrency,
+                ..
+            } => Self::Limits {
+                provider: provider.clone(),
+                concurrency: *concurrency,
+                at: now,
+            },
+            ProbeEvent::RetryScheduled { .. }
+            | ProbeEvent::GaveUp { .. }
+            | ProbeEvent::JobPending { .. }
+            | ProbeEvent::Hold { .. }
+            | ProbeEvent::UsageFailed { .. }
+            | ProbeEvent::CommandRejected { .. } => return None,
+        })
+    }
+
+    /// The first record of a session: its providers as registered, and its settings that are
+    /// not secret (the key's variable name, never the key).
+    #[must_use]
+    pub fn session_start(
+        started_at: DateTime<Utc>,
+        config: &EngineConfig,
+        profiles: &Profiles,
+    ) -> Self {
+        let providers = config
+            .providers
+            .iter()
+            .filter_map(|settings| {
+                profiles.get(&settings.name).map(|profile| ProviderEntry {
+                    name: settings.name.clone(),
+                    unit: profile.billing.unit,
+                    concurrency_limit: Some(settings.concurrency),
+                })
+            })
+            .collect();
+        let settings = serde_json::json!({
+            "providers": config.providers.iter().map(|p| serde_json::json!({
+                "name": p.name,
+                "base_url": p.base_url,
+                "api_key_env": p.api_key_env,
+                "concurrency": p.concurrency,
+                "rate": p.rate,
+            })).collect::<Vec<_>>(),
+            "probes": config.probes.iter().map(|p| serde_json::json!({
+                "id": p.id,
+                "provider": p.provider,
+                "targets": p.targets,
+                "options": p.options,
+                "every_s": p.every.as_secs_f64(),
+            })).collect::<Vec<_>>(),
+            "timeout_s": config.timeout.as_secs_f64(),
+        });
+        Self::SessionStart {
+            started_at,
+            providers,
+            settings: settings.as_object().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// The event log and the metrics of one session, either optional.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    log: Option<EventLog>,
+    metrics: Option<Metrics>,
+}
+
+impl Recorder {
+    #[must_use]
+    pub fn new(log: Option<EventLog>, metrics: Option<Metrics>) -> Self {
+        Self { log, metrics }
+    }
+
+    /// Log and measure one record. A log that fails is reported once and closed; the session
+    /// goes on.
+    pub async fn record(&mut self, record: Record) {
+        if let Some(metrics) = &self.metrics {
+            metrics.observe(&record);
+        }
+        if let Some(log) = &self.log
+            && log.send(record).await.is_err()
+            && let Some(log) = self.log.take()
+            && let Err(error) = log.close().await
+        {
+            eprintln!("omniscope: event log stopped: {error}");
+        }
+    }
+
+    /// Log the engine event, if it is one the log keeps.
+    pub async fn event(&mut self, event: &ProbeEvent) {
+        if let Some(record) = Record::from_event(event, Utc::now()) {
+            self.record(record).await;
+        }
+    }
+
+    /// Write `session_end` and close the log. Returns the log's path, for the user.
+    pub async fn finish(mut self, at: DateTime<Utc>) -> Option<std::path::PathBuf> {
+        self.record(Record::SessionEnd { at }).await;
+        let log = self.log.take()?;
+        let path = log.path().to_owned();
+        match log.close().await {
+            Ok(_) => Some(path),
+            Err(error) => {
+                eprintln!("omniscope: {error}");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The replay source: a task that reads a log and emits its records with the original timing,
+//! scaled by a speed (1×, 10×, as fast as possible), pausable. The dashboard consumes it as it
+//! consumes the live engine's events: each record goes through [`super::apply`].
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::Record;
+use super::reader::{ParsedLine, ReadError, ReadSummary, parse_line};
+
+/// How fast a log plays back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Speed {
+    /// As recorded.
+    #[default]
+    RealTime,
+    Times10,
+    /// No waiting at all.
+    Max,
+}
+
+impl Speed {
+    /// The factor log time is divided by; `None` for as fast as possible.
+    #[must_use]
+    pub fn factor(self) -> Option<u32> {
+        match self {
+            Self::RealTime => Some(1),
+            Self::Times10 => Some(10),
+            Self::Max => None,
+        }
+    }
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::RealTime => "1x",
+            Self::Times10 => "10x",
+            Self::Max => "max",
+        }
+    }
+
+    /// The next speed, for a key that cycles through them.
+    #[must_use]
+    pub fn next(self) -> Self {
+        match self {
+            Self::RealTime => Self::Times10,
+            Self::Times10 => Self::Max,
+            Self::Max => Self::RealTime,
+        }
+    }
+
+    /// Real time to wait for `log_time` of the recording.
+    #[must_use]
+    pub fn scale(self, log_time: Duration) -> Duration {
+        self.factor()
+            .map_or(Duration::ZERO, |factor| log_time / factor)
+    }
+}
+
+impl FromStr for Speed {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().trim_end_matches(['x', 'X']) {
+            "1" => Ok(Self::RealTime),
+            "10" => Ok(Self::Times10),
+            "max" | "ma" => Ok(Self::Max),
+            _ => Err(format!("unknown speed {text:?}: use 1, 10 or max")),
+        }
+    }
+}
+
+/// The recorded time between two records; never negative (clocks step back, logs get merged).
+#[must_use]
+pub fn gap(previous: DateTime<Utc>, next: DateTime<Utc>) -> Duration {
+    (next - previous).to_std().unwrap_or_default()
+}
+
+/// What the replay source emits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplayItem {
+    Record(Record),
+    /// A line that could not be read: its number (from 1) and why. Counted, not fatal.
+    Unreadable {
+        line: u64,
+        error: String,
+    },
+}
+
+/// Pause and speed of a running replay. Dropping it leaves the replay running as it was.
+#[derive(Debug)]
+pub struct ReplayControl {
+    paused: watch::Sender<bool>,
+    speed: watch::Sender<Speed>,
+}
+
+impl ReplayControl {
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+
+    #[must_use]
+    pub fn paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    pub fn set_speed(&self, speed: Speed) {
+        self.speed.send_replace(speed);
+    }
+
+    #[must_use]
+    pub fn speed(&self) -> Speed {
+        *self.speed.borrow()
+    }
+}
+
+/// Start replaying the log at `path` into `items` (bounded: a slow consumer slows the replay).
+/// The task ends at the end of the log, or when `items` is closed, returning what it read.
+#[must_use]
+pub fn spawn(
+    path: PathBuf,
+    speed: Speed,
+    items: mpsc::Sender<ReplayItem>,
+) -> (ReplayControl, JoinHandle<Result<ReadSummary, ReadError>>) {
+    let (paused_tx, paused) = watch::channel(false);
+    let (speed_tx, speeds) = watch::channel(speed);
+    let task = tokio::spawn(async move {
+        play(&path, paused, speeds, items)
+            .await
+            .map_err(|source| ReadError { path, source })
+    });
+    (
+        ReplayControl {
+            paused: paused_tx,
+            speed: speed_tx,
+        },
+        task,
+    )
+}
+
+async fn play(
+    path: &std::path::Path,
+    mut paused: watch::Receiver<bool>,
+    mut speeds: watch::Receiver<Speed>,
+    items: mpsc::Sender<ReplayItem>,
+) -> std::io::Result<ReadSummary> {
+    let file = tokio::fs::File::open(path).await?;
+    let mut input = BufReader::new(file);
+    let mut summary = ReadSummary::default();
+    let mut buffer = Vec::new();
+    let mut number = 0_u64;
+    let mut previous_at: Option<DateTime<Utc>> = None;
+    loop {
+        buffer.clear();
+        if input.read_until(b'\n', &mut buffer).await? == 0 {
+            break;
+        }
+        number += 1;
+        let item = match parse_line(&buffer) {
+            ParsedLine::Blank => continue,
+            ParsedLine::Unreadable(error) => {
+                summary.partial_tail = buffer.last() != Some(&b'\n');
+                summary.unreadable += 1;
+                ReplayItem::Unreadable {
+                    line: number,
+                    error,
+                }
+            }
+            ParsedLine::Record(record) => {
+                let at = record.at();
+                if let Some(previous) = previous_at {
+                    wait(gap(previous, at), &mut paused, &mut speeds).await;
+                } else {
+                    wait(Duration::ZERO, &mut paused, &mut speeds).await;
+                }
+                previous_at = Some(previous_at.map_or(at, |previous| previous.max(at)));
+                summary.records += 1;
+                ReplayItem::Record(record)
+            }
+        };
+        if items.send(item).await.is_err() {
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+/// Wait `log_time` of the recording at the current speed, not counting time spent paused; a speed
+/// change applies to what is left.
+async fn wait(
+    mut log_time: Duration,
+    paused: &mut watch::Receiver<bool>,
+    speeds: &mut watch::Receiver<Speed>,
+) {
+    loop {
+        while *paused.borrow_and_update() {
+            if paused.changed().await.is_err() {
+                // The control is gone and the replay is paused: it stays paused until the
+                // consumer drops the channel; its send then ends the task.
+                std::future::pending::<()>().await;
+            }
+        }
+        let speed = *speeds.borrow_and_update();
+        let real = speed.scale(log_time);
+        if real.is_zero() {
+            return;
+        }
+        let started = Instant::now();
+        tokio::select! {
+            () = tokio::time::sleep(real) => return,
+            Ok(()) = paused.changed() => {}
+            Ok(()) = speeds.changed() => {}
+        }
+        let played = started.elapsed();
+        log_time = log_time.saturating_sub(played * speed.factor().unwrap_or(1));
+    }
+}

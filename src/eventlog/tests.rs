@@ -1,0 +1,442 @@
+use std::io::Cursor;
+use std::time::Duration;
+
+use chrono::{TimeDelta, TimeZone};
+use proptest::prelude::*;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::reader::{fold, read_log};
+use super::*;
+use crate::outcome::Transport;
+use crate::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
+
+fn at(millis: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000, 0).unwrap() + TimeDelta::milliseconds(millis)
+}
+
+fn outcome(
+    provider: &str,
+    status: u16,
+    body: &str,
+    headers: &[(&str, &str)],
+    millis: i64,
+    latency: Duration,
+) -> Outcome {
+    let profiles = builtin_profiles();
+    let profile = profiles.get(provider).unwrap();
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    let meta = AttemptMeta {
+        attempt: 1,
+        attempt_id: u64::try_from(millis).unwrap(),
+        started_at: at(millis),
+        target_url: "https://example.com/".into(),
+        ..AttemptMeta::default()
+    };
+    classify(
+        profile,
+        &meta,
+        &Exchange {
+            transport: &Transport::Ok,
+            status: Some(status),
+            headers: &map,
+            body: body.as_bytes(),
+            received_at: at(millis) + TimeDelta::from_std(latency).unwrap(),
+            latency,
+            body_cap: 1 << 20,
+        },
+    )
+}
+
+const OMNI_OK: &str =
+    r#"{"success":true,"data":{"status_code":200,"content":"x"},"billing":{"charged":0.0035}}"#;
+const OMNI_TARGET_404: &str =
+    r#"{"success":true,"data":{"status_code":404,"content":""},"billing":{"charged":0.0035}}"#;
+const OMNI_CONCURRENCY: &str =
+    r#"{"success":false,"error":"Concurrent request limit reached","code":"CONCURRENCY_LIMIT"}"#;
+const OMNI_CHARGED_FAILURE: &str =
+    r#"{"success":false,"error":"Target returned 403","billing":{"charged":0.0035}}"#;
+const ALTER_OK: &str =
+    r#"{"url":"u","status_code":200,"content":"c","billing":{"total_credits":1}}"#;
+const ALTER_NO_CREDITS: &str =
+    r#"{"detail":"Insufficient credits","error_code":"INSUFFICIENT_CREDITS"}"#;
+
+/// A session with every record type, in the order a live run would see them.
+pub(crate) fn sample_session() -> Vec<Record> {
+    let mut records = vec![Record::SessionStart {
+        started_at: at(0),
+        providers: vec![
+            ProviderEntry {
+                name: "omniscrape".into(),
+                unit: BillingUnit::Usd,
+                concurrency_limit: Some(5),
+            },
+            ProviderEntry {
+                name: "alterlab".into(),
+                unit: BillingUnit::Credits,
+                concurrency_limit: Some(2),
+            },
+        ],
+        settings: serde_json::json!({"every": "10s", "targets": ["https://example.com/"]})
+            .as_object()
+            .unwrap()
+            .clone(),
+    }];
+    records.push(Record::Limits {
+        provider: "alterlab".into(),
+        concurrency: 3,
+        at: at(1),
+    });
+    records.push(Record::Usage {
+        provider: "alterlab".into(),
+        reading: UsageReading {
+            balance: Some(1234.5),
+            unit: BillingUnit::Credits,
+            plan: Some("starter".into()),
+            used: Some(10.25),
+        },
+        at: at(2),
+    });
+    let omni = [
+        (200, OMNI_OK, vec![]),
+        (200, OMNI_TARGET_404, vec![]),
+        (429, OMNI_CONCURRENCY, vec![("retry-after", "3")]),
+        (502, OMNI_CHARGED_FAILURE, vec![]),
+    ];
+    for (index, (status, body, headers)) in omni.iter().enumerate() {
+        let millis = 10 + i64::try_from(index).unwrap() * 137;
+        records.push(Record::InFlight {
+            provider: "omniscrape".into(),
+            n: u32::try_from(index).unwrap() + 1,
+            at: at(millis),
+        });
+        // Latencies with odd nanoseconds, to catch any rounding on the way through JSON.
+        let latency = Duration::from_nanos(1_234_567 + 987_654_321 * u64::try_from(index).unwrap());
+        let mut attempt = outcome("omniscrape", *status, body, headers, millis, latency);
+        if index == 3 {
+            attempt.retry_of = Some(10);
+            attempt.attempt = 2;
+        }
+        records.push(Record::Attempt {
+            at: at(millis + 5),
+            outcome: Box::new(attempt),
+            in_flight: Some(u32::try_from(index).unwrap()),
+        });
+    }
+    let headers = [("x-ratelimit-limit", "30"), ("x-ratelimit-remaining", "7")];
+    records.push(Record::Attempt {
+        at: at(900),
+        outcome: Box::new(outcome(
+            "alterlab",
+            200,
+            ALTER_OK,
+            &headers,
+            800,
+            Duration::from_micros(1500),
+        )),
+        in_flight: Some(0),
+    });
+    records.push(Record::Attempt {
+        at: at(1000),
+        outcome: Box::new(outcome(
+            "alterlab",
+            402,
+            ALTER_NO_CREDITS,
+            &[],
+            950,
+            Duration::from_nanos(40_000_001),
+        )),
+        in_flight: None,
+    });
+    records.push(Record::Paused {
+        provider: "alterlab".into(),
+        reason: "INSUFFICIENT_CREDITS: Insufficient credits".into(),
+        at: at(1001),
+    });
+    for probe_id in 0..3 {
+        records.push(Record::Skipped {
+            provider: "alterlab".into(),
+            reason: "paused: INSUFFICIENT_CREDITS".into(),
+            at: at(1100 + probe_id),
+            probe_id: Some(u64::try_from(probe_id).unwrap()),
+            target_url: Some("https://example.com/".into()),
+        });
+    }
+    records.push(Record::Paused {
+        provider: "omniscrape".into(),
+        reason: "paused by the user".into(),
+        at: at(1200),
+    });
+    records.push(Record::Resumed {
+        provider: "omniscrape".into(),
+        reason: Some("resumed by the user".into()),
+        at: at(1300),
+    });
+    records.push(Record::SessionEnd { at: at(2000) });
+    records
+}
+
+/// What the live session does with the same events: the stats methods called directly.
+fn fold_directly(records: &[Record]) -> SessionStats {
+    let mut stats = SessionStats::new(at(0));
+    stats
+        .register("omniscrape", BillingUnit::Usd)
+        .set_configured_limit(5);
+    stats
+        .register("alterlab", BillingUnit::Credits)
+        .set_configured_limit(2);
+    for record in records {
+        match record {
+            Record::Attempt {
+                outcome, in_flight, ..
+            } => {
+                stats.ingest((**outcome).clone());
+                if let Some(n) = in_flight {
+                    stats
+                        .provider_mut(&outcome.provider)
+                        .unwrap()
+                        .set_in_flight(*n, finished_at(outcome));
+                }
+            }
+            Record::InFlight { provider, n, at } => {
+                stats.provider_mut(provider).unwrap().set_in_flight(*n, *at);
+            }
+            Record::Limits {
+                provider,
+                concurrency,
+                ..
+            } => stats
+                .provider_mut(provider)
+                .unwrap()
+                .set_configured_limit(*concurrency),
+            Record::Usage {
+                provider,
+                reading,
+                at,
+            } => stats
+                .provider_mut(provider)
+                .unwrap()
+                .record_usage(reading, *at),
+            Record::Paused {
+                provider, reason, ..
+            } => stats.provider_mut(provider).unwrap().paused = Some(reason.clone()),
+            Record::Resumed { provider, .. } => stats.provider_mut(provider).unwrap().paused = None,
+            Record::Skipped {
+                provider, reason, ..
+            } => stats.provider_mut(provider).unwrap().record_skipped(reason),
+            Record::SessionStart { .. } | Record::SessionEnd { .. } => {}
+        }
+    }
+    stats
+}
+
+fn to_ndjson(records: &[Record]) -> String {
+    records.iter().map(|r| r.to_line().unwrap()).collect()
+}
+
+#[test]
+fn every_record_type_round_trips_as_one_line_with_schema_and_type() {
+    for record in sample_session() {
+        let line = record.to_line().unwrap();
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert!(line.ends_with('\n'));
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(json["schema"], SCHEMA);
+        assert!(json["type"].is_string(), "{line}");
+        let ParsedLine::Record(back) = reader::parse_line(line.as_bytes()) else {
+            panic!("unreadable: {line}");
+        };
+        assert_eq!(back, record);
+    }
+}
+
+#[test]
+fn record_types_are_named_as_documented() {
+    let types: Vec<String> = sample_session()
+        .iter()
+        .map(|record| {
+            serde_json::from_str::<serde_json::Value>(&record.to_line().unwrap()).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for expected in [
+        "session_start",
+        "limits",
+        "usage",
+        "in_flight",
+        "attempt",
+        "paused",
+        "skipped",
+        "resumed",
+        "session_end",
+    ] {
+        assert!(types.iter().any(|t| t == expected), "no {expected} record");
+    }
+}
+
+use super::reader::ParsedLine;
+
+#[test]
+fn a_replayed_log_gives_the_stats_of_the_live_session() {
+    let records = sample_session();
+    let live = fold_directly(&records);
+    let folded = fold(Cursor::new(to_ndjson(&records))).unwrap();
+    assert!(folded.ended_cleanly);
+    assert_eq!(folded.ended_at, Some(at(2000)));
+    assert_eq!(folded.summary.unreadable, 0);
+    let replayed = folded.stats;
+    assert_eq!(replayed.started_at, live.started_at);
+    assert_eq!(
+        replayed.recent, live.recent,
+        "outcomes survive JSON exactly"
+    );
+    assert_eq!(replayed.providers.len(), 2);
+    for (replayed, live) in replayed.providers.iter().zip(&live.providers) {
+        // Debug covers every field, histogram and per-second ring included.
+        assert_eq!(format!("{replayed:?}"), format!("{live:?}"));
+    }
+    let omni = replayed.provider("omniscrape").unwrap();
+    assert_eq!((omni.attempts, omni.succeeded, omni.retries), (4, 1, 1));
+    assert_eq!(omni.concurrency.max_in_flight, 4);
+    assert!(omni.paused.is_none(), "resumed");
+    assert!((omni.billing.charged - 0.0105).abs() < 1e-12);
+    let alter = replayed.provider("alterlab").unwrap();
+    assert_eq!(alter.skipped, 3);
+    assert_eq!(alter.concurrency.limit, Some(2), "config's limit is kept");
+    assert_eq!(alter.billing.balance, Some(1234.5));
+    assert!(
+        alter
+            .paused
+            .as_deref()
+            .unwrap()
+            .starts_with("INSUFFICIENT_CREDITS")
+    );
+}
+
+#[test]
+fn unreadable_lines_are_counted_not_fatal() {
+    let records = sample_session();
+    let mut log = String::new();
+    log.push_str(&records[0].to_line().unwrap());
+    log.push_str("not json at all\n");
+    log.push('\n');
+    log.push_str(
+        r#"{"schema":"omniscope.event.v9","type":"session_end","at":"2023-11-14T22:13:20Z"}"#,
+    );
+    log.push('\n');
+    log.push_str(
+        r#"{"schema":"omniscope.event.v1","type":"from_the_future","at":"2023-11-14T22:13:20Z"}"#,
+    );
+    log.push('\n');
+    for record in &records[1..] {
+        log.push_str(&record.to_line().unwrap());
+    }
+    let partial = records[4].to_line().unwrap();
+    log.push_str(&partial[..partial.len() / 2]);
+
+    let read = read_log(Cursor::new(log.clone())).unwrap();
+    assert_eq!(read.records.len(), records.len());
+    assert_eq!(read.summary.unreadable, 4);
+    assert!(read.summary.partial_tail);
+    assert_eq!(
+        read.summary
+            .examples
+            .iter()
+            .map(|u| u.line)
+            .collect::<Vec<_>>(),
+        vec![2, 4, 5, u64::try_from(records.len()).unwrap() + 5]
+    );
+    let folded = fold(Cursor::new(log)).unwrap();
+    assert_eq!(folded.stats.unreadable_inputs, 4);
+    assert_eq!(folded.stats.provider("omniscrape").unwrap().attempts, 4);
+}
+
+#[test]
+fn a_log_cut_short_ends_at_its_last_record() {
+    let records = sample_session();
+    let cut = &records[1..records.len() - 1];
+    let folded = fold(Cursor::new(to_ndjson(cut))).unwrap();
+    assert!(!folded.ended_cleanly);
+    assert_eq!(folded.ended_at, Some(at(1300)));
+    assert_eq!(folded.stats.started_at, at(1), "starts at its first record");
+}
+
+#[test]
+fn the_default_file_is_a_session_file_under_the_data_dir() {
+    let path = default_path(at(1500)).unwrap();
+    assert_eq!(
+        path.file_name().unwrap().to_str().unwrap(),
+        "session-20231114T221321.500Z.ndjson"
+    );
+    assert_eq!(path.parent().unwrap().file_name().unwrap(), "logs");
+    assert_eq!(
+        choose_path(Some("x.ndjson".into()), false, at(0)),
+        Some("x.ndjson".into())
+    );
+    assert_eq!(choose_path(Some("x.ndjson".into()), true, at(0)), None);
+}
+
+#[tokio::test]
+async fn the_writer_writes_whole_lines_and_flushes_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/logs/session.ndjson");
+    let log = EventLog::create(&path).unwrap();
+    let records = sample_session();
+    let sender = log.sender();
+    for record in &records[..3] {
+        sender.send(record.clone()).await.unwrap();
+    }
+    drop(sender);
+    for record in &records[3..] {
+        log.send(record.clone()).await.unwrap();
+    }
+    assert_eq!(
+        log.close().await.unwrap(),
+        u64::try_from(records.len()).unwrap()
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with('\n'));
+    let read = read_path(&path).unwrap();
+    assert_eq!(read.records, records);
+    assert_eq!(read.summary.unreadable, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_writer_flushes_within_a_second_without_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.ndjson");
+    let log = EventLog::create(&path).unwrap();
+    log.send(sample_session().remove(0)).await.unwrap();
+    // The paused clock jumps to the flush deadline once every task is idle.
+    tokio::time::sleep(FLUSH_EVERY + Duration::from_millis(1)).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let read = read_path(&path).unwrap();
+    assert_eq!(read.records.len(), 1, "flushed without close");
+    drop(log);
+}
+
+use super::writer::FLUSH_EVERY;
+
+proptest! {
+    #[test]
+    fn latencies_survive_json_to_the_microsecond(nanos in 0_u64..3_600_000_000_000) {
+        let mut attempt = outcome("omniscrape", 200, OMNI_OK, &[], 0, Duration::from_millis(1));
+        attempt.latency = Duration::from_nanos(nanos);
+        let line = Record::Attempt { at: at(0), outcome: Box::new(attempt.clone()), in_flight: None }
+            .to_line()
+            .unwrap();
+        let ParsedLine::Record(Record::Attempt { outcome: back, .. }) = reader::parse_line(line.as_bytes()) else {
+            panic!("unreadable");
+        };
+        prop_assert_eq!(back.latency.as_micros(), attempt.latency.as_micros());
+    }
+}

@@ -1,0 +1,208 @@
+//! The log writer: a tokio task that appends records from a bounded channel.
+//!
+//! Lines reach the file whole: each record is encoded to one line and handed to a `BufWriter` with
+//! one `write_all`, and a `BufWriter` only spills its buffer *before* a write that would not fit,
+//! so every write to the file ends at a line boundary. The buffer is flushed at most
+//! [`FLUSH_EVERY`] after the oldest unflushed line was written, and on close: a SIGKILL loses at
+//! most the last second, never leaves half a line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::Record;
+
+/// Records waiting for the writer; a sender waits when the writer is this far behind.
+pub const CHANNEL_CAPACITY: usize = 1024;
+/// The longest a written line stays in memory.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+const BUFFER_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot create the event log folder {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the event log {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the event log {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the event log {path} stopped (an earlier write failed)")]
+    Closed { path: PathBuf },
+}
+
+/// A running log writer. Send records with [`EventLog::send`]; finish with [`EventLog::close`].
+/// Dropped without `close`, the writer still flushes what it has and ends.
+#[derive(Debug)]
+pub struct EventLog {
+    records: mpsc::Sender<Record>,
+    task: JoinHandle<Result<u64, LogError>>,
+    path: PathBuf,
+}
+
+/// A clonable handle for other tasks that log.
+#[derive(Debug, Clone)]
+pub struct LogSender {
+    records: mpsc::Sender<Record>,
+    path: PathBuf,
+}
+
+impl LogSender {
+    /// Queue one record, waiting while the writer is [`CHANNEL_CAPACITY`] records behind.
+    ///
+    /// # Errors
+    /// The writer stopped (a write failed; [`EventLog::close`] says why).
+    pub async fn send(&self, record: Record) -> Result<(), LogError> {
+        self.records
+            .send(record)
+            .await
+            .map_err(|_| LogError::Closed {
+                path: self.path.clone(),
+            })
+    }
+}
+
+impl EventLog {
+    /// Create (or append to) the log file, creating its folder, and start the writer on the
+    /// current tokio runtime.
+    ///
+    /// # Errors
+    /// The folder or the file cannot be created.
+    pub fn create(path: &Path) -> Result<Self, LogError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| LogError::CreateDir {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| LogError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self::start(file, path.to_owned()))
+    }
+
+    fn start(file: File, path: PathBuf) -> Self {
+        let (records, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let task = tokio::spawn(write_loop(
+            BufWriter::with_capacity(BUFFER_BYTES, file),
+            receiver,
+            path.clone(),
+        ));
+        Self {
+            records,
+            task,
+            path,
+        }
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    #[must_use]
+    pub fn sender(&self) -> LogSender {
+        LogSender {
+            records: self.records.clone(),
+            path: self.path.clone(),
+        }
+    }
+
+    /// Queue one record, waiting while the writer is [`CHANNEL_CAPACITY`] records behind.
+    ///
+    /// # Errors
+    /// The writer stopped (a write failed; [`EventLog::close`] says why).
+    pub async fn send(&self, record: Record) -> Result<(), LogError> {
+        self.records
+            .send(record)
+            .await
+            .map_err(|_| LogError::Closed {
+                path: self.path.clone(),
+            })
+    }
+
+    /// Write what is queued, flush, and stop. Returns the number of lines written. Other
+    /// [`LogSender`]s must be dropped first, or this waits for them.
+    ///
+    /// # Errors
+    /// The first write error, naming the file.
+    pub async fn close(self) -> Result<u64, LogError> {
+        let Self {
+            records,
+            task,
+            path,
+        } = self;
+        drop(records);
+        match task.await {
+            Ok(result) => result,
+            Err(join) => Err(LogError::Write {
+                path,
+                source: std::io::Error::other(join.to_string()),
+            }),
+        }
+    }
+}
+
+async fn write_loop(
+    mut out: BufWriter<File>,
+    mut records: mpsc::Receiver<Record>,
+    path: PathBuf,
+) -> Result<u64, LogError> {
+    let write_error = |source| LogError::Write {
+        path: path.clone(),
+        source,
+    };
+    let mut lines = 0_u64;
+    // When the oldest line not yet flushed must reach the file.
+    let mut flush_by: Option<Instant> = None;
+    loop {
+        let next = match flush_by {
+            Some(deadline) => tokio::select! {
+                record = records.recv() => record,
+                () = tokio::time::sleep_until(deadline) => {
+                    out.flush().map_err(write_error)?;
+                    flush_by = None;
+                    continue;
+                }
+            },
+            None => records.recv().await,
+        };
+        let Some(record) = next else { break };
+        let line = record
+            .to_line()
+            .map_err(|error| write_error(std::io::Error::other(error)))?;
+        out.write_all(line.as_bytes()).map_err(write_error)?;
+        lines += 1;
+        let now = Instant::now();
+        match flush_by {
+            None => flush_by = Some(now + FLUSH_EVERY),
+            // A steady stream never lets the sleep win the select: check the deadline here too.
+            Some(deadline) if now >= deadline => {
+                out.flush().map_err(write_error)?;
+                flush_by = None;
+            }
+            Some(_) => {}
+        }
+    }
+    out.flush().map_err(write_error)?;
+    out.get_ref().sync_data().map_err(write_error)?;
+    Ok(lines)
+}

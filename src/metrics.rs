@@ -1,0 +1,331 @@
+//! Prometheus exposition (prometheus-client): the same records the event log holds, as counters,
+//! a latency histogram and gauges, served at `/metrics` by a small axum server.
+//!
+//! [`Metrics::observe`] takes one [`Record`], so the live run, the dashboard and a replay all
+//! update metrics from the one stream they already fold into statistics.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::eventlog::Record;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabel {
+    pub provider: String,
+}
+
+/// One attempt's labels: `api_status` and `target_status` are the HTTP status or `none`,
+/// `error_code` the provider's code or `none`, `result` `succeeded` or `failed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub provider: String,
+    pub api_status: String,
+    pub target_status: String,
+    pub error_code: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UnitLabels {
+    pub provider: String,
+    pub unit: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
+
+/// Every metric omniscope exposes, registered in one [`Registry`].
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub attempts: Family<AttemptLabels, Counter>,
+    pub skipped: Family<ProviderLabel, Counter>,
+    pub latency: Family<ProviderLabel, Histogram>,
+    pub rate_limit_remaining: Family<ProviderLabel, Gauge>,
+    pub rate_limit_limit: Family<ProviderLabel, Gauge>,
+    pub in_flight: Family<ProviderLabel, Gauge>,
+    pub balance: Family<UnitLabels, FloatGauge>,
+    pub paused: Family<ProviderLabel, Gauge>,
+    pub charged: Family<UnitLabels, FloatCounter>,
+    pub refunded: Family<UnitLabels, FloatCounter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 ms to ~80 s, doubling: scrapes range from a cached hit to a slow JS render.
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
+}
+
+impl Metrics {
+    /// Create the metrics and register them (prefix `omniscope_`) in `registry`.
+    #[must_use]
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            attempts: Family::default(),
+            skipped: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            rate_limit_remaining: Family::default(),
+            rate_limit_limit: Family::default(),
+            in_flight: Family::default(),
+            balance: Family::default(),
+            paused: Family::default(),
+            charged: Family::default(),
+            refunded: Family::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("omniscope");
+        registry.register(
+            "attempts",
+            "Attempts (retries included) by provider, API status, target status, error code and result",
+            metrics.attempts.clone(),
+        );
+        registry.register(
+            "skipped",
+            "Probes not sent (provider paused)",
+            metrics.skipped.clone(),
+        );
+        registry.register(
+            "attempt_latency_seconds",
+            "Latency of one attempt",
+            metrics.latency.clone(),
+        );
+        registry.register(
+            "rate_limit_remaining",
+            "Requests left in the provider's rate-limit window (last reading)",
+            metrics.rate_limit_remaining.clone(),
+        );
+        registry.register(
+            "rate_limit_limit",
+            "Requests allowed per rate-limit window (last reading)",
+            metrics.rate_limit_limit.clone(),
+        );
+        registry.register(
+            "in_flight",
+            "Requests to the provider in the air",
+            metrics.in_flight.clone(),
+        );
+        registry.register(
+            "balance",
+            "Account balance from the provider's usage endpoint",
+            metrics.balance.clone(),
+        );
+        registry.register(
+            "paused",
+            "1 while the provider is paused",
+            metrics.paused.clone(),
+        );
+        registry.register(
+            "charged",
+            "Amount charged, in the provider's unit",
+            metrics.charged.clone(),
+        );
+        registry.register(
+            "refunded",
+            "Amount refunded, in the provider's unit",
+            metrics.refunded.clone(),
+        );
+        metrics
+    }
+
+    /// Update the metrics from one record.
+    pub fn observe(&self, record: &Record) {
+        match record {
+            Record::SessionStart { providers, .. } => {
+                for entry in providers {
+                    let label = provider_label(&entry.name);
+                    // Make every provider visible from the start, at zero.
+                    self.paused.get_or_create(&label).set(0);
+                    self.in_flight.get_or_create(&label).set(0);
+                    let _ = self.skipped.get_or_create(&label);
+                }
+            }
+            Record::Attempt {
+                outcome, in_flight, ..
+            } => {
+                let status =
+                    |s: Option<u16>| s.map_or_else(|| "none".to_owned(), |s| s.to_string());
+                let labels = AttemptLabels {
+                    provider: outcome.provider.clone(),
+                    api_status: status(outcome.api_status),
+                    target_status: status(outcome.target_status),
+                    error_code: outcome
+                        .error_code
+                        .clone()
+                        .unwrap_or_else(|| "none".to_owned()),
+                    result: if outcome.succeeded() {
+                        "succeeded"
+                    } else {
+                        "failed"
+                    }
+                    .to_owned(),
+                };
+                self.attempts.get_or_create(&labels).inc();
+                let label = provider_label(&outcome.provider);
+                self.latency
+                    .get_or_create(&label)
+                    .observe(outcome.latency.as_secs_f64());
+                if let Some(remaining) = outcome.rate_limit.remaining {
+                    self.rate_limit_remaining
+                        .get_or_create(&label)
+                        .set(saturating_i64(remaining));
+                }
+                if let Some(limit) = outcome.rate_limit.limit {
+                    self.rate_limit_limit
+                        .get_or_create(&label)
+                        .set(saturating_i64(limit));
+                }
+                if let Some(n) = in_flight {
+                    self.in_flight.get_or_create(&label).set(i64::from(*n));
+                }
+                let unit = UnitLabels {
+                    provider: outcome.provider.clone(),
+                    unit: outcome.billing.unit.label().to_owned(),
+                };
+                // Both series exist from the first attempt, so "refunded 0" shows as such.
+                let charged = outcome
+                    .billing
+                    .charged
+                    .filter(|c| c.is_finite() && *c > 0.0);
+                self.charged
+                    .get_or_create(&unit)
+                    .inc_by(charged.unwrap_or(0.0));
+                let refunded = outcome
+                    .billing
+                    .refunded
+                    .filter(|r| r.is_finite() && *r > 0.0);
+                self.refunded
+                    .get_or_create(&unit)
+                    .inc_by(refunded.unwrap_or(0.0));
+            }
+            Record::InFlight { provider, n, .. } => {
+                self.in_flight
+                    .get_or_create(&provider_label(provider))
+                    .set(i64::from(*n));
+            }
+            Record::Skipped { provider, .. } => {
+                self.skipped.get_or_create(&provider_label(provider)).inc();
+            }
+            Record::Paused { provider, .. } => {
+                self.paused.get_or_create(&provider_label(provider)).set(1);
+            }
+            Record::Resumed { provider, .. } => {
+                self.paused.get_or_create(&provider_label(provider)).set(0);
+            }
+            Record::Usage {
+                provider, reading, ..
+            } => {
+                if let Some(balance) = reading.balance.filter(|b| b.is_finite()) {
+                    self.balance
+                        .get_or_create(&UnitLabels {
+                            provider: provider.clone(),
+                            unit: reading.unit.label().to_owned(),
+                        })
+                        .set(balance);
+                }
+            }
+            Record::Limits { .. } | Record::SessionEnd { .. } => {}
+        }
+    }
+}
+
+fn provider_label(provider: &str) -> ProviderLabel {
+    ProviderLabel {
+        provider: provider.to_owned(),
+    }
+}
+
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A new registry with omniscope's metrics in it.
+#[must_use]
+pub fn new_registry() -> (Registry, Metrics) {
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    (registry, metrics)
+}
+
+/// The registry in the Prometheus text format.
+///
+/// # Errors
+/// Only if encoding fails (a formatter error).
+pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
+}
+
+/// A running `/metrics` server.
+#[derive(Debug)]
+pub struct MetricsServer {
+    pub local_addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// Stop serving.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve metrics on {addr}: {source}")]
+pub struct ServeError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// Serve `/metrics` on `addr` (whatever the user asked: metrics are often scraped remotely) on the
+/// current tokio runtime.
+///
+/// # Errors
+/// The address cannot be bound.
+pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> Result<MetricsServer, ServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| ServeError { addr, source })?;
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .with_state(registry);
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            eprintln!("omniscope: metrics server on {local_addr} stopped: {error}");
+        }
+    });
+    Ok(MetricsServer { local_addr, task })
+}
+
+async fn metrics_handler(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
+    match encode(&registry) {
+        Ok(text) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        ),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "cannot encode metrics".to_owned(),
+        ),
+    }
+}

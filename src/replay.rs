@@ -1,0 +1,171 @@
+//! `omniscope replay FILE`: a recorded event log, folded again.
+//!
+//! Headless, the log is folded into [`crate::stats::SessionStats`] with the same function the live
+//! session used ([`crate::eventlog::apply`]), so the report counts what the run counted. The
+//! interactive replay feeds the dashboard from [`crate::eventlog::replay::spawn`].
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::ReplayArgs;
+use crate::eventlog::reader::{Folded, fold_path};
+use crate::eventlog::replay::ReplayItem;
+use crate::eventlog::{self, Record};
+use crate::report::{self, Report};
+use crate::stats::SessionStats;
+
+/// Entry point for `omniscope replay`.
+#[must_use]
+pub fn main(args: &ReplayArgs) -> ExitCode {
+    if !args.headless {
+        return play_as_text(args);
+    }
+    let folded = match fold_path(&args.file) {
+        Ok(folded) => folded,
+        Err(error) => {
+            eprintln!("omniscope: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    eprint!("{}", read_notes(&args.file, &folded));
+    let report = report_of(&folded);
+    print!("{}", report::summary(&report));
+    if let Some(path) = args.report.as_deref()
+        && let Err(message) = write_report(path, &report)
+    {
+        eprintln!("omniscope: {message}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Until the dashboard consumes the replay source, a replay without `--headless` plays the log at
+/// `--speed` on stdout, one line per attempt and pause, then prints the summary.
+fn play_as_text(args: &ReplayArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("omniscope: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let (items_tx, mut items) = tokio::sync::mpsc::channel(256);
+        let (_control, task) = eventlog::replay::spawn(args.file.clone(), args.speed, items_tx);
+        let mut stats: Option<SessionStats> = None;
+        let mut ended_at = None;
+        while let Some(item) = items.recv().await {
+            match item {
+                ReplayItem::Record(record) => {
+                    if let Some(line) = describe(&record) {
+                        println!("{line}");
+                    }
+                    let stats = stats.get_or_insert_with(|| SessionStats::new(record.at()));
+                    eventlog::apply(stats, &record);
+                    ended_at = Some(record.at());
+                }
+                ReplayItem::Unreadable { line, error } => {
+                    eprintln!(
+                        "omniscope: {}: line {line} unreadable: {error}",
+                        args.file.display()
+                    );
+                }
+            }
+        }
+        match task.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                eprintln!("omniscope: {error}");
+                return ExitCode::from(2);
+            }
+            Err(error) => {
+                eprintln!("omniscope: replay stopped: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+        if let Some(stats) = stats {
+            let now = ended_at.unwrap_or(stats.started_at);
+            print!("{}", report::summary(&report::build(&stats, now)));
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+fn describe(record: &Record) -> Option<String> {
+    let time = record.at().format("%H:%M:%S%.3f");
+    match record {
+        Record::Attempt { outcome, .. } => Some(format!(
+            "{time} {} #{} {} api {} target {} {}{:.0} ms",
+            outcome.provider,
+            outcome.attempt_id,
+            if outcome.succeeded() { "ok  " } else { "FAIL" },
+            outcome
+                .api_status
+                .map_or_else(|| outcome.transport.label().to_owned(), |s| s.to_string()),
+            outcome
+                .target_status
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            outcome
+                .error_code
+                .as_deref()
+                .map(|c| format!("{c} "))
+                .unwrap_or_default(),
+            outcome.latency.as_secs_f64() * 1000.0,
+        )),
+        Record::Paused {
+            provider, reason, ..
+        } => Some(format!("{time} {provider} paused: {reason}")),
+        Record::Resumed { provider, .. } => Some(format!("{time} {provider} resumed")),
+        _ => None,
+    }
+}
+
+/// The `omniscope.report.v1` report of a folded log: the one `run` wrote, built from the same
+/// statistics at the same instant (the log's `session_end`, or its last record).
+#[must_use]
+pub fn report_of(folded: &Folded) -> Report {
+    report::build(
+        &folded.stats,
+        folded.ended_at.unwrap_or(folded.stats.started_at),
+    )
+}
+
+fn write_report(path: &Path, report: &Report) -> Result<(), String> {
+    let mut json = serde_json::to_string_pretty(report)
+        .map_err(|error| format!("cannot encode the report: {error}"))?;
+    json.push('\n');
+    std::fs::write(path, json)
+        .map_err(|error| format!("cannot write report file {}: {error}", path.display()))
+}
+
+/// What the user should know about the log itself: unreadable lines, a session cut short.
+#[must_use]
+pub fn read_notes(path: &Path, folded: &Folded) -> String {
+    let mut out = String::new();
+    let summary = &folded.summary;
+    if summary.unreadable > 0 {
+        let _ = writeln!(
+            out,
+            "omniscope: {}: {} unreadable line(s) skipped{}",
+            path.display(),
+            summary.unreadable,
+            if summary.partial_tail {
+                " (the last one is a partial line: the session was stopped while writing)"
+            } else {
+                ""
+            }
+        );
+        for example in &summary.examples {
+            let _ = writeln!(out, "  line {}: {}", example.line, example.error);
+        }
+    }
+    if !folded.ended_cleanly && summary.records > 0 {
+        let _ = writeln!(
+            out,
+            "omniscope: {}: no session_end line (the session did not end cleanly); it ends at its last record",
+            path.display()
+        );
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! The event log on real files and processes: a writer killed with SIGKILL leaves only whole,
+//! parseable lines; the replay source emits a log in order, pausable.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use omniscope::eventlog::replay::{ReplayItem, Speed, spawn};
+use omniscope::eventlog::{EventLog, Record, read_path};
+
+const CHILD_ENV: &str = "OMNISCOPE_TEST_WRITER_CHILD";
+
+fn record(index: u32) -> Record {
+    Record::Skipped {
+        provider: "omniscrape".into(),
+        // Long lines, so the buffer spills mid-stream too, not only on the timer.
+        reason: format!(
+            "paused: {}",
+            "x".repeat(usize::try_from(index % 700).unwrap())
+        ),
+        at: Utc.timestamp_opt(1_700_000_000, 0).unwrap() + TimeDelta::milliseconds(index.into()),
+        probe_id: Some(index.into()),
+        target_url: Some("https://example.com/".into()),
+    }
+}
+
+/// The child: writes records forever, until killed. Does nothing in a normal test run.
+#[tokio::test]
+async fn writer_child_process() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let log = EventLog::create(path.as_ref()).unwrap();
+    for index in 0.. {
+        log.send(record(index)).await.unwrap();
+        if index % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+#[test]
+fn a_writer_killed_with_sigkill_leaves_only_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.ndjson");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "writer_child_process", "--nocapture"])
+        .env(CHILD_ENV, &path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until several flushes have reached the file.
+    let mut waited = 0;
+    while std::fs::metadata(&path).map_or(0, |m| m.len()) < 300_000 && waited < 600 {
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    child.kill().unwrap(); // SIGKILL on Unix: no destructor, no flush
+    child.wait().unwrap();
+
+    let text = std::fs::read(&path).unwrap();
+    assert!(
+        text.len() >= 300_000,
+        "the child wrote {} bytes",
+        text.len()
+    );
+    assert_eq!(text.last(), Some(&b'\n'), "the file ends with a whole line");
+    let read = read_path(&path).unwrap();
+    assert_eq!(read.summary.unreadable, 0, "{:?}", read.summary.examples);
+    for (index, record) in read.records.iter().enumerate() {
+        assert_eq!(
+            *record,
+            self::record(u32::try_from(index).unwrap()),
+            "in order, none lost inside"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_replay_source_pauses_and_emits_everything_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.ndjson");
+    let mut text = String::new();
+    for index in 0..5 {
+        text.push_str(&record(index).to_line().unwrap());
+        if index == 2 {
+            text.push_str("garbage\n");
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+
+    let (items_tx, mut items) = tokio::sync::mpsc::channel(16);
+    let (control, task) = spawn(path, Speed::Max, items_tx);
+    control.set_paused(true);
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert!(items.try_recv().is_err(), "nothing while paused");
+    control.set_paused(false);
+    let mut got = Vec::new();
+    while let Some(item) = items.recv().await {
+        got.push(item);
+    }
+    let summary = task.await.unwrap().unwrap();
+    assert_eq!(summary.records, 5);
+    assert_eq!(summary.unreadable, 1);
+    assert_eq!(got.len(), 6);
+    assert!(matches!(got[3], ReplayItem::Unreadable { line: 4, .. }));
+    assert_eq!(got[4], ReplayItem::Record(record(3)));
+}
+
+#[test]
+fn speeds_parse_and_scale() {
+    assert_eq!("10".parse::<Speed>().unwrap(), Speed::Times10);
+    assert_eq!("1x".parse::<Speed>().unwrap(), Speed::RealTime);
+    assert_eq!("max".parse::<Speed>().unwrap(), Speed::Max);
+    assert!("3".parse::<Speed>().is_err());
+    assert_eq!(
+        Speed::Times10.scale(Duration::from_secs(5)),
+        Duration::from_millis(500)
+    );
+    assert_eq!(Speed::Max.scale(Duration::from_secs(5)), Duration::ZERO);
+}

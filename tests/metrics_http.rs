@@ -1,0 +1,243 @@
+//! `/metrics` over real HTTP on loopback: the text parses as Prometheus exposition and shows what
+//! the records said.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use omniscope::eventlog::{ProviderEntry, Record};
+use omniscope::metrics::{new_registry, serve};
+use omniscope::outcome::{BillingUnit, Transport};
+use omniscope::provider::{AttemptMeta, Exchange, UsageReading, builtin_profiles, classify};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+fn attempt(provider: &str, status: u16, body: &str, headers: &[(&str, &str)]) -> Record {
+    let profiles = builtin_profiles();
+    let profile = profiles.get(provider).unwrap();
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    let outcome = classify(
+        profile,
+        &AttemptMeta {
+            attempt: 1,
+            started_at: now,
+            target_url: "https://example.com/".into(),
+            ..AttemptMeta::default()
+        },
+        &Exchange {
+            transport: &Transport::Ok,
+            status: Some(status),
+            headers: &map,
+            body: body.as_bytes(),
+            received_at: now,
+            latency: Duration::from_millis(300),
+            body_cap: 1 << 20,
+        },
+    );
+    Record::Attempt {
+        at: now,
+        outcome: Box::new(outcome),
+        in_flight: Some(1),
+    }
+}
+
+/// A strict reader of the Prometheus text format: `# HELP`/`# TYPE`/`# EOF` comments, and
+/// `name{label="value",…} number` samples. Panics on anything else.
+fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
+    let mut samples = BTreeMap::new();
+    let mut types = BTreeMap::new();
+    for line in text.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
+            assert!(
+                ["counter", "gauge", "histogram", "unknown", "info"].contains(&kind),
+                "{line}"
+            );
+            types.insert(name.to_owned(), kind.to_owned());
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
+            continue;
+        }
+        assert!(!line.starts_with('#'), "unknown comment {line}");
+        let (series, value) = line.rsplit_once(' ').expect("series value");
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            value => value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line}")),
+        };
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad name in {line}"
+        );
+        let labels = series.strip_prefix(name).unwrap_or_default();
+        if !labels.is_empty() {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .unwrap_or_else(|| panic!("bad labels in {line}"));
+            for pair in inner.split("\",") {
+                let (key, value) = pair.split_once("=\"").expect("label=\"value\"");
+                assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                assert!(!value.trim_end_matches('"').contains('"'), "{line}");
+            }
+        }
+        assert!(
+            types.keys().any(|family| name.starts_with(family.as_str())),
+            "sample {name} without a TYPE"
+        );
+        samples.insert(series.to_owned(), value);
+    }
+    samples
+}
+
+#[tokio::test]
+async fn metrics_over_http_parse_and_show_the_records() {
+    let (registry, metrics) = new_registry();
+    let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    let records = vec![
+        Record::SessionStart {
+            started_at: now,
+            providers: vec![ProviderEntry {
+                name: "alterlab".into(),
+                unit: BillingUnit::Credits,
+                concurrency_limit: None,
+            }],
+            settings: serde_json::Map::new(),
+        },
+        attempt(
+            "omniscrape",
+            200,
+            r#"{"success":true,"data":{"status_code":404,"content":""},"billing":{"charged":0.0035}}"#,
+            &[],
+        ),
+        attempt(
+            "omniscrape",
+            429,
+            r#"{"success":false,"error":"Concurrent request limit reached","code":"CONCURRENCY_LIMIT"}"#,
+            &[],
+        ),
+        attempt(
+            "alterlab",
+            200,
+            r#"{"url":"u","status_code":200,"content":"c","billing":{"total_credits":1}}"#,
+            &[("x-ratelimit-limit", "30"), ("x-ratelimit-remaining", "7")],
+        ),
+        Record::Usage {
+            provider: "alterlab".into(),
+            reading: UsageReading {
+                balance: Some(250.5),
+                unit: BillingUnit::Credits,
+                plan: None,
+                used: None,
+            },
+            at: now,
+        },
+        Record::Paused {
+            provider: "alterlab".into(),
+            reason: "INSUFFICIENT_CREDITS: none left".into(),
+            at: now,
+        },
+        Record::InFlight {
+            provider: "omniscrape".into(),
+            n: 3,
+            at: now,
+        },
+    ];
+    for record in &records {
+        metrics.observe(record);
+    }
+    let server = serve("127.0.0.1:0".parse().unwrap(), Arc::new(registry))
+        .await
+        .unwrap();
+    let url = format!("http://{}/metrics", server.local_addr);
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let samples = parse_exposition(&text);
+
+    let get = |series: &str| {
+        *samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        get(
+            r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="404",error_code="none",result="failed"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            r#"omniscope_attempts_total{provider="omniscrape",api_status="429",target_status="none",error_code="CONCURRENCY_LIMIT",result="failed"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            r#"omniscope_attempts_total{provider="alterlab",api_status="200",target_status="200",error_code="none",result="succeeded"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(r#"omniscope_attempt_latency_seconds_count{provider="omniscrape"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"omniscope_attempt_latency_seconds_bucket{le="0.32",provider="omniscrape"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"omniscope_rate_limit_remaining{provider="alterlab"}"#),
+        7.0
+    );
+    assert_eq!(get(r#"omniscope_in_flight{provider="omniscrape"}"#), 3.0);
+    assert_eq!(
+        get(r#"omniscope_balance{provider="alterlab",unit="credits"}"#),
+        250.5
+    );
+    assert_eq!(get(r#"omniscope_paused{provider="alterlab"}"#), 1.0);
+    assert_eq!(
+        get(r#"omniscope_charged_total{provider="omniscrape",unit="usd"}"#),
+        0.0035
+    );
+    server.stop();
+
+    // The shipped Grafana dashboard asks only for series this exposition has.
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../assets/grafana/omniscope.json")).unwrap();
+    let mut asked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for (start, _) in expr.match_indices("omniscope_") {
+                let name: String = expr[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                asked += 1;
+                assert!(
+                    samples
+                        .keys()
+                        .any(|series| series.starts_with(&format!("{name}{{"))),
+                    "the dashboard asks for {name}, which /metrics does not have"
+                );
+            }
+        }
+    }
+    assert!(asked >= 12);
+    assert_eq!(dashboard["templating"]["list"][0]["name"], "provider");
+}

@@ -1,0 +1,249 @@
+//! The real binary: `run --log` then `replay --headless --report` gives the report `run` wrote;
+//! a run killed with SIGKILL leaves a log whose every line parses; the key is never in the log.
+
+#[path = "support/scripted.rs"]
+mod scripted;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use omniscope::eventlog::read_path;
+use scripted::{Server, alter_fail, alter_ok, omni_fail, omni_ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_omniscope");
+const SECRET: &str = "sk_live_eventlog_SECRET_31";
+
+fn command(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OMNISCOPE_CONFIG_DIR", dir)
+        .env("OMNISCOPE_DATA_DIR", dir)
+        .env("TEST_SCRAPE_KEY", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+async fn output(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn a_replayed_log_writes_the_report_run_wrote() {
+    let server = Server::new();
+    server.queue(
+        "/v1/scrape",
+        vec![omni_ok(200), omni_fail(502, None), omni_ok(404)],
+    );
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (live, log, replayed) = (
+        dir.path().join("live.json"),
+        dir.path().join("session.ndjson"),
+        dir.path().join("replayed.json"),
+    );
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--once"])
+        .args([
+            "--target",
+            "https://a.example/",
+            "--target",
+            "https://b.example/",
+        ])
+        .args(["--target", "https://c.example/"])
+        .arg("--report")
+        .arg(&live)
+        .arg("--log")
+        .arg(&log);
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let raw_log = std::fs::read_to_string(&log).unwrap();
+    assert!(!raw_log.contains(SECRET), "the key is never in the log");
+    let read = read_path(&log).unwrap();
+    assert_eq!(read.summary.unreadable, 0);
+    assert!(read.records.len() >= 5, "{raw_log}");
+
+    let mut replay = command(dir.path());
+    replay
+        .args(["replay", "--headless", "--report"])
+        .arg(&replayed)
+        .arg(&log);
+    let out = output(replay).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let live: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&live).unwrap()).unwrap();
+    let replayed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&replayed).unwrap()).unwrap();
+    assert!(live["providers"][0]["attempts"].as_u64().unwrap() >= 3);
+    assert_eq!(replayed, live, "same counts, same billing, same duration");
+
+    let mut play = command(dir.path());
+    play.args(["replay", "--speed", "max"]).arg(&log);
+    let out = output(play).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("omniscrape #"))
+            .count(),
+        usize::try_from(live["providers"][0]["attempts"].as_u64().unwrap()).unwrap(),
+        "{stdout}"
+    );
+    assert!(stdout.contains("api 502"), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_default_log_is_a_session_file_and_no_log_writes_none() {
+    let server = Server::new();
+    server.default_reply("/api/v1/scrape", alter_fail(402, "INSUFFICIENT_CREDITS"));
+    server.default_reply("/api/v1/usage", alter_ok(200));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "alterlab", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--once"])
+        .args([
+            "--target",
+            "https://a.example/",
+            "--target",
+            "https://b.example/",
+        ]);
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1);
+    let name = logs[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        name.starts_with("session-") && name.ends_with(".ndjson"),
+        "{name}"
+    );
+    let raw = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(!raw.contains(SECRET));
+    assert!(raw.contains(r#""type":"paused""#), "{raw}");
+    assert!(raw.contains(r#""type":"skipped""#), "{raw}");
+
+    let quiet = tempfile::tempdir().unwrap();
+    let mut run = command(quiet.path());
+    run.args(["run", "--provider", "alterlab", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--once", "--no-log"])
+        .args(["--target", "https://a.example/"]);
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!quiet.path().join("logs").exists());
+}
+
+#[tokio::test]
+async fn a_run_killed_with_sigkill_leaves_a_log_whose_every_line_parses() {
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("killed.ndjson");
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--every", "0s"])
+        .args([
+            "--concurrency",
+            "4",
+            "--rate",
+            "unlimited",
+            "--duration",
+            "10m",
+        ])
+        .args(["--target", "https://a.example/"])
+        .arg("--log")
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = run.spawn().unwrap();
+    // Wait (bounded) until a few flushes reached the file, then kill without warning.
+    let mut waited = 0;
+    while std::fs::metadata(&log).map_or(0, |m| m.len()) < 200_000 && waited < 600 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let raw = std::fs::read(&log).unwrap();
+    assert!(raw.len() >= 200_000, "the run logged {} bytes", raw.len());
+    assert_eq!(raw.last(), Some(&b'\n'), "no half line at the end");
+    let read = read_path(&log).unwrap();
+    assert_eq!(read.summary.unreadable, 0, "{:?}", read.summary.examples);
+    assert!(read.records.len() > 10);
+    let mut replay = command(dir.path());
+    replay.args(["replay", "--headless"]).arg(&log);
+    let out = output(replay).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no session_end"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn run_serves_metrics_at_the_address_it_is_given() {
+    use std::io::{BufRead, BufReader};
+
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--every", "1s"])
+        .args(["--duration", "10m", "--no-log"])
+        .args(["--target", "https://a.example/"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .stdout(Stdio::null());
+    let mut child = run.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.split_once("metrics at ")
+                    .map(|(_, url)| url.trim().to_owned())
+            })
+    })
+    .await
+    .unwrap()
+    .expect("the run names its metrics address");
+    let mut body = String::new();
+    for _ in 0..200 {
+        body = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        if body.contains("omniscope_attempts_total{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        body.contains(r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded"}"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"omniscope_paused{provider="omniscrape"} 0"#),
+        "{body}"
+    );
+    assert!(!body.contains(SECRET));
+}

@@ -45,7 +45,17 @@ pub fn watch(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    block_on(dashboard(prepared.engine, prepared.profiles, bindings))
+    let outputs = run::RecorderOutputs {
+        log: args.log.clone(),
+        no_log: args.no_log,
+        metrics_addr: args.metrics_addr,
+    };
+    block_on(dashboard(
+        prepared.engine,
+        prepared.profiles,
+        bindings,
+        outputs,
+    ))
 }
 
 /// Entry point for `omniscope demo`.
@@ -77,7 +87,12 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let code = dashboard(prepared.0, prepared.1, KeyBindings::default()).await;
+        let outputs = run::RecorderOutputs {
+            log: args.log.clone(),
+            no_log: args.no_log,
+            metrics_addr: args.metrics_addr,
+        };
+        let code = dashboard(prepared.0, prepared.1, KeyBindings::default(), outputs).await;
         sim.shutdown().await;
         code
     })
@@ -123,8 +138,21 @@ targets = ["https://example.com/", "https://shop.example.com/item/42", "https://
     Ok((engine, profiles))
 }
 
-async fn dashboard(engine: EngineConfig, profiles: Profiles, bindings: KeyBindings) -> ExitCode {
+async fn dashboard(
+    engine: EngineConfig,
+    profiles: Profiles,
+    bindings: KeyBindings,
+    outputs: run::RecorderOutputs,
+) -> ExitCode {
     let now = Utc::now();
+    // Opened before the terminal is taken, so a bad log path or metrics address is a plain error.
+    let mut recorder = match run::start_recorder_for(&outputs, now, &engine, &profiles).await {
+        Ok(recorder) => recorder,
+        Err(message) => {
+            eprintln!("omniscope: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let mut stats = SessionStats::new(now);
     for settings in &engine.providers {
         if let Some(profile) = profiles.get(&settings.name) {
@@ -142,15 +170,36 @@ async fn dashboard(engine: EngineConfig, profiles: Profiles, bindings: KeyBindin
             Some(settings.concurrency),
         );
     }
+    let (engine_tx, mut engine_events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let handle = match Engine::spawn(engine, &profiles, events_tx) {
+    let handle = match Engine::spawn(engine, &profiles, engine_tx) {
         Ok(handle) => handle,
         Err(error) => {
             eprintln!("omniscope: {error}");
             return ExitCode::FAILURE;
         }
     };
-    match tui::run(app, handle, events).await {
+    // Every event is recorded (log, metrics) before the screen sees it, and keeps being recorded
+    // after the screen has closed, until the engine's channel ends.
+    let recording = tokio::spawn(async move {
+        let mut screen = Some(events_tx);
+        while let Some(event) = engine_events.recv().await {
+            recorder.event(&event).await;
+            if let Some(tx) = &screen
+                && tx.send(event).await.is_err()
+            {
+                screen = None;
+            }
+        }
+        recorder.finish(Utc::now()).await
+    });
+    let result = tui::run(app, handle, events).await;
+    // Requests still in the air after the engine's own grace period are not waited for long.
+    let recorded = tokio::time::timeout(std::time::Duration::from_secs(5), recording).await;
+    if let Ok(Ok(Some(path))) = recorded {
+        eprintln!("omniscope: event log {}", path.display());
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("omniscope: {error}");

@@ -180,11 +180,44 @@ async fn start_recorder(
     stats: &SessionStats,
     prepared: &Prepared,
 ) -> Result<Recorder, String> {
-    let log = match eventlog::choose_path(args.log.clone(), args.no_log, stats.started_at) {
+    let outputs = RecorderOutputs {
+        log: args.log.clone(),
+        no_log: args.no_log,
+        metrics_addr: args.metrics_addr,
+    };
+    start_recorder_for(
+        &outputs,
+        stats.started_at,
+        &prepared.engine,
+        &prepared.profiles,
+    )
+    .await
+}
+
+/// Where a session's records go: the event log and the metrics endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct RecorderOutputs {
+    pub log: Option<std::path::PathBuf>,
+    pub no_log: bool,
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// Open the event log (unless `no_log`) and serve metrics (when an address is given), and record
+/// the session's start. Shared by `run` and the dashboard so both record alike.
+///
+/// # Errors
+/// The log file cannot be created or the metrics address cannot be bound; the message says which.
+pub async fn start_recorder_for(
+    outputs: &RecorderOutputs,
+    started_at: chrono::DateTime<Utc>,
+    engine: &crate::config::EngineConfig,
+    profiles: &crate::provider::Profiles,
+) -> Result<Recorder, String> {
+    let log = match eventlog::choose_path(outputs.log.clone(), outputs.no_log, started_at) {
         Some(path) => Some(EventLog::create(&path).map_err(|error| error.to_string())?),
         None => None,
     };
-    let metrics = match args.metrics_addr {
+    let metrics = match outputs.metrics_addr {
         Some(addr) => {
             let (registry, metrics) = metrics::new_registry();
             let server = metrics::serve(addr, Arc::new(registry))
@@ -199,11 +232,7 @@ async fn start_recorder(
     };
     let mut recorder = Recorder::new(log, metrics);
     recorder
-        .record(Record::session_start(
-            stats.started_at,
-            &prepared.engine,
-            &prepared.profiles,
-        ))
+        .record(Record::session_start(started_at, engine, profiles))
         .await;
     Ok(recorder)
 }

@@ -62,8 +62,8 @@ fn start_demo(name: &str, config_dir: &std::path::Path) -> Tmux {
     let binary = env!("CARGO_BIN_EXE_omniscope");
     let session = format!("omniscope-e2e-{name}-{}", std::process::id());
     let script = format!(
-        "OMNISCOPE_CONFIG_DIR={} {binary} demo; echo OMNISCOPE-EXITED-$?; sleep 60",
-        config_dir.display()
+        "OMNISCOPE_CONFIG_DIR={dir} OMNISCOPE_DATA_DIR={dir} {binary} demo; echo OMNISCOPE-EXITED-$?; sleep 60",
+        dir = config_dir.display()
     );
     let status = Command::new("tmux")
         .args([
@@ -100,6 +100,19 @@ fn ctrl_c_quits_and_restores_the_terminal() {
         !screen.contains("Recent attempts"),
         "terminal restored:\n{screen}"
     );
+    // The session was recorded: an event log under the data dir, every line a v1 record.
+    let logs: Vec<_> = std::fs::read_dir(config_dir.path().join("logs"))
+        .expect("the demo writes its event log under the data dir")
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let text = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(text.lines().count() >= 2, "{text}");
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["schema"], "omniscope.event.v1");
+    }
+    assert!(text.contains("\"type\":\"session_end\""), "{text}");
 }
 
 #[test]

@@ -113,6 +113,12 @@ pub enum Msg {
         height: u16,
     },
     Probe(Box<ProbeEvent>),
+    /// A record of a recorded session, replayed: folded in as the live session folded it.
+    Replayed(Box<crate::eventlog::Record>),
+    /// A line of the replayed log that could not be read.
+    ReplayUnreadable,
+    /// A note for the footer (replay pause and speed changes).
+    Note(String),
     /// The engine ended (after a shutdown, or on its own).
     EngineStopped,
 }
@@ -262,6 +268,19 @@ impl App {
             }
             Msg::Probe(event) => {
                 self.on_probe(*event);
+                None
+            }
+            Msg::Replayed(record) => {
+                crate::eventlog::apply(&mut self.stats, &record);
+                self.clamp_selection();
+                None
+            }
+            Msg::ReplayUnreadable => {
+                self.stats.unreadable_inputs += 1;
+                None
+            }
+            Msg::Note(text) => {
+                self.notify(text);
                 None
             }
             Msg::EngineStopped => {

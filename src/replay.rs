@@ -19,6 +19,10 @@ use crate::stats::SessionStats;
 #[must_use]
 pub fn main(args: &ReplayArgs) -> ExitCode {
     if !args.headless {
+        // On a terminal the dashboard plays the log; piped, it plays as text lines.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            return play_on_dashboard(args);
+        }
         return play_as_text(args);
     }
     let folded = match fold_path(&args.file) {
@@ -40,8 +44,51 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Until the dashboard consumes the replay source, a replay without `--headless` plays the log at
-/// `--speed` on stdout, one line per attempt and pause, then prints the summary.
+/// The dashboard over the recorded session, fed by the replay source at `--speed`.
+fn play_on_dashboard(args: &ReplayArgs) -> ExitCode {
+    if !args.file.is_file() {
+        eprintln!("omniscope: cannot read event log {}", args.file.display());
+        return ExitCode::from(2);
+    }
+    let profiles = match crate::provider::load_profiles(crate::paths::profiles_dir().as_deref()) {
+        Ok(profiles) => profiles,
+        Err(error) => {
+            eprintln!("omniscope: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("omniscope: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let (items_tx, items) = tokio::sync::mpsc::channel(256);
+        let (control, task) = eventlog::replay::spawn(args.file.clone(), args.speed, items_tx);
+        // The log's own clock drives the screen: it starts at the session's start record.
+        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let app = crate::app::App::new(
+            SessionStats::new(epoch),
+            profiles,
+            crate::app::KeyBindings::default(),
+            epoch,
+        );
+        let result = crate::tui::run_replay(app, items, control).await;
+        task.abort();
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("omniscope: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Piped (not a terminal), a replay without `--headless` plays the log at `--speed` on stdout, one
+/// line per attempt and pause, then prints the summary.
 fn play_as_text(args: &ReplayArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

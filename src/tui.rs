@@ -14,6 +14,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::app::{App, Cmd, Msg};
+use crate::eventlog::replay::{ReplayControl, ReplayItem};
 use crate::probe::{EngineCommand, EngineHandle, ProbeEvent};
 use crate::ui;
 
@@ -124,6 +125,121 @@ async fn event_loop(
                 }
             }
             None => {}
+        }
+    }
+}
+
+/// Replay a recorded session on the dashboard. The screen's clock is the log's: it moves with the
+/// records. `p` pauses and resumes the replay, `+`/`-` step its speed (1×, 10×, as fast as
+/// possible); commands that would reach a provider are refused, since nothing is sent.
+///
+/// # Errors
+/// The terminal could not be drawn to or read from.
+pub async fn run_replay(
+    mut app: App,
+    mut items: mpsc::Receiver<ReplayItem>,
+    control: ReplayControl,
+) -> anyhow::Result<()> {
+    let mut terminal = ratatui::init();
+    let result = replay_loop(&mut terminal, &mut app, &mut items, &control).await;
+    ratatui::restore();
+    result
+}
+
+async fn replay_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    items: &mut mpsc::Receiver<ReplayItem>,
+    control: &ReplayControl,
+) -> anyhow::Result<()> {
+    let (stop_tx, mut stops) = mpsc::channel(2);
+    tokio::spawn(forward_stop_signals(stop_tx));
+    let mut input = EventStream::new();
+    let mut ticker = tokio::time::interval(FRAME);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let size = terminal.size()?;
+    app.update(Msg::Resize {
+        width: size.width,
+        height: size.height,
+    });
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut log_open = true;
+    loop {
+        if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
+            terminal.draw(|frame| ui::render(frame, app))?;
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+        let mut outgoing = None;
+        tokio::select! {
+            maybe = input.next() => match maybe {
+                Some(Ok(Event::Key(key))) => {
+                    outgoing = app.update(Msg::Key(key));
+                    dirty = true;
+                }
+                Some(Ok(Event::Resize(width, height))) => {
+                    app.update(Msg::Resize { width, height });
+                    terminal.autoresize()?;
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(anyhow::anyhow!("reading the terminal failed: {error}")),
+                None => return Ok(()),
+            },
+            item = items.recv(), if log_open => {
+                let mut next = item;
+                for _ in 0..DRAIN_CAP {
+                    match next {
+                        Some(ReplayItem::Record(record)) => {
+                            let at = record.at();
+                            app.update(Msg::Replayed(Box::new(record)));
+                            if at > app.now {
+                                app.update(Msg::Tick(at));
+                            }
+                        }
+                        Some(ReplayItem::Unreadable { .. }) => {
+                            app.update(Msg::ReplayUnreadable);
+                        }
+                        None => {
+                            log_open = false;
+                            app.update(Msg::Note("end of the log: q quits".to_owned()));
+                            break;
+                        }
+                    }
+                    match items.try_recv() {
+                        Ok(item) => next = Some(item),
+                        Err(_) => break,
+                    }
+                }
+                dirty = true;
+            },
+            _ = stops.recv() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        let note = match outgoing {
+            Some(Cmd::Quit) => return Ok(()),
+            Some(Cmd::Pause(_) | Cmd::Resume(_)) => {
+                control.set_paused(!control.paused());
+                Some(
+                    if control.paused() {
+                        "replay paused"
+                    } else {
+                        "replay resumed"
+                    }
+                    .to_owned(),
+                )
+            }
+            Some(Cmd::SetRate { .. }) => {
+                control.set_speed(control.speed().next());
+                Some(format!("replay speed {}", control.speed().label()))
+            }
+            Some(_) => Some("a replay sends nothing: retries need a live session".to_owned()),
+            None => None,
+        };
+        if let Some(note) = note {
+            app.update(Msg::Note(note));
+            dirty = true;
         }
     }
 }

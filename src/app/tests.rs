@@ -333,3 +333,36 @@ fn commands_map_onto_the_engine_and_quit_stays_local() {
         Some(EngineCommand::Pause(Scope::All))
     );
 }
+
+#[test]
+fn replayed_records_fold_like_live_events_and_bad_lines_are_counted() {
+    let live = fixture::app();
+    let mut replayed = App::new(
+        SessionStats::new(live.stats.started_at),
+        live.profiles.clone(),
+        KeyBindings::default(),
+        live.stats.started_at,
+    );
+    for outcome in fixture::session_outcomes() {
+        let at = crate::stats::finished_at(&outcome);
+        replayed.update(Msg::Replayed(Box::new(crate::eventlog::Record::Attempt {
+            at,
+            outcome: Box::new(outcome),
+            in_flight: None,
+        })));
+    }
+    replayed.update(Msg::ReplayUnreadable);
+    for name in ["omniscrape", "alterlab"] {
+        let (a, b) = (
+            live.stats.provider(name).unwrap(),
+            replayed.stats.provider(name).unwrap(),
+        );
+        assert_eq!(
+            (a.attempts, a.succeeded, a.retries),
+            (b.attempts, b.succeeded, b.retries)
+        );
+        assert_eq!(a.api_status, b.api_status);
+        assert_eq!(a.billing.refund_mismatches, b.billing.refund_mismatches);
+    }
+    assert_eq!(replayed.stats.unreadable_inputs, 1);
+}

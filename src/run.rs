@@ -277,7 +277,7 @@ fn narrate(event: &ProbeEvent) {
 
 /// Ctrl-C, or SIGTERM on Unix, each forwarded as one stop request. Installed once, so a signal
 /// between two loop passes is not lost.
-async fn forward_stop_signals(stops: mpsc::Sender<()>) {
+pub(crate) async fn forward_stop_signals(stops: mpsc::Sender<()>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -44,6 +44,82 @@ pub async fn run(
     result
 }
 
+/// What the live and the replay loops share: terminal input, stop signals, the frame tick, and
+/// drawing only when something changed, at most once a frame.
+struct Screen {
+    input: EventStream,
+    stops: mpsc::Receiver<()>,
+    ticker: tokio::time::Interval,
+    dirty: bool,
+    last_draw: Option<Instant>,
+}
+
+/// What a terminal event asks of the loop.
+enum Input {
+    /// Carry on, with a command when a key produced one.
+    Continue(Option<Cmd>),
+    /// Input ended (the terminal went away): nothing more can be asked of us.
+    Ended,
+}
+
+impl Screen {
+    fn start(terminal: &ratatui::DefaultTerminal, app: &mut App) -> anyhow::Result<Self> {
+        let (stop_tx, stops) = mpsc::channel(2);
+        tokio::spawn(crate::run::forward_stop_signals(stop_tx));
+        let mut ticker = tokio::time::interval(FRAME);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let size = terminal.size()?;
+        app.update(Msg::Resize {
+            width: size.width,
+            height: size.height,
+        });
+        Ok(Self {
+            input: EventStream::new(),
+            stops,
+            ticker,
+            dirty: true,
+            last_draw: None,
+        })
+    }
+
+    fn draw_if_dirty(
+        &mut self,
+        terminal: &mut ratatui::DefaultTerminal,
+        app: &App,
+    ) -> anyhow::Result<()> {
+        if self.dirty && self.last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
+            terminal.draw(|frame| ui::render(frame, app))?;
+            self.last_draw = Some(Instant::now());
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn on_input(
+        &mut self,
+        terminal: &mut ratatui::DefaultTerminal,
+        app: &mut App,
+        event: Option<std::io::Result<Event>>,
+    ) -> anyhow::Result<Input> {
+        match event {
+            Some(Ok(Event::Key(key))) => {
+                self.dirty = true;
+                Ok(Input::Continue(app.update(Msg::Key(key))))
+            }
+            Some(Ok(Event::Resize(width, height))) => {
+                app.update(Msg::Resize { width, height });
+                // The next draw repaints everything at the new size.
+                terminal.autoresize()?;
+                self.dirty = true;
+                Ok(Input::Continue(None))
+            }
+            Some(Ok(_)) => Ok(Input::Continue(None)),
+            Some(Err(error)) => Err(anyhow::anyhow!("reading the terminal failed: {error}")),
+            None => Ok(Input::Ended),
+        }
+    }
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
@@ -51,44 +127,17 @@ async fn event_loop(
     events: &mut mpsc::Receiver<ProbeEvent>,
 ) -> anyhow::Result<()> {
     let commands = engine.commands();
-    let (stop_tx, mut stops) = mpsc::channel(2);
-    tokio::spawn(forward_stop_signals(stop_tx));
-    let mut input = EventStream::new();
-    let mut ticker = tokio::time::interval(FRAME);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let size = terminal.size()?;
-    app.update(Msg::Resize {
-        width: size.width,
-        height: size.height,
-    });
+    let mut screen = Screen::start(terminal, app)?;
     app.update(Msg::Tick(Utc::now()));
-    let mut dirty = true;
-    let mut last_draw: Option<Instant> = None;
     let mut engine_open = true;
 
     loop {
-        if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
-            terminal.draw(|frame| ui::render(frame, app))?;
-            last_draw = Some(Instant::now());
-            dirty = false;
-        }
+        screen.draw_if_dirty(terminal, app)?;
         let mut outgoing = None;
         tokio::select! {
-            maybe = input.next() => match maybe {
-                Some(Ok(Event::Key(key))) => {
-                    outgoing = app.update(Msg::Key(key));
-                    dirty = true;
-                }
-                Some(Ok(Event::Resize(width, height))) => {
-                    app.update(Msg::Resize { width, height });
-                    // The next draw repaints everything at the new size.
-                    terminal.autoresize()?;
-                    dirty = true;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(anyhow::anyhow!("reading the terminal failed: {error}")),
-                // Input ended (the terminal went away): nothing more can be asked of us.
-                None => return Ok(()),
+            maybe = screen.input.next() => match screen.on_input(terminal, app, maybe)? {
+                Input::Continue(cmd) => outgoing = cmd,
+                Input::Ended => return Ok(()),
             },
             event = events.recv(), if engine_open => match event {
                 Some(event) => {
@@ -99,20 +148,20 @@ async fn event_loop(
                             Err(_) => break,
                         }
                     }
-                    dirty = true;
+                    screen.dirty = true;
                 }
                 None => {
                     engine_open = false;
                     app.update(Msg::EngineStopped);
-                    dirty = true;
+                    screen.dirty = true;
                 }
             },
-            _ = stops.recv() => return Ok(()),
-            _ = ticker.tick() => {
+            _ = screen.stops.recv() => return Ok(()),
+            _ = screen.ticker.tick() => {
                 let now = Utc::now();
                 // A new second: the session clock (and any countdown) moved.
                 if now.timestamp() != app.now.timestamp() {
-                    dirty = true;
+                    screen.dirty = true;
                 }
                 app.update(Msg::Tick(now));
             }
@@ -152,40 +201,15 @@ async fn replay_loop(
     items: &mut mpsc::Receiver<ReplayItem>,
     control: &ReplayControl,
 ) -> anyhow::Result<()> {
-    let (stop_tx, mut stops) = mpsc::channel(2);
-    tokio::spawn(forward_stop_signals(stop_tx));
-    let mut input = EventStream::new();
-    let mut ticker = tokio::time::interval(FRAME);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let size = terminal.size()?;
-    app.update(Msg::Resize {
-        width: size.width,
-        height: size.height,
-    });
-    let mut dirty = true;
-    let mut last_draw: Option<Instant> = None;
+    let mut screen = Screen::start(terminal, app)?;
     let mut log_open = true;
     loop {
-        if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
-            terminal.draw(|frame| ui::render(frame, app))?;
-            last_draw = Some(Instant::now());
-            dirty = false;
-        }
+        screen.draw_if_dirty(terminal, app)?;
         let mut outgoing = None;
         tokio::select! {
-            maybe = input.next() => match maybe {
-                Some(Ok(Event::Key(key))) => {
-                    outgoing = app.update(Msg::Key(key));
-                    dirty = true;
-                }
-                Some(Ok(Event::Resize(width, height))) => {
-                    app.update(Msg::Resize { width, height });
-                    terminal.autoresize()?;
-                    dirty = true;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(anyhow::anyhow!("reading the terminal failed: {error}")),
-                None => return Ok(()),
+            maybe = screen.input.next() => match screen.on_input(terminal, app, maybe)? {
+                Input::Continue(cmd) => outgoing = cmd,
+                Input::Ended => return Ok(()),
             },
             item = items.recv(), if log_open => {
                 let mut next = item;
@@ -212,10 +236,10 @@ async fn replay_loop(
                         Err(_) => break,
                     }
                 }
-                dirty = true;
+                screen.dirty = true;
             },
-            _ = stops.recv() => return Ok(()),
-            _ = ticker.tick() => {}
+            _ = screen.stops.recv() => return Ok(()),
+            _ = screen.ticker.tick() => {}
         }
         let note = match outgoing {
             Some(Cmd::Quit) => return Ok(()),
@@ -239,7 +263,7 @@ async fn replay_loop(
         };
         if let Some(note) = note {
             app.update(Msg::Note(note));
-            dirty = true;
+            screen.dirty = true;
         }
     }
 }
@@ -255,32 +279,4 @@ fn send(commands: &mpsc::Sender<EngineCommand>, command: EngineCommand, app: &mu
             message: message.to_owned(),
         })));
     }
-}
-
-/// SIGTERM and an outside SIGINT end the session like `q` (in raw mode Ctrl-C arrives as a key).
-async fn forward_stop_signals(stops: mpsc::Sender<()>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(term) => {
-                    term.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => if result.is_err() { return },
-            () = terminated => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-    }
-    let _ = stops.send(()).await;
 }

@@ -17,6 +17,10 @@ trap 'kill $SIM 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -fs -o /dev/null -X POST -H 'X-API-Key: k' -d '{"url":"https://example.com/"}' "$BASE/v1/scrape" && break; sleep 0.1; done
 
 export BENCH_KEY=sk_test_bench
+# The runs keep their event logs (the product's default) in a scratch dir removed at the end.
+OMNISCOPE_DATA_DIR=$(mktemp -d)
+export OMNISCOPE_DATA_DIR
+trap 'kill $SIM 2>/dev/null || true; rm -rf "$OMNISCOPE_DATA_DIR"' EXIT
 probe() { # $1 = duration; prints the report path
     local report
     report=$(mktemp --suffix=.json)

@@ -80,6 +80,18 @@ fn bench_classify(c: &mut Criterion) {
             });
         }
     }
+    // The floor classify stands on: parsing the same bodies into a serde_json::Value and nothing
+    // else. The gap between the two is classify's own work.
+    for provider in ["omniscrape", "alterlab"] {
+        let body = body(provider, 1024);
+        group.bench_function(format!("{provider}/1KB json parse only"), |b| {
+            b.iter(|| {
+                black_box(serde_json::from_slice::<serde_json::Value>(black_box(
+                    &body,
+                )))
+            });
+        });
+    }
     group.finish();
 }
 

@@ -12,7 +12,7 @@ use omniscope::eventlog::read_path;
 use scripted::{Server, alter_fail, alter_ok, omni_fail, omni_ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_omniscope");
-const SECRET: &str = "sk_live_eventlog_SECRET_31";
+const SECRET: &str = "sk_test_eventlog_SECRET_31";
 
 fn command(dir: &Path) -> Command {
     let mut command = Command::new(BIN);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use scripted::{Server, alter_fail, omni_ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_omniscope");
-const SECRET: &str = "sk_live_cli_SECRET_77";
+const SECRET: &str = "sk_test_cli_SECRET_77";
 
 fn command(config_dir: &Path) -> Command {
     let mut command = Command::new(BIN);

@@ -202,7 +202,9 @@ async fn keys_are_checked_per_provider() {
     assert_eq!(reply.json()["error"], json!("INVALID_API_KEY"));
     assert!(reply.json()["message"].is_string());
     assert!(reply.classify("alterlab").class.account_stop);
-    let reply = send(&sim, ALTER, Some("sk_live_ok"), body, &[]).await;
+    // The live prefix is accepted too; the bare prefix stands in for a key, so nothing that looks
+    // like a real live key is ever committed.
+    let reply = send(&sim, ALTER, Some("sk_live_"), body, &[]).await;
     assert_eq!(reply.status, 200);
 }
 

@@ -231,7 +231,7 @@ mod tests {
     fn the_key_header_is_sensitive_and_absent_from_debug() {
         let profiles = builtin_profiles();
         let client = build_client(Duration::from_secs(1), Duration::from_secs(1)).unwrap();
-        let key = SecretString::from("sk_live_topsecret".to_owned());
+        let key = SecretString::from("sk_test_topsecret".to_owned());
         let request = authorized(
             &client,
             Method::POST,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::outcome::{BillingUnit, Outcome};
 use crate::provider::UsageReading;
-use crate::stats::{SessionStats, finished_at};
+use crate::stats::SessionStats;
 
 pub use reader::{ReadLog, read_log, read_path};
 pub use recorder::Recorder;
@@ -195,14 +195,7 @@ pub fn apply(stats: &mut SessionStats, record: &Record) {
         }
         Record::Attempt {
             outcome, in_flight, ..
-        } => {
-            let finished = finished_at(outcome);
-            let name = outcome.provider.clone();
-            stats.ingest((**outcome).clone());
-            if let (Some(n), Some(provider)) = (in_flight, stats.provider_mut(&name)) {
-                provider.set_in_flight(*n, finished);
-            }
-        }
+        } => stats.ingest_attempt((**outcome).clone(), *in_flight),
         Record::InFlight { provider, n, at } => {
             if let Some(provider) = stats.provider_mut(provider) {
                 provider.set_in_flight(*n, *at);

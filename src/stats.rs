@@ -404,6 +404,17 @@ impl SessionStats {
         self.recent.push_back(outcome);
     }
 
+    /// Fold an ended attempt in, with the provider's in-flight count after it left (when known),
+    /// dated when its answer arrived. The live session and a replayed log both fold attempts here.
+    pub fn ingest_attempt(&mut self, outcome: Outcome, in_flight: Option<u32>) {
+        let finished = finished_at(&outcome);
+        let name = outcome.provider.clone();
+        self.ingest(outcome);
+        if let (Some(n), Some(provider)) = (in_flight, self.provider_mut(&name)) {
+            provider.set_in_flight(n, finished);
+        }
+    }
+
     /// The recent attempt with this id, if still kept.
     #[must_use]
     pub fn attempt(&self, attempt_id: u64) -> Option<&Outcome> {

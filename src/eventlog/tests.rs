@@ -9,6 +9,7 @@ use super::reader::{fold, read_log};
 use super::*;
 use crate::outcome::Transport;
 use crate::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
+use crate::stats::finished_at;
 
 fn at(millis: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000, 0).unwrap() + TimeDelta::milliseconds(millis)

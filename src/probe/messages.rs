@@ -161,12 +161,7 @@ impl ProbeEvent {
                 }
             }
             Self::Attempt { outcome, in_flight } => {
-                let at = crate::stats::finished_at(outcome);
-                let provider = outcome.provider.clone();
-                stats.ingest((**outcome).clone());
-                if let Some(stats) = stats.provider_mut(&provider) {
-                    stats.set_in_flight(*in_flight, at);
-                }
+                stats.ingest_attempt((**outcome).clone(), Some(*in_flight));
             }
             Self::Paused { provider, reason } => {
                 if let Some(stats) = stats.provider_mut(provider) {

@@ -1,40 +1,23 @@
 //! The real binary: `run --log` then `replay --headless --report` gives the report `run` wrote;
 //! a run killed with SIGKILL leaves a log whose every line parses; the key is never in the log.
 
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/scripted.rs"]
 mod scripted;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use binary::{output, text};
 use omniscope::eventlog::read_path;
 use scripted::{Server, alter_fail, alter_ok, omni_fail, omni_ok};
 
-const BIN: &str = env!("CARGO_BIN_EXE_omniscope");
 const SECRET: &str = "sk_test_eventlog_SECRET_31";
 
 fn command(dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("OMNISCOPE_CONFIG_DIR", dir)
-        .env("OMNISCOPE_DATA_DIR", dir)
-        .env("TEST_SCRAPE_KEY", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-async fn output(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    binary::command(dir, SECRET)
 }
 
 #[tokio::test]

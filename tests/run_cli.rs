@@ -1,38 +1,21 @@
 //! `omniscope run` as users run it: the real binary against a loopback server.
 
+#[path = "support/binary.rs"]
+mod binary;
 #[path = "support/scripted.rs"]
 mod scripted;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use binary::{output, text};
 use scripted::{Server, alter_fail, omni_ok};
 
-const BIN: &str = env!("CARGO_BIN_EXE_omniscope");
 const SECRET: &str = "sk_test_cli_SECRET_77";
 
-fn command(config_dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("OMNISCOPE_CONFIG_DIR", config_dir)
-        .env("OMNISCOPE_DATA_DIR", config_dir)
-        .env("TEST_SCRAPE_KEY", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-async fn output(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn command(dir: &Path) -> Command {
+    binary::command(dir, SECRET)
 }
 
 #[tokio::test]

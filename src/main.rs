@@ -4,6 +4,11 @@ use clap::Parser;
 use omniscope::cli::{Cli, Command};
 use omniscope::{paths, provider, providers_cmd, replay, run};
 
+// Every attempt allocates (request, response, outcome, events) from several runtime threads;
+// glibc's malloc showed ~15 % of a load run's time, much of it arena lock contention.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -3,115 +3,20 @@
 //!
 //! `cargo bench --bench render`. Target (issue 7): ≤ 1 ms per frame.
 
-use std::hint::black_box;
-use std::time::Duration;
+// The binary draws with mimalloc (src/main.rs); so does the measurement.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use chrono::{TimeDelta, TimeZone, Utc};
+#[path = "support/busy_session.rs"]
+mod busy_session;
+
+use std::hint::black_box;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use omniscope::app::{App, KeyBindings, Msg};
-use omniscope::outcome::Transport;
-use omniscope::probe::ProbeEvent;
-use omniscope::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
-use omniscope::stats::SessionStats;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use reqwest::header::{HeaderMap, HeaderValue};
 
-const OMNI: [(u16, &str); 4] = [
-    (
-        200,
-        r#"{"success":true,"data":{"status_code":200,"content":"ok"},"billing":{"charged":0.0035}}"#,
-    ),
-    (
-        200,
-        r#"{"success":true,"data":{"status_code":404,"content":""},"billing":{"charged":0.0035}}"#,
-    ),
-    (
-        429,
-        r#"{"success":false,"error":"Concurrent request limit reached","code":"CONCURRENCY_LIMIT"}"#,
-    ),
-    (
-        502,
-        r#"{"success":false,"error":"Target returned 403 after solver attempts","billing":{"charged":0}}"#,
-    ),
-];
-const ALTER: [(u16, &str); 4] = [
-    (
-        200,
-        r#"{"url":"u","status_code":200,"content":"c","billing":{"total_credits":1}}"#,
-    ),
-    (
-        403,
-        r#"{"error":"BLOCKED_BY_ANTIBOT","message":"blocked","billing":{"total_credits":5,"refunded":5}}"#,
-    ),
-    (
-        429,
-        r#"{"error":"RATE_LIMIT_EXCEEDED","message":"slow down"}"#,
-    ),
-    (
-        504,
-        r#"{"error":"TIMEOUT","message":"timed out","billing":{"total_credits":1,"refunded":1}}"#,
-    ),
-];
-
-fn busy_app() -> App {
-    let profiles = builtin_profiles();
-    let start = Utc.timestamp_opt(1_764_000_000, 0).unwrap();
-    let mut stats = SessionStats::new(start);
-    for name in ["omniscrape", "alterlab"] {
-        stats.register(name, profiles.get(name).unwrap().billing.unit);
-    }
-    let mut app = App::new(stats, profiles.clone(), KeyBindings::default(), start);
-    let mut headers = HeaderMap::new();
-    for (name, value) in [
-        ("x-ratelimit-limit", "300"),
-        ("x-ratelimit-remaining", "120"),
-        ("x-ratelimit-reset", "1764000090"),
-        ("x-concurrency-limit", "25"),
-        ("x-concurrency-current", "7"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    for index in 0..1000_u32 {
-        let (provider, table) = if index % 2 == 0 {
-            ("omniscrape", &OMNI)
-        } else {
-            ("alterlab", &ALTER)
-        };
-        let (status, body) = table[(index as usize / 2) % 4];
-        let at = start + TimeDelta::milliseconds(i64::from(index) * 90);
-        let meta = AttemptMeta {
-            attempt_id: u64::from(index),
-            attempt: 1,
-            target_url: format!("https://example.com/page/{index}"),
-            started_at: at,
-            ..AttemptMeta::default()
-        };
-        let outcome = classify(
-            profiles.get(provider).unwrap(),
-            &meta,
-            &Exchange {
-                transport: &Transport::Ok,
-                status: Some(status),
-                headers: &headers,
-                body: body.as_bytes(),
-                received_at: at,
-                latency: Duration::from_millis(80 + u64::from(index % 700)),
-                body_cap: 10 << 20,
-            },
-        );
-        app.update(Msg::Tick(at));
-        app.update(Msg::Probe(Box::new(ProbeEvent::Attempt {
-            outcome: Box::new(outcome),
-            in_flight: index % 5,
-        })));
-    }
-    app.update(Msg::Resize {
-        width: 200,
-        height: 60,
-    });
-    app
-}
+use busy_session::busy_app;
 
 fn bench_render(c: &mut Criterion) {
     let app = busy_app();

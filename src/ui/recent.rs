@@ -3,52 +3,70 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::widgets::{Cell, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
 use super::{amount, class_color, clock, pane};
 use crate::app::{App, Focus};
+use crate::outcome::Outcome;
 use crate::stats::StatusClass;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let block = pane("Recent attempts", app, Focus::Recent);
     let wide = area.width >= 110;
-    let rows: Vec<Row<'static>> = app
+    // Only the rows that fit are built: the list holds up to a thousand attempts, and formatting
+    // every one of them each frame was most of a frame's cost. The window is the one `Table`
+    // itself shows with a fresh state (offset 0): rows of height 1 below a one-line header,
+    // scrolled just enough to keep the selected row in view, at the bottom.
+    let visible = usize::from(block.inner(area).height.saturating_sub(1));
+    let shown = app.recent_attempts().count();
+    let selected =
+        (app.focus == Focus::Recent).then_some(app.selection.recent.min(shown.saturating_sub(1)));
+    let first = selected.map_or(0, |s| (s + 1).saturating_sub(visible.max(1)));
+    let rows = app
         .recent_attempts()
-        .map(|o| {
-            let api_class = StatusClass::of(o.api_status);
-            let api = o
-                .api_status
-                .map_or_else(|| o.transport.label().to_owned(), |s| s.to_string());
-            let target = o.target_status.map_or_else(String::new, |s| s.to_string());
-            let since = (o.started_at - app.stats.started_at)
-                .to_std()
-                .unwrap_or_default();
-            let mark = if o.succeeded() { "✓" } else { "✗" };
-            let mut cells = vec![
-                Cell::from(format!("#{}", o.attempt_id)),
-                Cell::from(clock(since)),
-                Cell::from(o.provider.clone()),
-                Cell::from(api).style(Style::new().fg(class_color(api_class))),
-                Cell::from(target)
-                    .style(Style::new().fg(class_color(StatusClass::of(o.target_status)))),
-                Cell::from(mark).style(Style::new().fg(if o.succeeded() {
-                    Color::Green
-                } else {
-                    Color::Red
-                })),
-                Cell::from(o.error_code.clone().unwrap_or_default()),
-                Cell::from(o.latency.as_millis().to_string()),
-                Cell::from(amount(o.billing.net())),
-            ];
-            if wide {
-                cells.push(Cell::from(
-                    o.retry_of.map_or_else(String::new, |id| format!("↻#{id}")),
-                ));
-                cells.push(Cell::from(o.target_url.clone()));
-            }
-            Row::new(cells)
-        })
+        .skip(first)
+        .take(visible)
+        .map(|o| row(app, o, wide))
         .collect();
+    let mut state = TableState::default().with_selected(selected.map(|s| s - first));
+    frame.render_stateful_widget(table(rows, block, wide), area, &mut state);
+}
+
+fn row(app: &App, o: &Outcome, wide: bool) -> Row<'static> {
+    let api_class = StatusClass::of(o.api_status);
+    let api = o
+        .api_status
+        .map_or_else(|| o.transport.label().to_owned(), |s| s.to_string());
+    let target = o.target_status.map_or_else(String::new, |s| s.to_string());
+    let since = (o.started_at - app.stats.started_at)
+        .to_std()
+        .unwrap_or_default();
+    let mark = if o.succeeded() { "✓" } else { "✗" };
+    let mut cells = vec![
+        Cell::from(format!("#{}", o.attempt_id)),
+        Cell::from(clock(since)),
+        Cell::from(o.provider.clone()),
+        Cell::from(api).style(Style::new().fg(class_color(api_class))),
+        Cell::from(target).style(Style::new().fg(class_color(StatusClass::of(o.target_status)))),
+        Cell::from(mark).style(Style::new().fg(if o.succeeded() {
+            Color::Green
+        } else {
+            Color::Red
+        })),
+        Cell::from(o.error_code.clone().unwrap_or_default()),
+        Cell::from(o.latency.as_millis().to_string()),
+        Cell::from(amount(o.billing.net())),
+    ];
+    if wide {
+        cells.push(Cell::from(
+            o.retry_of.map_or_else(String::new, |id| format!("↻#{id}")),
+        ));
+        cells.push(Cell::from(o.target_url.clone()));
+    }
+    Row::new(cells)
+}
+
+fn table(rows: Vec<Row<'static>>, block: Block<'static>, wide: bool) -> Table<'static> {
     let mut widths = vec![
         Constraint::Length(4),
         Constraint::Length(8),
@@ -69,14 +87,59 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         header.push("retry");
         header.push("target url");
     }
-    let table = Table::new(rows, widths)
+    Table::new(rows, widths)
         .header(
             Row::new(header)
                 .style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED)),
         )
         .block(block)
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let selected = (app.focus == Focus::Recent).then_some(app.selection.recent);
-    let mut state = TableState::default().with_selected(selected);
-    frame.render_stateful_widget(table, area, &mut state);
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::app::fixture;
+
+    /// The windowed pane draws exactly what a table of every recent attempt draws, wherever the
+    /// selection is and however tall the pane.
+    #[test]
+    fn building_only_the_visible_rows_draws_what_the_full_table_draws() {
+        let mut app = fixture::app();
+        let total = app.recent_attempts().count();
+        assert!(
+            total > 8,
+            "the fixture needs more attempts than a short pane shows"
+        );
+        for (width, height) in [(120, 12), (100, 6), (120, 3), (120, 2), (90, 40)] {
+            for focus in [Focus::Recent, Focus::Errors] {
+                for selection in [0, 1, 3, 4, 5, total / 2, total - 1, total + 5] {
+                    app.focus = focus;
+                    app.selection.recent = selection;
+                    let area = Rect::new(0, 0, width, height);
+                    let mut windowed = Terminal::new(TestBackend::new(width, height)).unwrap();
+                    windowed.draw(|frame| render(frame, area, &app)).unwrap();
+                    let mut full = Terminal::new(TestBackend::new(width, height)).unwrap();
+                    full.draw(|frame| {
+                        let wide = area.width >= 110;
+                        let rows = app.recent_attempts().map(|o| row(&app, o, wide)).collect();
+                        let block = pane("Recent attempts", &app, Focus::Recent);
+                        let mut state = TableState::default().with_selected(
+                            (app.focus == Focus::Recent).then_some(app.selection.recent),
+                        );
+                        frame.render_stateful_widget(table(rows, block, wide), area, &mut state);
+                    })
+                    .unwrap();
+                    assert_eq!(
+                        windowed.backend().buffer(),
+                        full.backend().buffer(),
+                        "{width}x{height}, {focus:?}, selection {selection}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -112,28 +112,37 @@ impl SecondRing {
     /// seconds with nothing recorded are empty buckets.
     #[must_use]
     pub fn window(&self, now_second: i64, seconds: usize) -> Vec<SecondBucket> {
-        let seconds = seconds.min(self.buckets.len());
-        let span = i64::try_from(seconds).unwrap_or(0);
-        (now_second - span + 1..=now_second)
-            .map(|second| {
-                let bucket = &self.buckets[self.slot(second)];
-                if bucket.second == second {
-                    bucket.clone()
-                } else {
-                    SecondBucket {
-                        second,
-                        ..SecondBucket::default()
-                    }
-                }
+        self.seconds(now_second, seconds)
+            .zip(now_second - i64::try_from(seconds.min(self.buckets.len())).unwrap_or(0) + 1..)
+            .map(|(bucket, second)| {
+                bucket.cloned().unwrap_or_else(|| SecondBucket {
+                    second,
+                    ..SecondBucket::default()
+                })
             })
             .collect()
+    }
+
+    /// The same window borrowed, without copying a bucket: `None` for a second with nothing
+    /// recorded. What the panes read on every frame.
+    pub fn seconds(
+        &self,
+        now_second: i64,
+        seconds: usize,
+    ) -> impl Iterator<Item = Option<&SecondBucket>> + '_ {
+        let seconds = seconds.min(self.buckets.len());
+        let span = i64::try_from(seconds).unwrap_or(0);
+        (now_second - span + 1..=now_second).map(move |second| {
+            let bucket = &self.buckets[self.slot(second)];
+            (bucket.second == second).then_some(bucket)
+        })
     }
 
     /// Totals over the window: statuses per layer and class counts.
     #[must_use]
     pub fn summarize(&self, now_second: i64, seconds: usize) -> WindowSummary {
         let mut summary = WindowSummary::default();
-        for bucket in self.window(now_second, seconds) {
+        for bucket in self.seconds(now_second, seconds).flatten() {
             summary.attempts += u64::from(bucket.attempts);
             summary.succeeded += u64::from(bucket.succeeded);
             summary.throttled += u64::from(bucket.throttled);
@@ -143,10 +152,10 @@ impl SecondRing {
             for (total, count) in summary.target_classes.iter_mut().zip(bucket.target_classes) {
                 *total += u64::from(count);
             }
-            for (status, count) in bucket.api_statuses {
+            for &(status, count) in &bucket.api_statuses {
                 merge(&mut summary.api_statuses, status, count);
             }
-            for (status, count) in bucket.target_statuses {
+            for &(status, count) in &bucket.target_statuses {
                 merge(&mut summary.target_statuses, status, count);
             }
         }

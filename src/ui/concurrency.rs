@@ -68,9 +68,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         if spark_width > 2 {
             let history: Vec<u64> = provider
                 .history
-                .window(app.now.timestamp(), usize::from(spark_width))
-                .iter()
-                .map(|bucket| u64::from(bucket.max_in_flight))
+                .seconds(app.now.timestamp(), usize::from(spark_width))
+                .map(|bucket| bucket.map_or(0, |b| u64::from(b.max_in_flight)))
                 .collect();
             frame.render_widget(
                 Sparkline::default()

@@ -62,8 +62,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         for provider in &providers {
             for (slot, bucket) in slowest
                 .iter_mut()
-                .zip(provider.history.window(app.now.timestamp(), width))
+                .zip(provider.history.seconds(app.now.timestamp(), width))
             {
+                let Some(bucket) = bucket else { continue };
                 let ms = u64::try_from(bucket.latency_max.as_millis()).unwrap_or(u64::MAX);
                 *slot = (*slot).max(ms);
             }

@@ -129,8 +129,8 @@ async fn run(args: &RunArgs) -> ExitCode {
             event = events.recv() => match event {
                 Some(event) => {
                     narrate(&event);
-                    event.apply_to(&mut stats);
                     recorder.event(&event).await;
+                    event.apply_to(&mut stats);
                 }
                 None => break,
             },

@@ -153,6 +153,11 @@ impl Recorder {
 
     /// Log the engine event, if it is one the log keeps.
     pub async fn event(&mut self, event: &ProbeEvent) {
+        // With neither output on (`--no-log`, no metrics), building the record would copy the
+        // outcome for nothing.
+        if self.log.is_none() && self.metrics.is_none() {
+            return;
+        }
         if let Some(record) = Record::from_event(event, Utc::now()) {
             self.record(record).await;
         }

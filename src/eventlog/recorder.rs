@@ -153,7 +153,7 @@ pub fn logged_outcome(outcome: &Outcome) -> Outcome {
         target_status: outcome.target_status,
         request_id: outcome.request_id.clone(),
         rate_limit: outcome.rate_limit.clone(),
-        concurrency: outcome.concurrency.clone(),
+        concurrency: outcome.concurrency,
         billing: outcome.billing.clone(),
         job: outcome.job.clone(),
         body_bytes: outcome.body_bytes,

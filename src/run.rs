@@ -25,6 +25,9 @@ pub const EXIT_USAGE: u8 = 2;
 /// A threshold from the config was broken.
 pub const EXIT_THRESHOLD: u8 = 3;
 
+/// Engine events taken from the channel at once.
+const EVENT_BATCH: usize = 256;
+
 /// Entry point for `omniscope run`.
 #[must_use]
 pub fn main(args: &RunArgs) -> ExitCode {
@@ -124,16 +127,20 @@ async fn run(args: &RunArgs) -> ExitCode {
     let (stop_tx, mut stops) = mpsc::channel(4);
     tokio::spawn(forward_stop_signals(stop_tx));
     let mut stop_requests = 0;
+    // Taken in batches: under load one wake-up and one select per batch, not per event.
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => {
+            received = events.recv_many(&mut batch, EVENT_BATCH) => {
+                if received == 0 {
+                    break;
+                }
+                for event in batch.drain(..) {
                     narrate(&event);
                     recorder.event(&event).await;
                     event.apply_to(&mut stats);
                 }
-                None => break,
-            },
+            }
             Some(()) = stops.recv() => {
                 stop_requests += 1;
                 handle.shutdown();

@@ -38,7 +38,18 @@ pub fn main(args: &RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args))
+    // The session runs as a task on the runtime's workers, not in `block_on` on the main thread:
+    // each engine event would otherwise wake the main thread from a worker (a futex call and a
+    // context switch per event under load).
+    let args = args.clone();
+    runtime.block_on(async move {
+        tokio::spawn(async move { run(&args).await })
+            .await
+            .unwrap_or_else(|error| {
+                eprintln!("omniscope: the run stopped unexpectedly: {error}");
+                ExitCode::FAILURE
+            })
+    })
 }
 
 /// What a run needs, checked before anything is sent.

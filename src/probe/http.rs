@@ -15,7 +15,9 @@ use crate::provider::{AuthStyle, Profile};
 /// The one client every probe shares: rustls, explicit timeouts, redirects off (a redirect would
 /// carry the key header to another host). `timeout` bounds the whole exchange, body included, so
 /// no separate read timeout is set: it could never fire first, and each one costs a timer per
-/// request.
+/// request. reqwest's own retries (of requests an HTTP/2 server refused) are off: every request
+/// omniscope sends is an attempt it reports and its policy decides on (and that layer copied each
+/// request in case it would be resent).
 ///
 /// # Errors
 /// The TLS backend cannot start.
@@ -24,6 +26,7 @@ pub fn build_client(connect_timeout: Duration, timeout: Duration) -> reqwest::Re
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .user_agent(concat!("omniscope/", env!("CARGO_PKG_VERSION")))
         .build()
 }

@@ -307,15 +307,19 @@ impl App {
     }
 
     fn on_probe(&mut self, event: ProbeEvent) {
-        event.apply_to(&mut self.stats);
-        match event {
-            ProbeEvent::Attempt { outcome, .. } => {
-                // Keep the selected row on the same attempt while new ones arrive on top.
-                if self.selection.recent > 0 && self.passes_filter(&outcome.provider) {
-                    self.selection.recent += 1;
-                }
-                self.clamp_selection();
+        if let ProbeEvent::Attempt { outcome, .. } = &event {
+            // Keep the selected row on the same attempt while new ones arrive on top.
+            let shown = self.selection.recent > 0 && self.passes_filter(&outcome.provider);
+            event.apply_to(&mut self.stats);
+            if shown {
+                self.selection.recent += 1;
             }
+            self.clamp_selection();
+            return;
+        }
+        // The other events are small and rare; the copy leaves the live view its own.
+        event.clone().apply_to(&mut self.stats);
+        match event {
             ProbeEvent::Hold {
                 provider,
                 until,

@@ -25,6 +25,9 @@ pub const EXIT_USAGE: u8 = 2;
 /// A threshold from the config was broken.
 pub const EXIT_THRESHOLD: u8 = 3;
 
+/// Engine events taken from the channel at once.
+const EVENT_BATCH: usize = 256;
+
 /// Entry point for `omniscope run`.
 #[must_use]
 pub fn main(args: &RunArgs) -> ExitCode {
@@ -35,7 +38,18 @@ pub fn main(args: &RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args))
+    // The session runs as a task on the runtime's workers, not in `block_on` on the main thread:
+    // each engine event would otherwise wake the main thread from a worker (a futex call and a
+    // context switch per event under load).
+    let args = args.clone();
+    runtime.block_on(async move {
+        tokio::spawn(async move { run(&args).await })
+            .await
+            .unwrap_or_else(|error| {
+                eprintln!("omniscope: the run stopped unexpectedly: {error}");
+                ExitCode::FAILURE
+            })
+    })
 }
 
 /// What a run needs, checked before anything is sent.
@@ -124,16 +138,20 @@ async fn run(args: &RunArgs) -> ExitCode {
     let (stop_tx, mut stops) = mpsc::channel(4);
     tokio::spawn(forward_stop_signals(stop_tx));
     let mut stop_requests = 0;
+    // Taken in batches: under load one wake-up and one select per batch, not per event.
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
     loop {
         tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => {
-                    narrate(&event);
-                    event.apply_to(&mut stats);
-                    recorder.event(&event).await;
+            received = events.recv_many(&mut batch, EVENT_BATCH) => {
+                if received == 0 {
+                    break;
                 }
-                None => break,
-            },
+                for event in batch.drain(..) {
+                    narrate(&event);
+                    recorder.event(&event).await;
+                    event.apply_to(&mut stats);
+                }
+            }
             Some(()) = stops.recv() => {
                 stop_requests += 1;
                 handle.shutdown();

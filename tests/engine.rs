@@ -297,7 +297,7 @@ async fn an_account_error_pauses_the_provider_and_nothing_is_sent_after() {
 
     let mut stats = SessionStats::new(chrono::Utc::now());
     stats.register("alterlab", omniscope::outcome::BillingUnit::Credits);
-    for event in &events {
+    for event in events {
         event.apply_to(&mut stats);
     }
     let provider = stats.provider("alterlab").unwrap();

@@ -441,3 +441,52 @@ proptest! {
         prop_assert_eq!(back.latency.as_micros(), attempt.latency.as_micros());
     }
 }
+
+#[test]
+fn a_logged_success_drops_headers_and_excerpt_and_a_failure_keeps_them() {
+    let headers = [("x-request-id", "req_1"), ("x-ratelimit-remaining", "9")];
+    let success = outcome(
+        "omniscrape",
+        200,
+        OMNI_OK,
+        &headers,
+        1,
+        Duration::from_millis(5),
+    );
+    let failure = outcome(
+        "omniscrape",
+        200,
+        OMNI_TARGET_404,
+        &headers,
+        2,
+        Duration::from_millis(5),
+    );
+    assert!(success.succeeded() && !failure.succeeded());
+    assert!(!success.headers.is_empty() && !success.body_excerpt.is_empty());
+
+    let logged = recorder::logged_outcome(&success);
+    assert!(logged.headers.is_empty() && logged.body_excerpt.is_empty());
+    let bulky = Outcome {
+        headers: Vec::new(),
+        body_excerpt: String::new(),
+        ..success.clone()
+    };
+    assert_eq!(logged, bulky, "only the headers and the excerpt differ");
+    assert_eq!(recorder::logged_outcome(&failure), failure);
+
+    // The log's fold of a lean success counts what the live fold of the full one counts.
+    let record = |outcome: Outcome| Record::Attempt {
+        at: at(10),
+        outcome: Box::new(outcome),
+        in_flight: Some(0),
+    };
+    let mut live = SessionStats::new(at(0));
+    live.register("omniscrape", BillingUnit::Usd);
+    let mut replayed = live.clone();
+    apply(&mut live, &record(success));
+    apply(&mut replayed, &record(logged));
+    assert_eq!(
+        crate::report::build(&live, at(20)),
+        crate::report::build(&replayed, at(20))
+    );
+}

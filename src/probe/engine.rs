@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Client, Method};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::http::{self, Received};
+use super::http::{self, Received, RequestTemplate};
 use super::limits::{Gate, GatePass, Pacer};
 use super::messages::{EngineCommand, ProbeEvent, Scope};
 use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
@@ -99,7 +99,11 @@ impl Engine {
                 .ok_or_else(|| EngineError::UnknownProvider(settings.name.clone()))?;
             providers.insert(
                 settings.name.clone(),
-                Arc::new(ProviderRuntime::new(settings.clone(), profile.clone())),
+                Arc::new(ProviderRuntime::new(
+                    &client,
+                    settings.clone(),
+                    profile.clone(),
+                )),
             );
         }
         for probe in &config.probes {
@@ -198,11 +202,28 @@ struct ProviderRuntime {
     /// Requests actually sent and not yet answered. The gate also counts probes waiting for the
     /// pacer or a hold, which are not in flight at the provider.
     sending: AtomicU32,
+    /// The scrape request (and the async submit, when the profile has one), prepared once.
+    scrape_request: Option<RequestTemplate>,
+    submit_request: Option<RequestTemplate>,
 }
 
 impl ProviderRuntime {
-    fn new(settings: ProviderSettings, profile: Profile) -> Self {
+    fn new(client: &Client, settings: ProviderSettings, profile: Profile) -> Self {
+        let template = |path: &str| {
+            RequestTemplate::new(
+                client,
+                Method::POST,
+                &profile,
+                &settings.base_url,
+                path,
+                &settings.key,
+            )
+        };
+        let scrape_request = template(&profile.endpoints.scrape);
+        let submit_request = profile.endpoints.async_submit.as_deref().and_then(template);
         Self {
+            scrape_request,
+            submit_request,
             gate: Gate::new(settings.concurrency),
             pacer: Pacer::new(settings.rate.interval()),
             hold_until: Mutex::new(None),
@@ -499,11 +520,12 @@ async fn run_chain(
     let mut state = RetryState::default();
     let mut last_failure: Option<(Option<u16>, Option<String>, &'static str)> = None;
     loop {
-        let outcome = match run_attempt(&shared, &provider, &plan, first_pass.take()).await {
-            Sent::Outcome(outcome) => outcome,
+        let finished = match run_attempt(&shared, &provider, &plan, first_pass.take()).await {
+            Sent::Outcome(finished) => finished,
             Sent::Skipped => return ChainEnd::Skipped,
             Sent::Cancelled => return ChainEnd::Cancelled,
         };
+        let outcome = &finished.outcome;
         let failure = (
             outcome.api_status,
             outcome.error_code.clone(),
@@ -519,11 +541,14 @@ async fn run_chain(
         let decision = policy::decide(
             &provider.profile,
             &policy,
-            &outcome,
+            outcome,
             state,
             Utc::now(),
             rand::random::<f64>(),
         );
+        let (attempt_id, attempt) = (outcome.attempt_id, outcome.attempt);
+        // Decided: the outcome can be handed over now, before what the decision adds.
+        report(&shared, &provider, finished).await;
         match decision {
             Decision::Done => return ChainEnd::Done,
             Decision::Retry {
@@ -532,11 +557,11 @@ async fn run_chain(
                 escalation,
                 reason,
             } => {
-                shared.mark_retried(outcome.attempt_id);
+                shared.mark_retried(attempt_id);
                 shared
                     .emit(ProbeEvent::RetryScheduled {
                         provider: provider.name().to_owned(),
-                        attempt_id: outcome.attempt_id,
+                        attempt_id,
                         after,
                         escalation: escalation.as_ref().map(|e| e.change.clone()),
                         reason,
@@ -548,8 +573,8 @@ async fn run_chain(
                 }
                 plan = Plan {
                     options,
-                    attempt: outcome.attempt + 1,
-                    retry_of: Some(outcome.attempt_id),
+                    attempt: attempt + 1,
+                    retry_of: Some(attempt_id),
                     escalation_level: escalation.map_or(plan.escalation_level, |e| e.level),
                     ..plan
                 };
@@ -558,7 +583,7 @@ async fn run_chain(
                 shared
                     .emit(ProbeEvent::GaveUp {
                         provider: provider.name().to_owned(),
-                        attempt_id: outcome.attempt_id,
+                        attempt_id,
                         reason,
                         offer: offer.map(|offer| offer.change),
                     })
@@ -596,7 +621,7 @@ struct Plan {
 }
 
 enum Sent {
-    Outcome(Box<Outcome>),
+    Outcome(Finished),
     Skipped,
     Cancelled,
 }
@@ -698,20 +723,24 @@ async fn run_attempt(
     };
     let started = Instant::now();
     let profile = &provider.profile;
-    let path = match (&profile.endpoints.async_submit, plan.options.use_async) {
-        (Some(path), true) => path.as_str(),
-        _ => profile.endpoints.scrape.as_str(),
+    let (path, template) = match (&profile.endpoints.async_submit, plan.options.use_async) {
+        (Some(path), true) => (path.as_str(), &provider.submit_request),
+        _ => (profile.endpoints.scrape.as_str(), &provider.scrape_request),
     };
-    let request = http::authorized(
-        &shared.client,
-        Method::POST,
-        profile,
-        &provider.settings.base_url,
-        path,
-        &provider.settings.key,
-    )
-    .json(&http::request_body(profile, &plan.target, &plan.options))
-    .timeout(shared.config.timeout);
+    let request = template
+        .as_ref()
+        .and_then(|template| template.builder(&shared.client))
+        .unwrap_or_else(|| {
+            http::authorized(
+                &shared.client,
+                Method::POST,
+                profile,
+                &provider.settings.base_url,
+                path,
+                &provider.settings.key,
+            )
+        })
+        .json(&http::request_body(profile, &plan.target, &plan.options));
     let received = http::send(request, shared.config.body_cap).await;
     let mut outcome = classify(shared, profile, &meta, &received, started);
     if outcome.api_status == Some(202) && outcome.job.is_some() {
@@ -738,11 +767,42 @@ async fn run_attempt(
     if !outcome.succeeded() {
         shared.remember_failure(&outcome, plan.escalation_level);
     }
+    let hold = hold.map(|wait| Hold {
+        until: now + TimeDelta::from_std(wait).unwrap_or_default(),
+        reason: hold_reason(&outcome),
+    });
+    Sent::Outcome(Finished {
+        outcome: Box::new(outcome),
+        in_flight,
+        paused_now,
+        hold,
+    })
+}
+
+/// An attempt that came back, with what it did to its provider, not yet reported: the chain
+/// decides on it first and then hands the outcome over without copying it.
+struct Finished {
+    outcome: Box<Outcome>,
+    in_flight: u32,
+    paused_now: Option<String>,
+    hold: Option<Hold>,
+}
+
+struct Hold {
+    until: DateTime<Utc>,
+    reason: String,
+}
+
+/// Report a finished attempt: its outcome, then the pause or hold it caused.
+async fn report(shared: &Shared, provider: &ProviderRuntime, finished: Finished) {
+    let Finished {
+        outcome,
+        in_flight,
+        paused_now,
+        hold,
+    } = finished;
     shared
-        .emit(ProbeEvent::Attempt {
-            outcome: Box::new(outcome.clone()),
-            in_flight,
-        })
+        .emit(ProbeEvent::Attempt { outcome, in_flight })
         .await;
     if let Some(reason) = paused_now {
         shared
@@ -752,16 +812,15 @@ async fn run_attempt(
             })
             .await;
     }
-    if let Some(wait) = hold {
+    if let Some(Hold { until, reason }) = hold {
         shared
             .emit(ProbeEvent::Hold {
                 provider: provider.name().to_owned(),
-                until: now + TimeDelta::from_std(wait).unwrap_or_default(),
-                reason: hold_reason(&outcome),
+                until,
+                reason,
             })
             .await;
     }
-    Sent::Outcome(Box::new(outcome))
 }
 
 fn hold_reason(outcome: &Outcome) -> String {
@@ -847,8 +906,7 @@ async fn follow_job(
             &provider.settings.base_url,
             &job.poll_path,
             &provider.settings.key,
-        )
-        .timeout(shared.config.timeout);
+        );
         let received = http::send(request, shared.config.body_cap).await;
         let ok = received.transport == Transport::Ok
             && received
@@ -949,8 +1007,7 @@ async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
             &provider.settings.base_url,
             &path,
             &provider.settings.key,
-        )
-        .timeout(shared.config.timeout);
+        );
         let received = http::send(request, shared.config.body_cap).await;
         let event = match (&received.transport, received.status) {
             (Transport::Ok, Some(status)) if (200..300).contains(&status) => {
@@ -1113,6 +1170,8 @@ async fn manual_retry(
     let shared = Arc::clone(shared);
     work.spawn(async move {
         // An account error pauses the provider inside run_attempt; nothing else follows.
-        let _ = run_attempt(&shared, &provider, &plan, None).await;
+        if let Sent::Outcome(finished) = run_attempt(&shared, &provider, &plan, None).await {
+            report(&shared, &provider, finished).await;
+        }
     });
 }

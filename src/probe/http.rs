@@ -13,16 +13,20 @@ use crate::outcome::{RequestOptions, Transport};
 use crate::provider::{AuthStyle, Profile};
 
 /// The one client every probe shares: rustls, explicit timeouts, redirects off (a redirect would
-/// carry the key header to another host).
+/// carry the key header to another host). `timeout` bounds the whole exchange, body included, so
+/// no separate read timeout is set: it could never fire first, and each one costs a timer per
+/// request. reqwest's own retries (of requests an HTTP/2 server refused) are off: every request
+/// omniscope sends is an attempt it reports and its policy decides on (and that layer copied each
+/// request in case it would be resent).
 ///
 /// # Errors
 /// The TLS backend cannot start.
 pub fn build_client(connect_timeout: Duration, timeout: Duration) -> reqwest::Result<Client> {
     Client::builder()
         .connect_timeout(connect_timeout)
-        .read_timeout(timeout)
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .user_agent(concat!("omniscope/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -81,6 +85,48 @@ pub fn authorized(
         (AuthStyle::Bearer, _) => request.bearer_auth(secret),
         (AuthStyle::Basic, _) => request.basic_auth(secret, None::<&str>),
         (AuthStyle::Header | AuthStyle::Query, _) => request,
+    }
+}
+
+/// A request prepared once per provider and endpoint: the URL parsed and the key's header
+/// built. Load runs send tens of thousands of attempts a second, and formatting, parsing and
+/// encoding the same URL and key for each showed in their profile; a clone of this is cheaper.
+pub struct RequestTemplate {
+    request: reqwest::Request,
+}
+
+impl RequestTemplate {
+    /// `None` when the request cannot be built (a base URL that does not parse): callers then use
+    /// [`authorized`] per request, whose error reaches the attempt's outcome as before.
+    #[must_use]
+    pub fn new(
+        client: &Client,
+        method: Method,
+        profile: &Profile,
+        base_url: &str,
+        path: &str,
+        key: &SecretString,
+    ) -> Option<Self> {
+        let request = authorized(client, method, profile, base_url, path, key)
+            .build()
+            .ok()?;
+        Some(Self { request })
+    }
+
+    /// A builder for one request from the template.
+    #[must_use]
+    pub fn builder(&self, client: &Client) -> Option<RequestBuilder> {
+        let request = self.request.try_clone()?;
+        Some(RequestBuilder::from_parts(client.clone(), request))
+    }
+}
+
+/// The URL may carry the key (query-parameter auth): Debug names the method only.
+impl std::fmt::Debug for RequestTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestTemplate")
+            .field("method", self.request.method())
+            .finish_non_exhaustive()
     }
 }
 
@@ -245,5 +291,63 @@ mod tests {
         let value = request.headers().get("x-api-key").unwrap();
         assert!(value.is_sensitive());
         assert!(!format!("{request:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn a_template_sends_what_authorized_sends_and_hides_the_key() {
+        let client = build_client(Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let key = SecretString::from("sk_test_topsecret".to_owned());
+        let header_auth = builtin_profiles().get("omniscrape").unwrap().clone();
+        let mut query_auth = header_auth.clone();
+        query_auth.auth = crate::provider::Auth {
+            style: AuthStyle::Query,
+            name: Some("api_key".to_owned()),
+        };
+        let mut basic_auth = header_auth.clone();
+        basic_auth.auth.style = AuthStyle::Basic;
+        for profile in [&header_auth, &query_auth, &basic_auth] {
+            let direct = authorized(
+                &client,
+                Method::POST,
+                profile,
+                "http://127.0.0.1:9",
+                "/v1/scrape",
+                &key,
+            )
+            .build()
+            .unwrap();
+            let template = RequestTemplate::new(
+                &client,
+                Method::POST,
+                profile,
+                "http://127.0.0.1:9",
+                "/v1/scrape",
+                &key,
+            )
+            .unwrap();
+            for _ in 0..2 {
+                let sent = template.builder(&client).unwrap().build().unwrap();
+                assert_eq!(sent.url(), direct.url());
+                assert_eq!(sent.method(), direct.method());
+                assert_eq!(sent.headers(), direct.headers());
+                assert!(
+                    sent.headers()
+                        .values()
+                        .all(|v| !v.as_bytes().ends_with(b"topsecret") || v.is_sensitive())
+                );
+            }
+            assert!(!format!("{template:?}").contains("topsecret"));
+        }
+        assert!(
+            RequestTemplate::new(
+                &client,
+                Method::POST,
+                &header_auth,
+                "not a url",
+                "/v1/scrape",
+                &key
+            )
+            .is_none()
+        );
     }
 }

@@ -147,8 +147,9 @@ pub enum EngineCommand {
 
 impl ProbeEvent {
     /// Fold this event into the session's statistics (pure; the headless run and the dashboard
-    /// both use it, so they count alike).
-    pub fn apply_to(&self, stats: &mut crate::stats::SessionStats) {
+    /// both use it, so they count alike). Taken by value: an attempt's outcome moves into the
+    /// recent-attempts ring instead of being copied, once per attempt.
+    pub fn apply_to(self, stats: &mut crate::stats::SessionStats) {
         match self {
             Self::AttemptStarted {
                 provider,
@@ -156,28 +157,28 @@ impl ProbeEvent {
                 in_flight,
                 ..
             } => {
-                if let Some(stats) = stats.provider_mut(provider) {
-                    stats.set_in_flight(*in_flight, *at);
+                if let Some(stats) = stats.provider_mut(&provider) {
+                    stats.set_in_flight(in_flight, at);
                 }
             }
             Self::Attempt { outcome, in_flight } => {
-                stats.ingest_attempt((**outcome).clone(), Some(*in_flight));
+                stats.ingest_attempt(*outcome, Some(in_flight));
             }
             Self::Paused { provider, reason } => {
-                if let Some(stats) = stats.provider_mut(provider) {
-                    stats.paused = Some(reason.clone());
+                if let Some(stats) = stats.provider_mut(&provider) {
+                    stats.paused = Some(reason);
                 }
             }
             Self::Resumed { provider } => {
-                if let Some(stats) = stats.provider_mut(provider) {
+                if let Some(stats) = stats.provider_mut(&provider) {
                     stats.paused = None;
                 }
             }
             Self::Skipped {
                 provider, reason, ..
             } => {
-                if let Some(stats) = stats.provider_mut(provider) {
-                    stats.record_skipped(reason);
+                if let Some(stats) = stats.provider_mut(&provider) {
+                    stats.record_skipped(&reason);
                 }
             }
             Self::Usage {
@@ -185,8 +186,8 @@ impl ProbeEvent {
                 reading,
                 at,
             } => {
-                if let Some(stats) = stats.provider_mut(provider) {
-                    stats.record_usage(reading, *at);
+                if let Some(stats) = stats.provider_mut(&provider) {
+                    stats.record_usage(&reading, at);
                 }
             }
             Self::Limits {
@@ -194,8 +195,8 @@ impl ProbeEvent {
                 concurrency,
                 ..
             } => {
-                if let Some(stats) = stats.provider_mut(provider) {
-                    stats.set_configured_limit(*concurrency);
+                if let Some(stats) = stats.provider_mut(&provider) {
+                    stats.set_configured_limit(concurrency);
                 }
             }
             Self::RetryScheduled { .. }

@@ -3,7 +3,7 @@
 //!
 //! `cargo bench --bench render`. Target (issue 7): ≤ 1 ms per frame. The frame is drawn the way
 //! the live loop draws it (`Terminal::draw`: the panes, then ratatui's diff against the previous
-//! frame); instructions per frame, repeatable where times are not: `examples/render_frames.rs`.
+//! frame); instructions per frame, repeatable where times are not: `benches/render_frames.rs` (an example).
 
 // The binary draws with mimalloc (src/main.rs); so does the measurement.
 #[global_allocator]

@@ -10,7 +10,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[path = "../benches/support/busy_session.rs"]
+#[path = "support/busy_session.rs"]
 mod busy_session;
 
 use std::hint::black_box;

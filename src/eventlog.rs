@@ -20,7 +20,7 @@ use crate::provider::UsageReading;
 use crate::stats::SessionStats;
 
 pub use reader::{ReadLog, read_log, read_path};
-pub use recorder::Recorder;
+pub use recorder::{Recorder, logged_outcome};
 pub use writer::{EventLog, LogError};
 
 /// The schema name every line carries; bump only on an incompatible change (adding fields and

@@ -464,7 +464,7 @@ fn a_logged_success_drops_headers_and_excerpt_and_a_failure_keeps_them() {
     assert!(success.succeeded() && !failure.succeeded());
     assert!(!success.headers.is_empty() && !success.body_excerpt.is_empty());
 
-    let logged = recorder::logged_outcome(&success);
+    let logged = logged_outcome(&success);
     assert!(logged.headers.is_empty() && logged.body_excerpt.is_empty());
     let bulky = Outcome {
         headers: Vec::new(),
@@ -472,7 +472,7 @@ fn a_logged_success_drops_headers_and_excerpt_and_a_failure_keeps_them() {
         ..success.clone()
     };
     assert_eq!(logged, bulky, "only the headers and the excerpt differ");
-    assert_eq!(recorder::logged_outcome(&failure), failure);
+    assert_eq!(logged_outcome(&failure), failure);
 
     // The log's fold of a lean success counts what the live fold of the full one counts.
     let record = |outcome: Outcome| Record::Attempt {

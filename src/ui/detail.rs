@@ -191,6 +191,13 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
         "   headers",
         Style::new().add_modifier(Modifier::BOLD),
     )));
+    if o.headers.is_empty() && o.body_excerpt.is_empty() && o.body_bytes > 0 {
+        // A replayed success: the event log keeps neither for succeeded attempts.
+        out.push(Line::from(Span::styled(
+            "            not in the event log (kept for failed attempts only)",
+            dim(),
+        )));
+    }
     for (name, value) in &o.headers {
         let shown = if is_secret(name) {
             "[redacted]".to_owned()

@@ -149,3 +149,26 @@ fn header_shows_pause() {
         "{text}"
     );
 }
+
+#[test]
+fn detail_of_a_replayed_success_says_why_headers_and_body_are_missing() {
+    let mut app = fixture::app();
+    let live = (1..=100)
+        .filter_map(|id| app.stats.attempt(id))
+        .find(|o| o.succeeded() && !o.headers.is_empty())
+        .expect("the fixture has a success with headers")
+        .clone();
+    let mut replayed = crate::eventlog::logged_outcome(&live);
+    replayed.attempt_id = 9_999;
+    app.update(Msg::Probe(Box::new(crate::app::ProbeEvent::Attempt {
+        outcome: Box::new(replayed),
+        in_flight: 0,
+    })));
+    app.overlay = Overlay::Detail(9_999);
+    let text = screen(120, 40, &app);
+    assert!(text.contains("not in the event log"), "{text}");
+
+    app.overlay = Overlay::Detail(live.attempt_id);
+    let text = screen(120, 40, &app);
+    assert!(!text.contains("not in the event log"), "{text}");
+}

@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use super::field::{Field, FieldSource, Found};
-use super::{Profile, ResetFormat};
+use super::field::{Field, Found, Parsed, json_at};
+use super::{Profile, ResetFormat, ResponseShape, json_subset};
 use crate::outcome::{
     AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind, Outcome,
     RateLimitReading, RequestOptions, Retryable, Transport,
@@ -66,7 +66,7 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     let json = if over_cap || exchange.body.is_empty() {
         None
     } else {
-        serde_json::from_slice::<Value>(exchange.body).ok()
+        parse_read_fields(&profile.response, exchange.body)
     };
     let reader = Reader {
         json: json.as_ref(),
@@ -207,6 +207,29 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     }
     outcome.billing.audit = policy::refund_audit(&outcome);
     outcome
+}
+
+/// The body as JSON, holding only the values classify reads (see [`json_subset`]). Every response
+/// field classify reads must be listed here: one missing reads as absent.
+fn parse_read_fields(shape: &ResponseShape, body: &[u8]) -> Option<Value> {
+    let read = [
+        &shape.success,
+        &shape.error_code,
+        &shape.message,
+        &shape.target_status,
+        &shape.request_id,
+        &shape.charged,
+        &shape.refunded,
+        &shape.job_id,
+        &shape.poll_path,
+    ];
+    let mut paths: Vec<&[String]> =
+        Vec::with_capacity(read.iter().map(|fields| fields.len()).sum());
+    paths.extend(
+        read.iter()
+            .flat_map(|fields| fields.iter().filter_map(Field::json_tokens)),
+    );
+    json_subset::parse(body, &paths)
 }
 
 /// The class a status (and code, when the table knows it) gets from the profile's tables.
@@ -359,18 +382,16 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn first(&self, fields: &[Field]) -> Option<Found<'a>> {
-        fields.iter().find_map(|field| match &field.0 {
-            FieldSource::Json(pointer) => self
-                .json?
-                .pointer(pointer)
+        fields.iter().find_map(|field| match field.parsed() {
+            Parsed::Json(tokens) => json_at(self.json?, tokens)
                 .filter(|value| !value.is_null())
                 .map(Found::Json),
-            FieldSource::Header(name) => self
+            Parsed::Header(name) => self
                 .headers
-                .get(name.as_str())
+                .get(name)
                 .and_then(|value| value.to_str().ok())
                 .map(Found::Text),
-            FieldSource::Status => self.status.map(Found::Status),
+            Parsed::Status => self.status.map(Found::Status),
         })
     }
 
@@ -489,26 +510,32 @@ fn read_concurrency(profile: &Profile, headers: &HeaderMap) -> ConcurrencyReadin
 
 fn excerpt(body: &[u8]) -> String {
     let end = body.len().min(BODY_EXCERPT_BYTES);
-    String::from_utf8_lossy(&body[..end]).into_owned()
+    lossy_text(&body[..end])
+}
+
+/// `String::from_utf8_lossy`, with the common valid case taking `from_utf8`'s faster check.
+fn lossy_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn keep_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .take(MAX_HEADERS)
-        .map(|(name, value)| {
-            let mut text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            if text.len() > MAX_HEADER_VALUE {
-                let mut cut = MAX_HEADER_VALUE;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                text.truncate(cut);
-                text.push('…');
+    let mut kept = Vec::with_capacity(headers.len().min(MAX_HEADERS));
+    kept.extend(headers.iter().take(MAX_HEADERS).map(|(name, value)| {
+        let mut text = lossy_text(value.as_bytes());
+        if text.len() > MAX_HEADER_VALUE {
+            let mut cut = MAX_HEADER_VALUE;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
             }
-            (name.as_str().to_owned(), text)
-        })
-        .collect()
+            text.truncate(cut);
+            text.push('…');
+        }
+        (name.as_str().to_owned(), text)
+    }));
+    kept
 }
 
 /// Where an async job stands, read from one poll response.

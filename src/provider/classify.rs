@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::field::{Field, Found, Parsed, json_at};
@@ -436,10 +436,25 @@ fn read_refund(reader: &Reader<'_>, fields: &[Field], charged: Option<f64>) -> O
 }
 
 fn header_text<'h>(headers: &'h HeaderMap, name: Option<&String>) -> Option<&'h str> {
-    headers
-        .get(name?.as_str())
+    header_value(headers, name?)
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
+}
+
+/// Responses with more headers than this are searched by hash.
+const SCANNED_HEADERS: usize = 16;
+
+/// `headers.get(name)`. A response carries a handful of headers and classify looks up about seven
+/// names: comparing names costs less than `get(&str)`'s validating, lowercasing and hashing `name`
+/// each time. Same answer: the first value under the name, `None` for a name no header can have.
+fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h HeaderValue> {
+    if headers.len() > SCANNED_HEADERS {
+        return headers.get(name);
+    }
+    headers
+        .iter()
+        .find(|(stored, _)| stored.as_str().eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
 }
 
 /// A non-negative integer; anything else (negative, fractional, garbage) is ignored.
@@ -623,7 +638,7 @@ pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use reqwest::header::{HeaderName, HeaderValue};
+    use reqwest::header::HeaderName;
 
     use super::*;
     use crate::provider::builtin_profiles;
@@ -716,6 +731,37 @@ mod tests {
             header_count(&headers(&[("x-ratelimit-limit", b"3")]), None),
             None
         );
+    }
+
+    #[test]
+    fn header_lookup_agrees_with_get_by_name() {
+        let small = headers(&[
+            ("x-ratelimit-limit", b"1"),
+            ("retry-after", b"2"),
+            ("x-ratelimit-limit", b"3"),
+        ]);
+        let mut large = small.clone();
+        for index in 0..SCANNED_HEADERS {
+            large.append(
+                HeaderName::from_bytes(format!("x-h{index}").as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        for map in [&small, &large] {
+            for name in [
+                "x-ratelimit-limit",
+                "X-RateLimit-Limit",
+                "Retry-After",
+                "x-h3",
+                "missing",
+                "",
+                "bad name",
+                "x-ratelimit-limit ",
+                "é",
+            ] {
+                assert_eq!(header_value(map, name), map.get(name), "{name:?}");
+            }
+        }
     }
 
     #[test]

@@ -247,6 +247,7 @@ impl<'de> Visitor<'de> for Skip {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -297,6 +298,9 @@ mod tests {
         "/m~0n",
         "/",
         "/deep/x/y/z",
+        "/data/1",
+        "/1/data",
+        "/data/billing",
     ];
 
     #[test]
@@ -355,6 +359,51 @@ mod tests {
         agrees(deep.as_bytes(), POINTERS);
         let deep = format!("{{\"data\": {}{}}}", "[".repeat(127), "]".repeat(127));
         agrees(deep.as_bytes(), POINTERS);
+    }
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            Just("data".to_owned()),
+            Just("billing".to_owned()),
+            Just("charged".to_owned()),
+            Just("status_code".to_owned()),
+            Just("success".to_owned()),
+            Just("1".to_owned()),
+            ".{0,4}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..6)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any JSON, cut short or with one byte changed, reads and fails the same both ways.
+        #[test]
+        fn agrees_with_the_whole_value_on_any_body(
+            value in any_json(),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<Option<(prop::sample::Index, u8)>>(),
+        ) {
+            let mut body = value.to_string().into_bytes();
+            agrees(&body, POINTERS);
+            if let Some((at, byte)) = flip {
+                let at = at.index(body.len());
+                body[at] = byte;
+                agrees(&body, POINTERS);
+            }
+            agrees(&body[..cut.index(body.len() + 1)], POINTERS);
+        }
     }
 
     #[test]

@@ -63,13 +63,17 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     } else {
         exchange.transport.clone()
     };
+    let paths = read_paths(&profile.response);
     let json = if over_cap || exchange.body.is_empty() {
         None
     } else {
-        parse_read_fields(&profile.response, exchange.body)
+        json_subset::parse(exchange.body, &paths)
     };
     let reader = Reader {
-        json: json.as_ref(),
+        json: json.as_deref().map(|values| Json::Subset {
+            paths: &paths,
+            values,
+        }),
         headers: exchange.headers,
         status: exchange.status,
     };
@@ -209,9 +213,10 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     outcome
 }
 
-/// The body as JSON, holding only the values classify reads (see [`json_subset`]). Every response
-/// field classify reads must be listed here: one missing reads as absent.
-fn parse_read_fields(shape: &ResponseShape, body: &[u8]) -> Option<Value> {
+/// The JSON pointers classify reads, as tokens: the body is parsed for these values only (see
+/// [`json_subset`]). Every response field classify reads must be listed here: one missing reads as
+/// absent.
+fn read_paths(shape: &ResponseShape) -> Vec<&[String]> {
     let read = [
         &shape.success,
         &shape.error_code,
@@ -223,13 +228,12 @@ fn parse_read_fields(shape: &ResponseShape, body: &[u8]) -> Option<Value> {
         &shape.job_id,
         &shape.poll_path,
     ];
-    let mut paths: Vec<&[String]> =
-        Vec::with_capacity(read.iter().map(|fields| fields.len()).sum());
+    let mut paths = Vec::with_capacity(read.iter().map(|fields| fields.len()).sum());
     paths.extend(
         read.iter()
             .flat_map(|fields| fields.iter().filter_map(Field::json_tokens)),
     );
-    json_subset::parse(body, &paths)
+    paths
 }
 
 /// The class a status (and code, when the table knows it) gets from the profile's tables.
@@ -373,9 +377,36 @@ fn describe_unreadable(body: &[u8]) -> String {
     }
 }
 
+/// A parsed body: whole, or only the values at some pointers.
+#[derive(Clone, Copy)]
+enum Json<'a> {
+    Whole(&'a Value),
+    /// `values[i]` is what the whole body holds at `paths[i]`.
+    Subset {
+        paths: &'a [&'a [String]],
+        values: &'a [Option<Value>],
+    },
+}
+
+impl<'a> Json<'a> {
+    fn at(self, tokens: &[String]) -> Option<&'a Value> {
+        match self {
+            Json::Whole(value) => json_at(value, tokens),
+            Json::Subset { paths, values } => {
+                // The paths were taken from the same fields, so the tokens are the same slice.
+                let index = paths
+                    .iter()
+                    .position(|path| std::ptr::eq(*path, tokens))
+                    .or_else(|| paths.iter().position(|path| *path == tokens))?;
+                values.get(index)?.as_ref()
+            }
+        }
+    }
+}
+
 /// Reads profile fields out of one response.
 struct Reader<'a> {
-    json: Option<&'a Value>,
+    json: Option<Json<'a>>,
     headers: &'a HeaderMap,
     status: Option<u16>,
 }
@@ -383,7 +414,9 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn first(&self, fields: &[Field]) -> Option<Found<'a>> {
         fields.iter().find_map(|field| match field.parsed() {
-            Parsed::Json(tokens) => json_at(self.json?, tokens)
+            Parsed::Json(tokens) => self
+                .json?
+                .at(tokens)
                 .filter(|value| !value.is_null())
                 .map(Found::Json),
             Parsed::Header(name) => self
@@ -580,7 +613,7 @@ pub fn parse_job_poll(profile: &Profile, body: &[u8]) -> JobPoll {
     };
     let empty = HeaderMap::new();
     let reader = Reader {
-        json: Some(&json),
+        json: Some(Json::Whole(&json)),
         headers: &empty,
         status: None,
     };
@@ -623,7 +656,7 @@ pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
     let json = serde_json::from_slice::<Value>(body).ok()?;
     let empty = HeaderMap::new();
     let reader = Reader {
-        json: Some(&json),
+        json: Some(Json::Whole(&json)),
         headers: &empty,
         status: None,
     };

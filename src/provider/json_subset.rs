@@ -2,8 +2,8 @@
 //!
 //! classify reads a dozen small fields; a scrape response is mostly one large `content` string.
 //! Building a whole `serde_json::Value` allocates and copies every key and string only to drop them.
-//! Here the keys on the way to a wanted value are followed, the wanted values are built as `Value`s,
-//! and everything else is checked and dropped on the spot.
+//! Here the keys on the way to a wanted value are followed without building anything, the wanted
+//! values are built as `Value`s, and everything else is checked and dropped on the spot.
 //!
 //! Acceptance is exactly `serde_json::from_slice::<Value>`'s: every value goes through the same
 //! `deserialize_any` of the same deserializer (skipped strings are still checked as UTF-8, skipped
@@ -14,65 +14,84 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::field::json_at;
 
 /// Most pointers one parse follows; a profile wanting more gets the whole `Value` instead.
 const MAX_PATHS: usize = 64;
 
-/// Parse `body`, keeping the values at `paths` (unescaped pointer tokens) and the objects on the way
-/// to them. `None` exactly when `serde_json::from_slice::<Value>(body)` fails.
-pub(crate) fn parse(body: &[u8], paths: &[&[String]]) -> Option<Value> {
+/// Parse `body` and return the value at each of `paths` (unescaped pointer tokens), in order: what
+/// `Value::pointer` would find in the whole `Value`. `None` exactly when
+/// `serde_json::from_slice::<Value>(body)` fails.
+pub(crate) fn parse(body: &[u8], paths: &[&[String]]) -> Option<Vec<Option<Value>>> {
     if paths.len() > MAX_PATHS || paths.iter().any(|tokens| tokens.is_empty()) {
         // An empty pointer wants the whole document.
-        return serde_json::from_slice(body).ok();
+        let whole = serde_json::from_slice::<Value>(body).ok()?;
+        return Some(
+            paths
+                .iter()
+                .map(|tokens| json_at(&whole, tokens).cloned())
+                .collect(),
+        );
     }
+    let mut values = vec![None; paths.len()];
     let wanted = if paths.len() == MAX_PATHS {
         u64::MAX
     } else {
         (1u64 << paths.len()) - 1
     };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = Wanted {
+    Wanted {
         paths,
+        values: &mut values,
         wanted,
         depth: 0,
     }
     .deserialize(&mut deserializer)
     .ok()?;
     deserializer.end().ok()?;
-    Some(value)
+    Some(values)
 }
 
 /// A value some paths pass through: `wanted` has a bit for each path in `paths` that continues
-/// below this value, whose token at `depth` names the next step.
-#[derive(Clone, Copy)]
-struct Wanted<'p> {
+/// below this value, whose token at `depth` names the next step. What they find goes to `values`.
+struct Wanted<'p, 'v> {
     paths: &'p [&'p [String]],
+    values: &'v mut [Option<Value>],
     wanted: u64,
     depth: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for Wanted<'_> {
-    type Value = Value;
+/// The indices of the set bits.
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if mask == 0 {
+            return None;
+        }
+        let index = mask.trailing_zeros() as usize;
+        mask &= mask - 1;
+        Some(index)
+    })
+}
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+impl<'de> DeserializeSeed<'de> for Wanted<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         if self.wanted == 0 {
-            deserializer.deserialize_any(Skip)?;
-            return Ok(Value::Null);
+            return deserializer.deserialize_any(Skip);
         }
         deserializer.deserialize_any(self)
     }
 }
 
-impl Wanted<'_> {
+impl Wanted<'_, '_> {
     /// The paths that continue through `key`, and whether one of them ends there.
     fn through(&self, key: &str) -> (u64, bool) {
         let mut through = 0;
         let mut ends = false;
-        let mut rest = self.wanted;
-        while rest != 0 {
-            let index = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
+        for index in bits(self.wanted) {
             let tokens = self.paths[index];
             if tokens.get(self.depth).is_some_and(|token| token == key) {
                 through |= 1 << index;
@@ -81,75 +100,91 @@ impl Wanted<'_> {
         }
         (through, ends)
     }
+
+    /// Hand each path in `mask` what it finds in `value`, which sits at `depth`.
+    fn found_in(&mut self, mask: u64, depth: usize, value: Value) {
+        if mask.count_ones() == 1 && self.paths[mask.trailing_zeros() as usize].len() == depth {
+            // The common case: one path ends here and takes the value itself.
+            self.values[mask.trailing_zeros() as usize] = Some(value);
+            return;
+        }
+        for index in bits(mask) {
+            self.values[index] = json_at(&value, &self.paths[index][depth..]).cloned();
+        }
+    }
 }
 
-impl<'de> Visitor<'de> for Wanted<'_> {
-    type Value = Value;
+impl<'de> Visitor<'de> for Wanted<'_, '_> {
+    type Value = ();
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str("any JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut kept = Map::new();
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key_seed(Key)? {
             let (through, ends) = self.through(&key);
             if through == 0 {
                 map.next_value_seed(Skip)?;
                 continue;
             }
-            let value = if ends {
+            // A repeated key replaces the earlier value whole, as in a `Value`.
+            for index in bits(through) {
+                self.values[index] = None;
+            }
+            if ends {
                 // A wanted value: whole, whatever it holds.
-                map.next_value::<Value>()?
+                let value = map.next_value::<Value>()?;
+                self.found_in(through, self.depth + 1, value);
             } else {
                 map.next_value_seed(Wanted {
+                    paths: self.paths,
+                    values: &mut *self.values,
                     wanted: through,
                     depth: self.depth + 1,
-                    ..self
-                })?
-            };
-            // A repeated key replaces the earlier one, as in a whole `Value`.
-            kept.insert(key.into_owned(), value);
+                })?;
+            }
         }
-        Ok(Value::Object(kept))
+        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         // A pointer may index an array; arrays on a wanted path are rare, so they are kept whole.
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Value>()? {
             items.push(item);
         }
-        Ok(Value::Array(items))
+        self.found_in(self.wanted, self.depth, Value::Array(items));
+        Ok(())
     }
 
-    // A pointer cannot step into a scalar, so what it holds does not matter.
-    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
-        Ok(Value::Null)
+    // A pointer cannot step into a scalar: the paths through it find nothing.
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -251,7 +286,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::provider::field::json_at;
 
     fn tokens(pointer: &str) -> Vec<String> {
         pointer
@@ -274,10 +308,10 @@ mod tests {
             String::from_utf8_lossy(body)
         );
         if let (Some(whole), Some(subset)) = (whole, subset) {
-            for (pointer, tokens) in pointers.iter().zip(&owned) {
+            for (pointer, found) in pointers.iter().zip(&subset) {
                 assert_eq!(
                     whole.pointer(pointer),
-                    json_at(&subset, tokens),
+                    found.as_ref(),
                     "{pointer} in {}",
                     String::from_utf8_lossy(body)
                 );
@@ -301,6 +335,8 @@ mod tests {
         "/data/1",
         "/1/data",
         "/data/billing",
+        "/data",
+        "/success",
     ];
 
     #[test]
@@ -333,7 +369,7 @@ mod tests {
         }
         assert_eq!(
             parse(b"{\"n\": 1.5e3}", &[&tokens("/n")]),
-            Some(json!({"n": 1500.0}))
+            Some(vec![Some(json!(1500.0))])
         );
     }
 
@@ -409,7 +445,7 @@ mod tests {
     #[test]
     fn no_paths_or_the_whole_document() {
         agrees(b"{\"a\": 1}", &[]);
-        let whole = parse(b"{\"a\": [1]}", &[&[]]);
-        assert_eq!(whole, Some(json!({"a": [1]})));
+        let whole = parse(b"{\"a\": [1]}", &[&[], &tokens("/a/0")]);
+        assert_eq!(whole, Some(vec![Some(json!({"a": [1]})), Some(json!(1))]));
     }
 }

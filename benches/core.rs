@@ -13,6 +13,11 @@ use omniscope::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
 use omniscope::stats::SessionStats;
 use reqwest::header::{HeaderMap, HeaderValue};
 
+// The allocator the binary ships with (src/main.rs), so allocation costs here are the ones a run
+// pays.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A body of about `size` bytes in the provider's success shape.
 fn body(provider: &str, size: usize) -> Vec<u8> {
     let filler = "<p>scraped content</p>".repeat(size / 22 + 1);

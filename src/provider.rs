@@ -7,6 +7,7 @@
 
 mod classify;
 mod field;
+mod json_subset;
 mod load;
 
 use serde::{Deserialize, Serialize};

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use super::field::{Field, FieldSource, Found};
-use super::{Profile, ResetFormat};
+use super::field::{Field, Found, Parsed, json_at};
+use super::{Profile, ResetFormat, ResponseShape, json_subset};
 use crate::outcome::{
     AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind, Outcome,
     RateLimitReading, RequestOptions, Retryable, Transport,
@@ -63,13 +63,17 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     } else {
         exchange.transport.clone()
     };
+    let paths = read_paths(&profile.response);
     let json = if over_cap || exchange.body.is_empty() {
         None
     } else {
-        serde_json::from_slice::<Value>(exchange.body).ok()
+        json_subset::parse(exchange.body, &paths)
     };
     let reader = Reader {
-        json: json.as_ref(),
+        json: json.as_deref().map(|values| Json::Subset {
+            paths: &paths,
+            values,
+        }),
         headers: exchange.headers,
         status: exchange.status,
     };
@@ -207,6 +211,29 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     }
     outcome.billing.audit = policy::refund_audit(&outcome);
     outcome
+}
+
+/// The JSON pointers classify reads, as tokens: the body is parsed for these values only (see
+/// [`json_subset`]). Every response field classify reads must be listed here: one missing reads as
+/// absent.
+fn read_paths(shape: &ResponseShape) -> Vec<&[String]> {
+    let read = [
+        &shape.success,
+        &shape.error_code,
+        &shape.message,
+        &shape.target_status,
+        &shape.request_id,
+        &shape.charged,
+        &shape.refunded,
+        &shape.job_id,
+        &shape.poll_path,
+    ];
+    let mut paths = Vec::with_capacity(read.iter().map(|fields| fields.len()).sum());
+    paths.extend(
+        read.iter()
+            .flat_map(|fields| fields.iter().filter_map(Field::json_tokens)),
+    );
+    paths
 }
 
 /// The class a status (and code, when the table knows it) gets from the profile's tables.
@@ -350,27 +377,54 @@ fn describe_unreadable(body: &[u8]) -> String {
     }
 }
 
+/// A parsed body: whole, or only the values at some pointers.
+#[derive(Clone, Copy)]
+enum Json<'a> {
+    Whole(&'a Value),
+    /// `values[i]` is what the whole body holds at `paths[i]`.
+    Subset {
+        paths: &'a [&'a [String]],
+        values: &'a [Option<Value>],
+    },
+}
+
+impl<'a> Json<'a> {
+    fn at(self, tokens: &[String]) -> Option<&'a Value> {
+        match self {
+            Json::Whole(value) => json_at(value, tokens),
+            Json::Subset { paths, values } => {
+                // The paths were taken from the same fields, so the tokens are the same slice.
+                let index = paths
+                    .iter()
+                    .position(|path| std::ptr::eq(*path, tokens))
+                    .or_else(|| paths.iter().position(|path| *path == tokens))?;
+                values.get(index)?.as_ref()
+            }
+        }
+    }
+}
+
 /// Reads profile fields out of one response.
 struct Reader<'a> {
-    json: Option<&'a Value>,
+    json: Option<Json<'a>>,
     headers: &'a HeaderMap,
     status: Option<u16>,
 }
 
 impl<'a> Reader<'a> {
     fn first(&self, fields: &[Field]) -> Option<Found<'a>> {
-        fields.iter().find_map(|field| match &field.0 {
-            FieldSource::Json(pointer) => self
+        fields.iter().find_map(|field| match field.parsed() {
+            Parsed::Json(tokens) => self
                 .json?
-                .pointer(pointer)
+                .at(tokens)
                 .filter(|value| !value.is_null())
                 .map(Found::Json),
-            FieldSource::Header(name) => self
+            Parsed::Header(name) => self
                 .headers
-                .get(name.as_str())
+                .get(name)
                 .and_then(|value| value.to_str().ok())
                 .map(Found::Text),
-            FieldSource::Status => self.status.map(Found::Status),
+            Parsed::Status => self.status.map(Found::Status),
         })
     }
 
@@ -415,10 +469,25 @@ fn read_refund(reader: &Reader<'_>, fields: &[Field], charged: Option<f64>) -> O
 }
 
 fn header_text<'h>(headers: &'h HeaderMap, name: Option<&String>) -> Option<&'h str> {
-    headers
-        .get(name?.as_str())
+    header_value(headers, name?)
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
+}
+
+/// Responses with more headers than this are searched by hash.
+const SCANNED_HEADERS: usize = 16;
+
+/// `headers.get(name)`. A response carries a handful of headers and classify looks up about seven
+/// names: comparing names costs less than `get(&str)`'s validating, lowercasing and hashing `name`
+/// each time. Same answer: the first value under the name, `None` for a name no header can have.
+fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h HeaderValue> {
+    if headers.len() > SCANNED_HEADERS {
+        return headers.get(name);
+    }
+    headers
+        .iter()
+        .find(|(stored, _)| stored.as_str().eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
 }
 
 /// A non-negative integer; anything else (negative, fractional, garbage) is ignored.
@@ -489,26 +558,32 @@ fn read_concurrency(profile: &Profile, headers: &HeaderMap) -> ConcurrencyReadin
 
 fn excerpt(body: &[u8]) -> String {
     let end = body.len().min(BODY_EXCERPT_BYTES);
-    String::from_utf8_lossy(&body[..end]).into_owned()
+    lossy_text(&body[..end])
+}
+
+/// `String::from_utf8_lossy`, with the common valid case taking `from_utf8`'s faster check.
+fn lossy_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn keep_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .take(MAX_HEADERS)
-        .map(|(name, value)| {
-            let mut text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            if text.len() > MAX_HEADER_VALUE {
-                let mut cut = MAX_HEADER_VALUE;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                text.truncate(cut);
-                text.push('…');
+    let mut kept = Vec::with_capacity(headers.len().min(MAX_HEADERS));
+    kept.extend(headers.iter().take(MAX_HEADERS).map(|(name, value)| {
+        let mut text = lossy_text(value.as_bytes());
+        if text.len() > MAX_HEADER_VALUE {
+            let mut cut = MAX_HEADER_VALUE;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
             }
-            (name.as_str().to_owned(), text)
-        })
-        .collect()
+            text.truncate(cut);
+            text.push('…');
+        }
+        (name.as_str().to_owned(), text)
+    }));
+    kept
 }
 
 /// Where an async job stands, read from one poll response.
@@ -538,7 +613,7 @@ pub fn parse_job_poll(profile: &Profile, body: &[u8]) -> JobPoll {
     };
     let empty = HeaderMap::new();
     let reader = Reader {
-        json: Some(&json),
+        json: Some(Json::Whole(&json)),
         headers: &empty,
         status: None,
     };
@@ -581,7 +656,7 @@ pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
     let json = serde_json::from_slice::<Value>(body).ok()?;
     let empty = HeaderMap::new();
     let reader = Reader {
-        json: Some(&json),
+        json: Some(Json::Whole(&json)),
         headers: &empty,
         status: None,
     };
@@ -596,7 +671,7 @@ pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use reqwest::header::{HeaderName, HeaderValue};
+    use reqwest::header::HeaderName;
 
     use super::*;
     use crate::provider::builtin_profiles;
@@ -689,6 +764,37 @@ mod tests {
             header_count(&headers(&[("x-ratelimit-limit", b"3")]), None),
             None
         );
+    }
+
+    #[test]
+    fn header_lookup_agrees_with_get_by_name() {
+        let small = headers(&[
+            ("x-ratelimit-limit", b"1"),
+            ("retry-after", b"2"),
+            ("x-ratelimit-limit", b"3"),
+        ]);
+        let mut large = small.clone();
+        for index in 0..SCANNED_HEADERS {
+            large.append(
+                HeaderName::from_bytes(format!("x-h{index}").as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        for map in [&small, &large] {
+            for name in [
+                "x-ratelimit-limit",
+                "X-RateLimit-Limit",
+                "Retry-After",
+                "x-h3",
+                "missing",
+                "",
+                "bad name",
+                "x-ratelimit-limit ",
+                "é",
+            ] {
+                assert_eq!(header_value(map, name), map.get(name), "{name:?}");
+            }
+        }
     }
 
     #[test]

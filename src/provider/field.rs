@@ -2,14 +2,62 @@
 
 use std::fmt;
 
+use reqwest::header::HeaderName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One place to read a value from, written in profiles as `"json:/data/status_code"`,
 /// `"header:Spb-Initial-Status-Code"` or `"status"`.
+///
+/// The second part is the same source made ready to read, once, when the profile loads: classify
+/// runs for every response, and `Value::pointer` or `HeaderMap::get(&str)` would split, unescape
+/// and validate the same text again on every call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Field(pub FieldSource);
+pub struct Field(pub FieldSource, Parsed);
+
+/// A [`FieldSource`] ready to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// The pointer's reference tokens, unescaped (RFC 6901 §4); none for the whole document.
+    Json(Box<[String]>),
+    Header(HeaderName),
+    Status,
+}
+
+impl Field {
+    pub(crate) fn parsed(&self) -> &Parsed {
+        &self.1
+    }
+
+    /// The pointer's unescaped tokens, for a JSON field.
+    pub(crate) fn json_tokens(&self) -> Option<&[String]> {
+        match &self.1 {
+            Parsed::Json(tokens) => Some(tokens),
+            Parsed::Header(_) | Parsed::Status => None,
+        }
+    }
+}
+
+/// What `Value::pointer` does with one pointer, without splitting and unescaping it on every call.
+pub(crate) fn json_at<'v>(mut value: &'v Value, tokens: &[String]) -> Option<&'v Value> {
+    for token in tokens {
+        value = match value {
+            Value::Object(map) => map.get(token.as_str())?,
+            Value::Array(list) => list.get(array_index(token)?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// An array index as RFC 6901 (and `Value::pointer`) reads one: digits, no sign, no leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldSource {
@@ -26,17 +74,29 @@ impl TryFrom<String> for Field {
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
         if text == "status" {
-            return Ok(Self(FieldSource::Status));
+            return Ok(Self(FieldSource::Status, Parsed::Status));
         }
         if let Some(pointer) = text.strip_prefix("json:") {
             if pointer.is_empty() || pointer.starts_with('/') {
-                return Ok(Self(FieldSource::Json(pointer.to_owned())));
+                // The same split and unescaping as `Value::pointer` ("~1" before "~0").
+                let tokens = pointer
+                    .split('/')
+                    .skip(1)
+                    .map(|token| token.replace("~1", "/").replace("~0", "~"))
+                    .collect();
+                return Ok(Self(
+                    FieldSource::Json(pointer.to_owned()),
+                    Parsed::Json(tokens),
+                ));
             }
             return Err(format!("JSON pointer {pointer:?} must start with '/'"));
         }
         if let Some(name) = text.strip_prefix("header:") {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok() {
-                return Ok(Self(FieldSource::Header(name.to_ascii_lowercase())));
+            if let Ok(parsed) = HeaderName::from_bytes(name.as_bytes()) {
+                return Ok(Self(
+                    FieldSource::Header(name.to_ascii_lowercase()),
+                    Parsed::Header(parsed),
+                ));
             }
             return Err(format!("{name:?} is not a valid header name"));
         }

@@ -317,7 +317,12 @@ impl App {
             self.clamp_selection();
             return;
         }
-        // The other events are small and rare; the copy leaves the live view its own.
+        if matches!(event, ProbeEvent::AttemptStarted { .. }) {
+            // One per attempt, and nothing but the stats reads it.
+            event.apply_to(&mut self.stats);
+            return;
+        }
+        // The rest are small and rare; the copy leaves the live view its own.
         event.clone().apply_to(&mut self.stats);
         match event {
             ProbeEvent::Hold {

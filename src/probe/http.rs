@@ -15,9 +15,8 @@ use crate::provider::{AuthStyle, Profile};
 /// The one client every probe shares: rustls, explicit timeouts, redirects off (a redirect would
 /// carry the key header to another host). `timeout` bounds the whole exchange, body included, so
 /// no separate read timeout is set: it could never fire first, and each one costs a timer per
-/// request. reqwest's own retries (of requests an HTTP/2 server refused) are off: every request
-/// omniscope sends is an attempt it reports and its policy decides on (and that layer copied each
-/// request in case it would be resent).
+/// request. reqwest's default retry stays on: it only resends what an HTTP/2 server refused
+/// without processing (REFUSED_STREAM, GOAWAY), which was never billed and is not a failed scrape.
 ///
 /// # Errors
 /// The TLS backend cannot start.
@@ -26,7 +25,6 @@ pub fn build_client(connect_timeout: Duration, timeout: Duration) -> reqwest::Re
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never().max_retries_per_request(0))
         .user_agent(concat!("omniscope/", env!("CARGO_PKG_VERSION")))
         .build()
 }
@@ -91,6 +89,9 @@ pub fn authorized(
 /// A request prepared once per provider and endpoint: the URL parsed and the key's header
 /// built. Load runs send tens of thousands of attempts a second, and formatting, parsing and
 /// encoding the same URL and key for each showed in their profile; a clone of this is cheaper.
+/// The key so lives for the session in a sensitive header value (or the URL, for query-parameter
+/// auth) rather than only in its `SecretString`: nothing here prints either (Debug shows the
+/// method only, and transport errors drop the URL).
 pub struct RequestTemplate {
     request: reqwest::Request,
 }

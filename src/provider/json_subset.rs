@@ -5,10 +5,13 @@
 //! Here the keys on the way to a wanted value are followed without building anything, the wanted
 //! values are built as `Value`s, and everything else is checked and dropped on the spot.
 //!
-//! Acceptance is exactly `serde_json::from_slice::<Value>`'s: every value goes through the same
+//! Acceptance is `serde_json::from_slice::<Value>`'s: every value goes through the same
 //! `deserialize_any` of the same deserializer (skipped strings are still checked as UTF-8, skipped
 //! numbers still parsed, the nesting limit still applies), only the visitor differs. Lookups along
-//! the wanted pointers find what they would find in the whole `Value`.
+//! the wanted pointers find what they would find in the whole `Value`. One exception, on purpose:
+//! with serde_json's `raw_value` feature on (axum turns it on for the whole build), a `Value` parse
+//! treats an object whose first key is serde_json's private `$serde_json::private::RawValue` marker
+//! specially; here it is an ordinary key, as a provider's JSON means it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -370,6 +373,23 @@ mod tests {
         assert_eq!(
             parse(b"{\"n\": 1.5e3}", &[&tokens("/n")]),
             Some(vec![Some(json!(1500.0))])
+        );
+    }
+
+    #[test]
+    fn serde_jsons_private_raw_value_marker_is_an_ordinary_key_here() {
+        // The documented exception: a `Value` parse with `raw_value` on rejects the first body and
+        // reads the second's string as JSON; a provider means neither.
+        let marker = "$serde_json::private::RawValue";
+        let body = format!("{{\"{marker}\": 1, \"success\": true}}");
+        assert_eq!(
+            parse(body.as_bytes(), &[&tokens("/success")]),
+            Some(vec![Some(json!(true))])
+        );
+        let body = format!("{{\"{marker}\": \"{{}}\"}}");
+        assert_eq!(
+            parse(body.as_bytes(), &[&tokens("/success")]),
+            Some(vec![None])
         );
     }
 

@@ -50,6 +50,8 @@ pub struct Seen {
     pub headers: HeaderMap,
     pub body: serde_json::Value,
     pub at: tokio::time::Instant,
+    /// Wall-clock arrival, for comparing with a provider's reset instant.
+    pub wall: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Default)]
@@ -127,6 +129,7 @@ async fn handle(
             headers,
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
             at: tokio::time::Instant::now(),
+            wall: chrono::Utc::now(),
         });
         let queued = script.queues.get_mut(&path).and_then(|queue| {
             if queue.is_empty() {

@@ -167,12 +167,36 @@ impl Record {
     /// Only if serde cannot encode a value (a non-finite float is written as null, so in practice
     /// never).
     pub fn to_line(&self) -> Result<String, serde_json::Error> {
-        let mut line = serde_json::to_string(&LineRef {
-            schema: SCHEMA,
-            record: self,
-        })?;
-        line.push('\n');
-        Ok(line)
+        let mut line = Vec::new();
+        self.append_line(&mut line)?;
+        // serde_json writes UTF-8 only.
+        String::from_utf8(line).map_err(serde::ser::Error::custom)
+    }
+
+    /// Append the line (newline included) to `buffer`; on an error `buffer` is as it was, so a
+    /// writer never sees half a line. The log's writer reuses one buffer for every record.
+    ///
+    /// # Errors
+    /// As [`Record::to_line`].
+    pub fn append_line(&self, buffer: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        let start = buffer.len();
+        let written = serde_json::to_writer(
+            &mut *buffer,
+            &LineRef {
+                schema: SCHEMA,
+                record: self,
+            },
+        );
+        match written {
+            Ok(()) => {
+                buffer.push(b'\n');
+                Ok(())
+            }
+            Err(error) => {
+                buffer.truncate(start);
+                Err(error)
+            }
+        }
     }
 }
 

@@ -242,8 +242,14 @@ fn to_ndjson(records: &[Record]) -> String {
 
 #[test]
 fn every_record_type_round_trips_as_one_line_with_schema_and_type() {
+    // The writer appends lines to one reused buffer: the same bytes as `to_line`, one after another.
+    let mut appended = b"earlier line\n".to_vec();
+    let mut expected = appended.clone();
     for record in sample_session() {
         let line = record.to_line().unwrap();
+        record.append_line(&mut appended).unwrap();
+        expected.extend_from_slice(line.as_bytes());
+        assert_eq!(appended, expected);
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         assert!(line.ends_with('\n'));
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();

@@ -265,7 +265,8 @@ pub fn summary(report: &Report) -> String {
             || "-".to_owned(),
             |balance| {
                 format!(
-                    "{balance} {}",
+                    "{} {}",
+                    exact_amount(balance),
                     billing.balance_unit.as_deref().unwrap_or(&billing.unit)
                 )
             },
@@ -273,8 +274,8 @@ pub fn summary(report: &Report) -> String {
         let _ = writeln!(
             out,
             "  billing     charged {} {unit}, refunded {} {unit}, balance {balance}, refund mismatches {}",
-            billing.charged,
-            billing.refunded,
+            exact_amount(billing.charged),
+            exact_amount(billing.refunded),
             billing.refund_mismatches,
             unit = billing.unit
         );
@@ -285,6 +286,19 @@ pub fn summary(report: &Report) -> String {
         );
     }
     out
+}
+
+/// A money or credit sum for the text summary (unlike the dashboard's `ui::amount`, which rounds to
+/// fit a pane): summing per-request charges in binary floating point leaves
+/// tails like 0.11900000000000008, so the text shows at most six decimals (the JSON keeps the sum).
+fn exact_amount(value: f64) -> String {
+    let text = format!("{value:.6}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
 fn join_counts<K: std::fmt::Display>(counts: &BTreeMap<K, u64>) -> String {
@@ -304,6 +318,16 @@ fn show<T: std::fmt::Display>(value: Option<T>) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn summary_amounts_drop_float_tails_but_keep_real_digits() {
+        assert_eq!(exact_amount(0.119_000_000_000_000_08), "0.119");
+        assert_eq!(exact_amount(0.0035), "0.0035");
+        assert_eq!(exact_amount(10.0), "10");
+        assert_eq!(exact_amount(0.0), "0");
+        assert_eq!(exact_amount(-0.000_000_1), "0");
+        assert_eq!(exact_amount(99_998.5), "99998.5");
+    }
     use chrono::TimeZone;
 
     use super::*;

@@ -50,9 +50,9 @@ pub enum LogError {
 /// Dropped without `close`, the writer still flushes what it has and ends.
 #[derive(Debug)]
 pub struct EventLog {
-    records: mpsc::Sender<Record>,
+    /// The log's own sender: [`EventLog::send`] is [`LogSender::send`].
+    sender: LogSender,
     task: JoinHandle<Result<u64, LogError>>,
-    path: PathBuf,
 }
 
 /// A clonable handle for other tasks that log.
@@ -109,23 +109,19 @@ impl EventLog {
             path.clone(),
         ));
         Self {
-            records,
+            sender: LogSender { records, path },
             task,
-            path,
         }
     }
 
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.sender.path
     }
 
     #[must_use]
     pub fn sender(&self) -> LogSender {
-        LogSender {
-            records: self.records.clone(),
-            path: self.path.clone(),
-        }
+        self.sender.clone()
     }
 
     /// Queue one record, waiting while the writer is [`CHANNEL_CAPACITY`] records behind.
@@ -133,12 +129,7 @@ impl EventLog {
     /// # Errors
     /// The writer stopped (a write failed; [`EventLog::close`] says why).
     pub async fn send(&self, record: Record) -> Result<(), LogError> {
-        self.records
-            .send(record)
-            .await
-            .map_err(|_| LogError::Closed {
-                path: self.path.clone(),
-            })
+        self.sender.send(record).await
     }
 
     /// Write what is queued, flush, and stop. Returns the number of lines written. Other
@@ -148,9 +139,8 @@ impl EventLog {
     /// The first write error, naming the file.
     pub async fn close(self) -> Result<u64, LogError> {
         let Self {
-            records,
+            sender: LogSender { records, path },
             task,
-            path,
         } = self;
         drop(records);
         match task.await {

@@ -108,23 +108,8 @@ impl SecondRing {
         bucket
     }
 
-    /// The buckets of the `seconds` seconds up to and including `now_second`, oldest first;
-    /// seconds with nothing recorded are empty buckets.
-    #[must_use]
-    pub fn window(&self, now_second: i64, seconds: usize) -> Vec<SecondBucket> {
-        self.seconds(now_second, seconds)
-            .zip(now_second - i64::try_from(seconds.min(self.buckets.len())).unwrap_or(0) + 1..)
-            .map(|(bucket, second)| {
-                bucket.cloned().unwrap_or_else(|| SecondBucket {
-                    second,
-                    ..SecondBucket::default()
-                })
-            })
-            .collect()
-    }
-
-    /// The same window borrowed, without copying a bucket: `None` for a second with nothing
-    /// recorded. What the panes read on every frame.
+    /// The `seconds` seconds up to and including `now_second`, oldest first, borrowed: `None`
+    /// for a second with nothing recorded. What the panes read on every frame.
     pub fn seconds(
         &self,
         now_second: i64,

@@ -1,4 +1,5 @@
-//! The log writer: a tokio task that appends records from a bounded channel.
+//! The log writer: a tokio task that appends records from a bounded channel, encoding and writing
+//! them on tokio's blocking pool.
 //!
 //! Lines reach the file whole: each record is encoded to one line and handed to a `BufWriter` with
 //! one `write_all`, and a `BufWriter` only spills its buffer *before* a write that would not fit,
@@ -154,7 +155,7 @@ impl EventLog {
 }
 
 async fn write_loop(
-    mut out: BufWriter<File>,
+    out: BufWriter<File>,
     mut records: mpsc::Receiver<Record>,
     path: PathBuf,
 ) -> Result<u64, LogError> {
@@ -165,45 +166,96 @@ async fn write_loop(
     let mut lines = 0_u64;
     // When the oldest line not yet flushed must reach the file.
     let mut flush_by: Option<Instant> = None;
-    // Records are taken in batches and each is encoded into one reused buffer: under load that is
-    // one wake-up, one select and one timer per batch, and no allocation per line.
-    let mut batch = Vec::with_capacity(WRITE_BATCH);
-    let mut line = Vec::with_capacity(4096);
-    loop {
+    // Records are taken in batches; each batch is encoded and written on tokio's blocking pool,
+    // so neither serde's encoding (most of the log's cost) nor a slow disk holds up the runtime
+    // thread that sends the probes. Under load that is one wake-up, one hand-off and one timer
+    // per batch, and the buffers are reused: no allocation per line.
+    let mut output = Some(Output {
+        file: out,
+        batch: Vec::with_capacity(WRITE_BATCH),
+        line: Vec::with_capacity(4096),
+    });
+    while let Some(current) = output.as_mut() {
         let received = match flush_by {
             Some(deadline) => tokio::select! {
-                received = records.recv_many(&mut batch, WRITE_BATCH) => received,
+                received = records.recv_many(&mut current.batch, WRITE_BATCH) => received,
                 () = tokio::time::sleep_until(deadline) => {
-                    out.flush().map_err(write_error)?;
+                    // Once a second at most, and at most one buffer's worth: done in place.
+                    current.file.flush().map_err(write_error)?;
                     flush_by = None;
                     continue;
                 }
             },
-            None => records.recv_many(&mut batch, WRITE_BATCH).await,
+            None => records.recv_many(&mut current.batch, WRITE_BATCH).await,
         };
         if received == 0 {
             break;
         }
-        for record in batch.drain(..) {
-            line.clear();
-            record
-                .append_line(&mut line)
-                .map_err(|error| write_error(std::io::Error::other(error)))?;
-            out.write_all(&line).map_err(write_error)?;
-            lines += 1;
-        }
+        let (returned, written) = on_blocking_pool(output.take(), Output::write_batch).await;
+        output = returned;
+        lines += written.map_err(write_error)?;
         let now = Instant::now();
         match flush_by {
             None => flush_by = Some(now + FLUSH_EVERY),
             // A steady stream never lets the sleep win the select: check the deadline here too.
             Some(deadline) if now >= deadline => {
-                out.flush().map_err(write_error)?;
+                if let Some(current) = output.as_mut() {
+                    current.file.flush().map_err(write_error)?;
+                }
                 flush_by = None;
             }
             Some(_) => {}
         }
     }
-    out.flush().map_err(write_error)?;
-    out.get_ref().sync_data().map_err(write_error)?;
+    let (_, closed) = on_blocking_pool(output, Output::close).await;
+    closed.map_err(write_error)?;
     Ok(lines)
+}
+
+/// The file and the buffers the writer reuses, handed to the blocking pool and back.
+struct Output {
+    file: BufWriter<File>,
+    batch: Vec<Record>,
+    line: Vec<u8>,
+}
+
+impl Output {
+    /// Encode and write the batch, one `write_all` per line; the number of lines written.
+    fn write_batch(&mut self) -> std::io::Result<u64> {
+        let mut written = 0;
+        for record in self.batch.drain(..) {
+            self.line.clear();
+            record
+                .append_line(&mut self.line)
+                .map_err(std::io::Error::other)?;
+            self.file.write_all(&self.line)?;
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    fn close(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        self.file.get_ref().sync_data()
+    }
+}
+
+/// Run `work` on the output on tokio's blocking pool and hand the output back. `None` in, or a
+/// blocking task that did not finish (it panicked, or the runtime is shutting down): the output
+/// is gone and the error says so.
+async fn on_blocking_pool<T: Send + 'static>(
+    output: Option<Output>,
+    work: fn(&mut Output) -> std::io::Result<T>,
+) -> (Option<Output>, std::io::Result<T>) {
+    let Some(mut output) = output else {
+        return (None, Err(std::io::Error::other("the writer lost its file")));
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let result = work(&mut output);
+        (output, result)
+    });
+    match task.await {
+        Ok((output, result)) => (Some(output), result),
+        Err(join) => (None, Err(std::io::Error::other(join.to_string()))),
+    }
 }

@@ -1,14 +1,13 @@
-//! The log writer: a tokio task that appends records from a bounded channel, encoding and writing
-//! them on tokio's blocking pool.
+//! The log writer: a tokio task that takes records from a bounded channel, encodes them into a
+//! buffer of whole lines, and writes full buffers on tokio's blocking pool.
 //!
-//! Lines reach the file whole: each record is encoded to one line and handed to a `BufWriter` with
-//! one `write_all`, and a `BufWriter` only spills its buffer *before* a write that would not fit,
-//! so every write to the file ends at a line boundary. The buffer is flushed at most
-//! [`FLUSH_EVERY`] after the oldest unflushed line was written, and on close: a SIGKILL loses at
-//! most the last second, never leaves half a line.
+//! Lines reach the file whole: a record is encoded after the last complete line in the buffer (a
+//! record that fails to encode is cut off again), and only the buffer's whole contents are
+//! written. The buffer is written when it is full, at most [`FLUSH_EVERY`] after its oldest line
+//! was encoded, and on close: a SIGKILL loses at most the last second, never leaves half a line.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -104,11 +103,7 @@ impl EventLog {
 
     fn start(file: File, path: PathBuf) -> Self {
         let (records, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(write_loop(
-            BufWriter::with_capacity(BUFFER_BYTES, file),
-            receiver,
-            path.clone(),
-        ));
+        let task = tokio::spawn(write_loop(file, receiver, path.clone()));
         Self {
             sender: LogSender { records, path },
             task,
@@ -155,7 +150,7 @@ impl EventLog {
 }
 
 async fn write_loop(
-    out: BufWriter<File>,
+    file: File,
     mut records: mpsc::Receiver<Record>,
     path: PathBuf,
 ) -> Result<u64, LogError> {
@@ -164,98 +159,96 @@ async fn write_loop(
         source,
     };
     let mut lines = 0_u64;
-    // When the oldest line not yet flushed must reach the file.
+    // When the oldest line not yet written must reach the file.
     let mut flush_by: Option<Instant> = None;
-    // Records are taken in batches; each batch is encoded and written on tokio's blocking pool,
-    // so neither serde's encoding (most of the log's cost) nor a slow disk holds up the runtime
-    // thread that sends the probes. Under load that is one wake-up, one hand-off and one timer
-    // per batch, and the buffers are reused: no allocation per line.
-    let mut output = Some(Output {
-        file: out,
-        batch: Vec::with_capacity(WRITE_BATCH),
-        line: Vec::with_capacity(4096),
-    });
-    while let Some(current) = output.as_mut() {
+    // Records are taken in batches and encoded here, on the runtime, into `pending`; whole
+    // buffers of lines are written on tokio's blocking pool, so a write the kernel stalls (dirty
+    // page throttling on a slow disk) never holds up the thread that sends the probes. Only the
+    // bytes cross threads: handing the records themselves to another thread to encode cost the
+    // probing thread more (cross-thread frees, cache traffic) than the encoding it saved.
+    let mut file = Some(file);
+    let mut pending = Vec::with_capacity(BUFFER_BYTES);
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    loop {
         let received = match flush_by {
             Some(deadline) => tokio::select! {
-                received = records.recv_many(&mut current.batch, WRITE_BATCH) => received,
+                received = records.recv_many(&mut batch, WRITE_BATCH) => received,
                 () = tokio::time::sleep_until(deadline) => {
-                    // Once a second at most, and at most one buffer's worth: done in place.
-                    current.file.flush().map_err(write_error)?;
+                    write_out(&mut file, &mut pending).await.map_err(write_error)?;
                     flush_by = None;
                     continue;
                 }
             },
-            None => records.recv_many(&mut current.batch, WRITE_BATCH).await,
+            None => records.recv_many(&mut batch, WRITE_BATCH).await,
         };
         if received == 0 {
             break;
         }
-        let (returned, written) = on_blocking_pool(output.take(), Output::write_batch).await;
-        output = returned;
-        lines += written.map_err(write_error)?;
+        for record in batch.drain(..) {
+            let whole = pending.len();
+            if let Err(error) = record.append_line(&mut pending) {
+                // Only whole lines reach the file: drop the partial one, keep what came before.
+                pending.truncate(whole);
+                write_out(&mut file, &mut pending)
+                    .await
+                    .map_err(write_error)?;
+                return Err(write_error(std::io::Error::other(error)));
+            }
+            lines += 1;
+        }
         let now = Instant::now();
         match flush_by {
+            _ if pending.len() >= BUFFER_BYTES => {
+                write_out(&mut file, &mut pending)
+                    .await
+                    .map_err(write_error)?;
+                flush_by = None;
+            }
             None => flush_by = Some(now + FLUSH_EVERY),
             // A steady stream never lets the sleep win the select: check the deadline here too.
             Some(deadline) if now >= deadline => {
-                if let Some(current) = output.as_mut() {
-                    current.file.flush().map_err(write_error)?;
-                }
+                write_out(&mut file, &mut pending)
+                    .await
+                    .map_err(write_error)?;
                 flush_by = None;
             }
             Some(_) => {}
         }
     }
-    let (_, closed) = on_blocking_pool(output, Output::close).await;
-    closed.map_err(write_error)?;
+    write_out(&mut file, &mut pending)
+        .await
+        .map_err(write_error)?;
+    let file = file.ok_or_else(lost_file).map_err(write_error)?;
+    tokio::task::spawn_blocking(move || file.sync_data())
+        .await
+        .map_err(|join| std::io::Error::other(join.to_string()))
+        .and_then(|synced| synced)
+        .map_err(write_error)?;
     Ok(lines)
 }
 
-/// The file and the buffers the writer reuses, handed to the blocking pool and back.
-struct Output {
-    file: BufWriter<File>,
-    batch: Vec<Record>,
-    line: Vec<u8>,
-}
-
-impl Output {
-    /// Encode and write the batch, one `write_all` per line; the number of lines written.
-    fn write_batch(&mut self) -> std::io::Result<u64> {
-        let mut written = 0;
-        for record in self.batch.drain(..) {
-            self.line.clear();
-            record
-                .append_line(&mut self.line)
-                .map_err(std::io::Error::other)?;
-            self.file.write_all(&self.line)?;
-            written += 1;
-        }
-        Ok(written)
+/// Write `pending` (whole lines) to the file on tokio's blocking pool; `pending` comes back
+/// empty, its allocation kept. A blocking task that did not finish (it panicked, or the runtime
+/// is shutting down) takes the file with it: later writes say so.
+async fn write_out(file: &mut Option<File>, pending: &mut Vec<u8>) -> std::io::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
     }
-
-    fn close(&mut self) -> std::io::Result<()> {
-        self.file.flush()?;
-        self.file.get_ref().sync_data()
-    }
-}
-
-/// Run `work` on the output on tokio's blocking pool and hand the output back. `None` in, or a
-/// blocking task that did not finish (it panicked, or the runtime is shutting down): the output
-/// is gone and the error says so.
-async fn on_blocking_pool<T: Send + 'static>(
-    output: Option<Output>,
-    work: fn(&mut Output) -> std::io::Result<T>,
-) -> (Option<Output>, std::io::Result<T>) {
-    let Some(mut output) = output else {
-        return (None, Err(std::io::Error::other("the writer lost its file")));
-    };
+    let mut out = file.take().ok_or_else(lost_file)?;
+    let mut chunk = std::mem::take(pending);
     let task = tokio::task::spawn_blocking(move || {
-        let result = work(&mut output);
-        (output, result)
+        let written = out.write_all(&chunk);
+        chunk.clear();
+        (out, chunk, written)
     });
-    match task.await {
-        Ok((output, result)) => (Some(output), result),
-        Err(join) => (None, Err(std::io::Error::other(join.to_string()))),
-    }
+    let (out, chunk, written) = task
+        .await
+        .map_err(|join| std::io::Error::other(join.to_string()))?;
+    *file = Some(out);
+    *pending = chunk;
+    written
+}
+
+fn lost_file() -> std::io::Error {
+    std::io::Error::other("the log writer lost its file after a failed write")
 }

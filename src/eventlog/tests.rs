@@ -437,6 +437,29 @@ async fn the_writer_flushes_within_a_second_without_close() {
     drop(log);
 }
 
+#[test]
+fn lines_the_writer_holds_when_the_runtime_shuts_down_reach_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.ndjson");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = runtime.block_on(async {
+        let log = EventLog::create(&path).unwrap();
+        log.send(sample_session().remove(0)).await.unwrap();
+        // The writer takes the record and waits for more, or for its flush deadline.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        log
+    });
+    // Shut down without `close` and well before the flush deadline: the writer's task is dropped.
+    drop(runtime);
+    drop(log);
+    assert_eq!(read_path(&path).unwrap().records.len(), 1);
+}
+
 use super::writer::FLUSH_EVERY;
 
 proptest! {

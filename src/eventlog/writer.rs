@@ -166,15 +166,17 @@ async fn write_loop(
     // page throttling on a slow disk) never holds up the thread that sends the probes. Only the
     // bytes cross threads: handing the records themselves to another thread to encode cost the
     // probing thread more (cross-thread frees, cache traffic) than the encoding it saved.
-    let mut file = Some(file);
-    let mut pending = Vec::with_capacity(BUFFER_BYTES);
+    let mut pending = Pending {
+        file: Some(file),
+        bytes: Vec::with_capacity(BUFFER_BYTES),
+    };
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     loop {
         let received = match flush_by {
             Some(deadline) => tokio::select! {
                 received = records.recv_many(&mut batch, WRITE_BATCH) => received,
                 () = tokio::time::sleep_until(deadline) => {
-                    write_out(&mut file, &mut pending).await.map_err(write_error)?;
+                    pending.write_out().await.map_err(write_error)?;
                     flush_by = None;
                     continue;
                 }
@@ -185,40 +187,36 @@ async fn write_loop(
             break;
         }
         for record in batch.drain(..) {
-            let whole = pending.len();
-            if let Err(error) = record.append_line(&mut pending) {
+            let whole = pending.bytes.len();
+            if let Err(error) = record.append_line(&mut pending.bytes) {
                 // Only whole lines reach the file: drop the partial one, keep what came before.
-                pending.truncate(whole);
-                write_out(&mut file, &mut pending)
-                    .await
-                    .map_err(write_error)?;
+                pending.bytes.truncate(whole);
+                pending.write_out().await.map_err(write_error)?;
                 return Err(write_error(std::io::Error::other(error)));
             }
             lines += 1;
         }
         let now = Instant::now();
         match flush_by {
-            _ if pending.len() >= BUFFER_BYTES => {
-                write_out(&mut file, &mut pending)
-                    .await
-                    .map_err(write_error)?;
+            _ if pending.bytes.len() >= BUFFER_BYTES => {
+                pending.write_out().await.map_err(write_error)?;
                 flush_by = None;
             }
             None => flush_by = Some(now + FLUSH_EVERY),
             // A steady stream never lets the sleep win the select: check the deadline here too.
             Some(deadline) if now >= deadline => {
-                write_out(&mut file, &mut pending)
-                    .await
-                    .map_err(write_error)?;
+                pending.write_out().await.map_err(write_error)?;
                 flush_by = None;
             }
             Some(_) => {}
         }
     }
-    write_out(&mut file, &mut pending)
-        .await
+    pending.write_out().await.map_err(write_error)?;
+    let file = pending
+        .file
+        .take()
+        .ok_or_else(lost_file)
         .map_err(write_error)?;
-    let file = file.ok_or_else(lost_file).map_err(write_error)?;
     tokio::task::spawn_blocking(move || file.sync_data())
         .await
         .map_err(|join| std::io::Error::other(join.to_string()))
@@ -227,26 +225,47 @@ async fn write_loop(
     Ok(lines)
 }
 
-/// Write `pending` (whole lines) to the file on tokio's blocking pool; `pending` comes back
-/// empty, its allocation kept. A blocking task that did not finish (it panicked, or the runtime
-/// is shutting down) takes the file with it: later writes say so.
-async fn write_out(file: &mut Option<File>, pending: &mut Vec<u8>) -> std::io::Result<()> {
-    if pending.is_empty() {
-        return Ok(());
+/// The log file and the whole lines not yet written to it.
+struct Pending {
+    /// `None` while a write is out on the blocking pool, or after one that did not come back.
+    file: Option<File>,
+    bytes: Vec<u8>,
+}
+
+impl Pending {
+    /// Write the lines on tokio's blocking pool; `bytes` comes back empty, its allocation kept. A
+    /// blocking task that did not finish (it panicked, or the runtime is shutting down) takes the
+    /// file with it: later writes say so.
+    async fn write_out(&mut self) -> std::io::Result<()> {
+        if self.bytes.is_empty() {
+            return Ok(());
+        }
+        let mut file = self.file.take().ok_or_else(lost_file)?;
+        let mut chunk = std::mem::take(&mut self.bytes);
+        let task = tokio::task::spawn_blocking(move || {
+            let written = file.write_all(&chunk);
+            chunk.clear();
+            (file, chunk, written)
+        });
+        let (file, chunk, written) = task
+            .await
+            .map_err(|join| std::io::Error::other(join.to_string()))?;
+        self.file = Some(file);
+        self.bytes = chunk;
+        written
     }
-    let mut out = file.take().ok_or_else(lost_file)?;
-    let mut chunk = std::mem::take(pending);
-    let task = tokio::task::spawn_blocking(move || {
-        let written = out.write_all(&chunk);
-        chunk.clear();
-        (out, chunk, written)
-    });
-    let (out, chunk, written) = task
-        .await
-        .map_err(|join| std::io::Error::other(join.to_string()))?;
-    *file = Some(out);
-    *pending = chunk;
-    written
+}
+
+/// The writer's task dropped with lines still here (cancelled when the runtime shut down before
+/// the log was closed): they are written now, in place, as a dropped `BufWriter` would.
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.as_mut()
+            && !self.bytes.is_empty()
+        {
+            let _ = file.write_all(&self.bytes);
+        }
+    }
 }
 
 fn lost_file() -> std::io::Error {

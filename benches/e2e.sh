@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # End-to-end benchmarks (issue 7, items 4-5): omniscope's attempts/s against the simulator's `bench`
 # scenario compared with plain HTTP load tools on the same route, and peak RSS of a 3 s vs a 30 s
-# run. Every tool found is measured: oha (`cargo install oha`) and wrk (`apt-get install wrk`).
-# Besides requests/s, each client's own CPU time per request is printed (perf stat task-clock, or
-# /usr/bin/time): on a shared 2-core machine it is the steadier figure, and it says where the
-# difference lies, since client and simulator share the cores.
-# Usage: benches/e2e.sh [seconds]   (default 10)
+# run. Clients measured: omniscope with its event log (the default) and with `--no-log`; the
+# reqwest floor (benches/reqwest_floor.rs: the same client settings sending the same request and
+# counting status codes, nothing else); oha (`cargo install oha`) and wrk (`apt-get install wrk`)
+# when installed.
+# The clients run one after another, in ROUNDS rounds, and every ratio is taken within a round,
+# then the median over rounds is printed: on a shared machine the background load moves from one
+# minute to the next, and a ratio of two different minutes says little. Besides requests/s, each
+# client's own CPU time per request is printed (perf stat task-clock, or /usr/bin/time): client and
+# simulator share the 2 cores, so what a client spends per request decides how fast both can go.
+# Usage: benches/e2e.sh [seconds per client] [rounds]   (default 10 s, 1 round; PORT to move it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_RUN="${1:-10}"
+ROUNDS="${2:-1}"
 PORT="${PORT:-18787}"
 BASE="http://127.0.0.1:${PORT}"
 BIN=target/release/omniscope
@@ -41,66 +47,93 @@ cpu_ms() {
     fi
 }
 
-# omniscope MODE: one load run (MODE "log" = the default event log, "nolog" = --no-log).
-omniscope() {
-    local extra=() report="$SCRATCH/report-$1.json"
-    [ "$1" = nolog ] && extra=(--no-log)
+# per_request COUNT: µs of the last client's CPU per request.
+per_request() { python3 -c "print(round($(cat "$SCRATCH/cpu_ms") * 1000 / $1, 1))"; }
+
+# Each client prints "requests/s µs-CPU-per-request".
+omniscope_log() { omniscope_run; }
+omniscope_nolog() { omniscope_run --no-log; }
+omniscope_run() {
+    local report="$SCRATCH/report.json"
     cpu_ms "$BIN" run --provider omniscrape --endpoint "$BASE" --api-key-env BENCH_KEY \
         --target https://example.com/ --every 0s --concurrency 64 --rate unlimited \
-        --duration "${SECONDS_RUN}s" --report "$report" "${extra[@]}" >/dev/null 2>&1
-    python3 - "$report" "$(cat "$SCRATCH/cpu_ms")" <<'EOF'
-import json, sys
-report = json.load(open(sys.argv[1]))
-attempts = report["providers"][0]["attempts"]
-print(round(attempts / report["duration_s"]), round(int(sys.argv[2]) * 1000 / attempts, 1))
-EOF
+        --duration "${SECONDS_RUN}s" --report "$report" "$@" >/dev/null 2>&1
+    rm -rf "$SCRATCH/logs"
+    read -r attempts rate < <(python3 -c "
+import json
+report = json.load(open('$report'))
+attempts = report['providers'][0]['attempts']
+print(attempts, round(attempts / report['duration_s']))")
+    echo "$rate $(per_request "$attempts")"
 }
-
-echo "== omniscope run --every 0s --concurrency 64 --rate unlimited --duration ${SECONDS_RUN}s"
-read -r OMNI_RPS OMNI_CPU < <(omniscope log)
-echo "omniscope (event log on, the default): ${OMNI_RPS} attempts/s, ${OMNI_CPU} µs CPU per attempt"
-read -r NOLOG_RPS NOLOG_CPU < <(omniscope nolog)
-echo "omniscope --no-log: ${NOLOG_RPS} attempts/s, ${NOLOG_CPU} µs CPU per attempt"
-
-# per_request RPS: the last client's CPU µs per request.
-per_request() { python3 -c "print(round($(cat "$SCRATCH/cpu_ms") * 1000 / ($1 * ${SECONDS_RUN}), 1))"; }
-ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
-
-# The reqwest floor: the same client settings sending the same request in a loop and counting
-# status codes, nothing else (benches/reqwest_floor.rs). What omniscope spends above it is its own.
-echo "== reqwest floor: 64 tasks, one thread, send + read + count, ${SECONDS_RUN}s"
-cpu_ms target/release/examples/reqwest_floor "$BASE" "$SECONDS_RUN" >"$SCRATCH/floor.txt"
-read -r FLOOR_REQUESTS _ FLOOR_ELAPSED <"$SCRATCH/floor.txt"
-FLOOR_RPS=$(python3 -c "print(round($FLOOR_REQUESTS / $FLOOR_ELAPSED))")
-echo "reqwest floor: ${FLOOR_RPS} requests/s, $(per_request "$FLOOR_RPS") µs CPU per request"
-echo "ratio omniscope/floor: $(ratio "$OMNI_RPS" "$FLOOR_RPS") (--no-log: $(ratio "$NOLOG_RPS" "$FLOOR_RPS"))"
-
-if command -v oha >/dev/null 2>&1; then
-    echo "== oha, same route, 64 connections, ${SECONDS_RUN}s"
+reqwest_floor() {
+    cpu_ms target/release/examples/reqwest_floor "$BASE" "$SECONDS_RUN" >"$SCRATCH/floor.txt"
+    read -r requests _ elapsed <"$SCRATCH/floor.txt"
+    echo "$(python3 -c "print(round($requests / $elapsed))") $(per_request "$requests")"
+}
+oha_load() {
     cpu_ms oha -z "${SECONDS_RUN}s" -c 64 --no-tui -m POST -H 'X-API-Key: sk_test_bench' \
         -H 'Content-Type: application/json' -d '{"url":"https://example.com/"}' \
         "$BASE/v1/scrape" >"$SCRATCH/oha.txt"
-    OHA_RPS=$(awk '/Requests\/sec/ {print int($2)}' "$SCRATCH/oha.txt")
-    echo "oha: ${OHA_RPS} requests/s, $(per_request "$OHA_RPS") µs CPU per request"
-    echo "ratio omniscope/oha: $(ratio "$OMNI_RPS" "$OHA_RPS") (--no-log: $(ratio "$NOLOG_RPS" "$OHA_RPS"))"
-    echo "ratio reqwest floor/oha: $(ratio "$FLOOR_RPS" "$OHA_RPS")"
-fi
-if command -v wrk >/dev/null 2>&1; then
-    echo "== wrk, same route, 2 threads, 64 connections, ${SECONDS_RUN}s"
+    local rate
+    rate=$(awk '/Requests\/sec/ {print int($2)}' "$SCRATCH/oha.txt")
+    echo "$rate $(per_request $((rate * SECONDS_RUN)))"
+}
+wrk_load() {
     cpu_ms wrk -t2 -c64 -d"${SECONDS_RUN}s" -s benches/wrk-scrape.lua "$BASE/v1/scrape" >"$SCRATCH/wrk.txt"
-    WRK_RPS=$(awk '/Requests\/sec/ {print int($2)}' "$SCRATCH/wrk.txt")
-    echo "wrk: ${WRK_RPS} requests/s, $(per_request "$WRK_RPS") µs CPU per request"
-    echo "ratio omniscope/wrk: $(ratio "$OMNI_RPS" "$WRK_RPS") (--no-log: $(ratio "$NOLOG_RPS" "$WRK_RPS"))"
-fi
+    local rate
+    rate=$(awk '/Requests\/sec/ {print int($2)}' "$SCRATCH/wrk.txt")
+    echo "$rate $(per_request $((rate * SECONDS_RUN)))"
+}
+
+CLIENTS=(omniscope_log omniscope_nolog reqwest_floor)
+command -v oha >/dev/null 2>&1 && CLIENTS+=(oha_load)
+command -v wrk >/dev/null 2>&1 && CLIENTS+=(wrk_load)
+
+echo "== ${ROUNDS} round(s), ${SECONDS_RUN}s per client, 64 connections, same route; requests/s (µs CPU per request)"
+echo "omniscope: run --every 0s --concurrency 64 --rate unlimited (event log on, the default; and --no-log)"
+for round in $(seq "$ROUNDS"); do
+    line="round ${round}:"
+    for client in "${CLIENTS[@]}"; do
+        read -r rate cpu < <("$client")
+        echo "$client $rate $cpu" >>"$SCRATCH/results"
+        line+=" ${client} ${rate} (${cpu})"
+    done
+    echo "$line"
+done
+python3 - "$SCRATCH/results" "$ROUNDS" <<'EOF'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+rounds = int(sys.argv[2])
+by = {}
+for client, rate, cpu in rows:
+    by.setdefault(client, []).append((float(rate), float(cpu)))
+def ratios(a, b):
+    return [x[0] / y[0] for x, y in zip(by[a], by[b])]
+print("median over %d round(s): requests/s, µs CPU per request" % rounds)
+for client, runs in by.items():
+    print("  %-16s %8.0f  %6.1f" % (client, statistics.median(r for r, _ in runs),
+                                   statistics.median(c for _, c in runs)))
+for base in ("oha_load", "wrk_load", "reqwest_floor"):
+    if base not in by:
+        continue
+    for client in ("omniscope_log", "omniscope_nolog", "reqwest_floor"):
+        if client == base or (base == "wrk_load" and client == "reqwest_floor"):
+            continue
+        r = ratios(client, base)
+        print("ratio %s/%s: median %.2f (rounds: %s)" % (client, base, statistics.median(r),
+                                                     " ".join("%.2f" % x for x in r)))
+EOF
 
 echo "== memory: peak RSS of a 3 s run vs a 30 s run"
 rss() {
     /usr/bin/time -f '%M' -o "$SCRATCH/rss" "$BIN" run --provider omniscrape --endpoint "$BASE" \
         --api-key-env BENCH_KEY --target https://example.com/ --every 0s --concurrency 64 \
         --rate unlimited --duration "$1" >/dev/null 2>&1 || true
+    rm -rf "$SCRATCH/logs"
     tail -1 "$SCRATCH/rss"
 }
 RSS3=$(rss 3s)
 RSS30=$(rss 30s)
 echo "peak RSS 3 s: ${RSS3} KiB, 30 s: ${RSS30} KiB"
-echo "ratio 30s/3s: $(ratio "$RSS30" "$RSS3")"
+echo "ratio 30s/3s: $(python3 -c "print('%.2f' % ($RSS30 / $RSS3))")"

@@ -777,3 +777,31 @@ async fn a_failed_job_ends_the_attempt_without_a_retry() {
     assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
     assert_eq!(server.seen_at("/api/v1/jobs/j-9").len(), 1);
 }
+
+#[tokio::test]
+async fn a_key_echoed_by_the_api_is_redacted_everywhere() {
+    // Some APIs quote the key they were sent ("invalid key sk_…"): the message becomes the pause
+    // reason, and the message, headers and body excerpt go to the log and the report.
+    let server = Server::new();
+    server.default_reply(
+        "/api/v1/scrape",
+        Reply::json(
+            401,
+            json!({"error": "INVALID_API_KEY", "message": format!("invalid key {SECRET}")}),
+        )
+        .header("X-Echo-Key", SECRET),
+    );
+    let base = server.start().await;
+    let config = engine_config(FAST_RETRY, "alterlab", &base, &["https://a.example/"], true);
+    let events = run_all(config).await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].error_code.as_deref(), Some("INVALID_API_KEY"));
+    assert_eq!(all[0].message.as_deref(), Some("invalid key [redacted]"));
+    assert!(all[0].class.account_stop, "the pause still happens");
+    let shown = format!("{events:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    for outcome in &all {
+        assert!(!serde_json::to_string(outcome).unwrap().contains(SECRET));
+    }
+}

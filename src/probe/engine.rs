@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Client, Method};
+use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -747,6 +748,8 @@ async fn run_attempt(
         // The gate place is kept while the job runs: the provider is still working for us.
         outcome = follow_job(shared, provider, &meta, outcome, started).await;
     }
+    // Before anything reads it: a pause reason, a hold, the log and the report copy its text.
+    outcome.redact(provider.settings.key.expose_secret());
 
     let now = Utc::now();
     let hold = policy::provider_hold(&outcome, now).filter(|wait| !wait.is_zero());

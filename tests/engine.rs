@@ -805,3 +805,32 @@ async fn a_key_echoed_by_the_api_is_redacted_everywhere() {
         assert!(!serde_json::to_string(outcome).unwrap().contains(SECRET));
     }
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_host() {
+    let elsewhere = Server::new();
+    elsewhere.default_reply("/v1/scrape", omni_ok(200));
+    let elsewhere_base = elsewhere.start().await;
+    let server = Server::new();
+    server.default_reply(
+        "/v1/scrape",
+        Reply::json(302, json!({})).header("Location", &format!("{elsewhere_base}/v1/scrape")),
+    );
+    let base = server.start().await;
+    let config = engine_config(
+        FAST_RETRY,
+        "omniscrape",
+        &base,
+        &["https://a.example/"],
+        true,
+    );
+    let events = run_all(config).await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1, "an unlisted 3xx is not retried");
+    assert_eq!(all[0].api_status, Some(302));
+    assert!(!all[0].succeeded());
+    assert!(
+        elsewhere.seen().is_empty(),
+        "the redirect was followed, carrying X-API-Key to another host"
+    );
+}

@@ -834,3 +834,80 @@ async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_host() {
         "the redirect was followed, carrying X-API-Key to another host"
     );
 }
+
+#[tokio::test]
+async fn a_job_poll_refused_for_good_is_not_polled_again() {
+    // A 401 on the poll is an account error like any other: one poll, then the provider pauses.
+    // A 404 (the job is gone) is not polled again either. Transient poll failures still are.
+    for (status, pauses) in [(401u16, true), (404, false)] {
+        let server = Server::new();
+        server.default_reply(
+            "/api/v1/scrape",
+            Reply::json(202, json!({"job_id": "j-1", "status": "queued"})),
+        );
+        server.default_reply(
+            "/api/v1/jobs/j-1",
+            Reply::json(status, json!({"error": "NOPE", "message": "no"})),
+        );
+        server.default_reply(
+            "/api/v1/usage",
+            Reply::json(200, json!({"balance_credits": 1})),
+        );
+        let base = server.start().await;
+        let toml = format!(
+            "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
+        );
+        let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
+        let events = run_all(config).await;
+        let all = outcomes(&events);
+        assert_eq!(all.len(), 1, "HTTP {status}");
+        assert!(!all[0].succeeded());
+        assert_eq!(all[0].api_status, Some(status));
+        assert_eq!(
+            server.seen_at("/api/v1/jobs/j-1").len(),
+            1,
+            "a job poll answered {status} was repeated"
+        );
+        let paused = events
+            .iter()
+            .any(|event| matches!(event, ProbeEvent::Paused { .. }));
+        assert_eq!(paused, pauses, "HTTP {status}");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_job_poll_failure_is_polled_again() {
+    let server = Server::new();
+    server.default_reply(
+        "/api/v1/scrape",
+        Reply::json(202, json!({"job_id": "j-2", "status": "queued"})),
+    );
+    server.queue(
+        "/api/v1/jobs/j-2",
+        vec![Reply::json(
+            503,
+            json!({"error": "SERVICE_UNAVAILABLE", "message": "busy"}),
+        )],
+    );
+    server.default_reply(
+        "/api/v1/jobs/j-2",
+        Reply::json(
+            200,
+            json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}),
+        ),
+    );
+    server.default_reply(
+        "/api/v1/usage",
+        Reply::json(200, json!({"balance_credits": 1})),
+    );
+    let base = server.start().await;
+    let toml = format!(
+        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
+    );
+    let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
+    let events = run_all(config).await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1);
+    assert!(all[0].succeeded(), "{:?}", all[0]);
+    assert_eq!(server.seen_at("/api/v1/jobs/j-2").len(), 2);
+}

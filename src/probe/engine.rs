@@ -917,9 +917,13 @@ async fn follow_job(
                 .is_some_and(|status| (200..300).contains(&status));
         if !ok {
             errors += 1;
-            if errors >= MAX_POLL_ERRORS {
-                // The poll's own failure says the most (an expired key, a 404 job, a dead link).
-                let mut outcome = classify(shared, profile, meta, &received, started);
+            // The poll's own failure says the most (an expired key, a 404 job, a dead link).
+            let mut outcome = classify(shared, profile, meta, &received, started);
+            // What the contract says not to retry (400, 401, 402, 404…) is not polled again
+            // either: only a transient failure earns another poll.
+            let transient =
+                outcome.class.retryable.allows_plain_retry() && !outcome.class.account_stop;
+            if errors >= MAX_POLL_ERRORS || !transient {
                 outcome.job = Some(job);
                 outcome.message = Some(format!(
                     "job poll failed {errors} times: {}",

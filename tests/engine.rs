@@ -911,3 +911,38 @@ async fn a_transient_job_poll_failure_is_polled_again() {
     assert!(all[0].succeeded(), "{:?}", all[0]);
     assert_eq!(server.seen_at("/api/v1/jobs/j-2").len(), 2);
 }
+
+/// Slow: it spans one usage interval (30 s, the shortest the contracts allow).
+#[tokio::test]
+async fn a_paused_provider_is_not_sent_usage_polls_either() {
+    let server = Server::new();
+    server.default_reply("/api/v1/scrape", alter_fail(401, "INVALID_API_KEY"));
+    server.default_reply(
+        "/api/v1/usage",
+        Reply::json(200, json!({"balance_credits": 1})),
+    );
+    let base = server.start().await;
+    let file = config::parse(&format!("{FAST_RETRY}[run]\nevery = \"60s\"\n")).unwrap();
+    let overrides = Overrides {
+        provider: Some("alterlab".into()),
+        endpoint: Some(base),
+        targets: vec!["https://a.example/".into()],
+        duration: Some(Duration::from_secs(33)),
+        ..Overrides::default()
+    };
+    let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
+        Some(SECRET.to_owned())
+    })
+    .unwrap();
+    let events = run_all(config).await;
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(event, ProbeEvent::Paused { .. }))
+    );
+    assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
+    assert!(
+        server.seen_at("/api/v1/usage").len() <= 1,
+        "the usage endpoint was polled again while the provider was paused"
+    );
+}

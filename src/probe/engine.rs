@@ -1007,6 +1007,14 @@ async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
                 () = tokio::time::sleep_until(until) => {}
             }
         }
+        // A paused provider is sent nothing, its usage endpoint included, until it is resumed.
+        if provider.paused().is_some() {
+            let mut paused = provider.paused.subscribe();
+            tokio::select! {
+                () = shared.cancel.cancelled() => return,
+                _ = paused.wait_for(Option::is_none) => continue,
+            }
+        }
         let request = http::authorized(
             &shared.client,
             Method::GET,

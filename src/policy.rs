@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::outcome::{Outcome, RefundAudit, RequestOptions, Retryable, Transport};
-use crate::provider::{EscalationStep, Profile};
+use crate::provider::{EscalationStep, MAX_WAIT, Profile};
 
 /// How hard omniscope retries on its own.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,11 +184,11 @@ pub fn wait_before_retry(
     // `jitter` comes from the config: a NaN, negative or huge fraction must not panic mul_f64.
     let fraction = (policy.jitter * jitter_unit.clamp(0.0, 1.0)).clamp(0.0, 1.0);
     let jitter = Duration::try_from_secs_f64(backoff.as_secs_f64() * fraction).unwrap_or_default();
-    let mut wait = backoff;
-    if let Some(hold) = provider_hold(outcome, now) {
-        wait = wait.max(hold);
-    }
-    wait.saturating_add(jitter)
+    let Some(hold) = provider_hold(outcome, now).filter(|hold| *hold > backoff) else {
+        return backoff.saturating_add(jitter);
+    };
+    // Still never beyond the longest wait honoured: a capped hour stays an hour.
+    hold.saturating_add(jitter).min(hold.max(MAX_WAIT))
 }
 
 /// How long the provider asked everyone to stay away after this response: Retry-After, or the

@@ -22,5 +22,6 @@ pub mod report;
 pub mod run;
 pub mod simulator;
 pub mod stats;
+pub mod stdout;
 pub mod tui;
 pub mod ui;

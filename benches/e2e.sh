@@ -15,6 +15,7 @@ BIN=target/release/omniscope
 SCRATCH=$(mktemp -d)
 
 cargo build --release --quiet
+cargo build --release --quiet --example reqwest_floor
 "$BIN" simulate --scenario bench --listen "127.0.0.1:${PORT}" >/dev/null &
 SIM=$!
 trap 'kill $SIM 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
@@ -22,6 +23,8 @@ for _ in $(seq 50); do
     curl -fs -o /dev/null -X POST -H 'X-API-Key: k' -d '{"url":"https://example.com/"}' "$BASE/v1/scrape" && break
     sleep 0.1
 done
+# Another server on the port would answer the check above and skew every figure.
+kill -0 "$SIM" 2>/dev/null || { echo "the simulator did not start (port ${PORT} taken? set PORT)" >&2; exit 1; }
 
 export BENCH_KEY=sk_test_bench
 # The runs keep their event logs (the product's default) in the scratch dir.
@@ -63,6 +66,15 @@ echo "omniscope --no-log: ${NOLOG_RPS} attempts/s, ${NOLOG_CPU} µs CPU per atte
 per_request() { python3 -c "print(round($(cat "$SCRATCH/cpu_ms") * 1000 / ($1 * ${SECONDS_RUN}), 1))"; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 
+# The reqwest floor: the same client settings sending the same request in a loop and counting
+# status codes, nothing else (benches/reqwest_floor.rs). What omniscope spends above it is its own.
+echo "== reqwest floor: 64 tasks, one thread, send + read + count, ${SECONDS_RUN}s"
+cpu_ms target/release/examples/reqwest_floor "$BASE" "$SECONDS_RUN" >"$SCRATCH/floor.txt"
+read -r FLOOR_REQUESTS _ FLOOR_ELAPSED <"$SCRATCH/floor.txt"
+FLOOR_RPS=$(python3 -c "print(round($FLOOR_REQUESTS / $FLOOR_ELAPSED))")
+echo "reqwest floor: ${FLOOR_RPS} requests/s, $(per_request "$FLOOR_RPS") µs CPU per request"
+echo "ratio omniscope/floor: $(ratio "$OMNI_RPS" "$FLOOR_RPS") (--no-log: $(ratio "$NOLOG_RPS" "$FLOOR_RPS"))"
+
 if command -v oha >/dev/null 2>&1; then
     echo "== oha, same route, 64 connections, ${SECONDS_RUN}s"
     cpu_ms oha -z "${SECONDS_RUN}s" -c 64 --no-tui -m POST -H 'X-API-Key: sk_test_bench' \
@@ -71,6 +83,7 @@ if command -v oha >/dev/null 2>&1; then
     OHA_RPS=$(awk '/Requests\/sec/ {print int($2)}' "$SCRATCH/oha.txt")
     echo "oha: ${OHA_RPS} requests/s, $(per_request "$OHA_RPS") µs CPU per request"
     echo "ratio omniscope/oha: $(ratio "$OMNI_RPS" "$OHA_RPS") (--no-log: $(ratio "$NOLOG_RPS" "$OHA_RPS"))"
+    echo "ratio reqwest floor/oha: $(ratio "$FLOOR_RPS" "$OHA_RPS")"
 fi
 if command -v wrk >/dev/null 2>&1; then
     echo "== wrk, same route, 2 threads, 64 connections, ${SECONDS_RUN}s"

@@ -60,6 +60,7 @@ struct LineRef<'a> {
 pub enum Record {
     /// The first line: when the session started, its providers, and its settings (never a key).
     SessionStart {
+        #[serde(serialize_with = "crate::timestamp::serialize")]
         started_at: DateTime<Utc>,
         providers: Vec<ProviderEntry>,
         /// The run's settings that are not secret (targets, interval, rate, …), free-form.
@@ -68,6 +69,7 @@ pub enum Record {
     },
     /// One attempt ended. `in_flight` is the provider's count after it left, when known.
     Attempt {
+        #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
         outcome: Box<Outcome>,
         #[serde(default)]
@@ -77,12 +79,14 @@ pub enum Record {
     InFlight {
         provider: String,
         n: u32,
+        #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
     },
     /// A probe was not sent.
     Skipped {
         provider: String,
         reason: String,
+        #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
         #[serde(default)]
         probe_id: Option<u64>,
@@ -94,28 +98,35 @@ pub enum Record {
     Paused {
         provider: String,
         reason: String,
+        #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
     },
     Resumed {
         provider: String,
         #[serde(default)]
         reason: Option<String>,
+        #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
     },
     /// A reading of the provider's usage endpoint.
     Usage {
         provider: String,
         reading: UsageReading,
+        #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
     },
     /// The concurrency limit the client enforces for this provider (at start, or after a change).
     Limits {
         provider: String,
         concurrency: u32,
+        #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
     },
     /// The last line of a session that ended cleanly; `at` is the instant its report was built.
-    SessionEnd { at: DateTime<Utc> },
+    SessionEnd {
+        #[serde(serialize_with = "crate::timestamp::serialize")]
+        at: DateTime<Utc>,
+    },
 }
 
 /// A provider as the session registered it.

@@ -23,5 +23,6 @@ pub mod run;
 pub mod simulator;
 pub mod stats;
 pub mod stdout;
+pub mod timestamp;
 pub mod tui;
 pub mod ui;

@@ -28,6 +28,7 @@ pub struct Outcome {
     pub target_url: String,
     pub options: RequestOptions,
     /// Wall-clock time the request was sent.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub started_at: DateTime<Utc>,
     #[serde(with = "duration_ms")]
     pub latency: Duration,

@@ -31,16 +31,23 @@ const EVENT_BATCH: usize = 256;
 /// Entry point for `omniscope run`.
 #[must_use]
 pub fn main(args: &RunArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread runs the whole session. A probe run is I/O-bound, and one core sends tens of
+    // thousands of attempts a second, far past any provider's rate limit; the work-stealing
+    // scheduler only added cross-thread wake-ups (a futex call and a context switch for nearly every
+    // event): 35 µs of CPU per attempt on two workers, 20 µs on one thread (`benches/e2e.sh`,
+    // `--no-log`). The event log encodes and writes off this thread (see `eventlog::writer`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("omniscope: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
-    // The session runs as a task on the runtime's workers, not in `block_on` on the main thread:
-    // each engine event would otherwise wake the main thread from a worker (a futex call and a
-    // context switch per event under load).
+    // Spawned rather than run in `block_on` directly, so that a panic in the session ends as an
+    // error message and an exit code, not an abort without a report.
     let args = args.clone();
     runtime.block_on(async move {
         tokio::spawn(async move { run(&args).await })

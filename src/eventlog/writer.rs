@@ -1,13 +1,13 @@
-//! The log writer: a tokio task that appends records from a bounded channel.
+//! The log writer: a tokio task that takes records from a bounded channel, encodes them into a
+//! buffer of whole lines, and writes full buffers on tokio's blocking pool.
 //!
-//! Lines reach the file whole: each record is encoded to one line and handed to a `BufWriter` with
-//! one `write_all`, and a `BufWriter` only spills its buffer *before* a write that would not fit,
-//! so every write to the file ends at a line boundary. The buffer is flushed at most
-//! [`FLUSH_EVERY`] after the oldest unflushed line was written, and on close: a SIGKILL loses at
-//! most the last second, never leaves half a line.
+//! Lines reach the file whole: a record is encoded after the last complete line in the buffer (a
+//! record that fails to encode is cut off again), and only the buffer's whole contents are
+//! written. The buffer is written when it is full, at most [`FLUSH_EVERY`] after its oldest line
+//! was encoded, and on close: a SIGKILL loses at most the last second, never leaves half a line.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -103,11 +103,7 @@ impl EventLog {
 
     fn start(file: File, path: PathBuf) -> Self {
         let (records, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(write_loop(
-            BufWriter::with_capacity(BUFFER_BYTES, file),
-            receiver,
-            path.clone(),
-        ));
+        let task = tokio::spawn(write_loop(file, receiver, path.clone()));
         Self {
             sender: LogSender { records, path },
             task,
@@ -154,7 +150,7 @@ impl EventLog {
 }
 
 async fn write_loop(
-    mut out: BufWriter<File>,
+    file: File,
     mut records: mpsc::Receiver<Record>,
     path: PathBuf,
 ) -> Result<u64, LogError> {
@@ -163,18 +159,22 @@ async fn write_loop(
         source,
     };
     let mut lines = 0_u64;
-    // When the oldest line not yet flushed must reach the file.
+    // When the oldest line not yet written must reach the file.
     let mut flush_by: Option<Instant> = None;
-    // Records are taken in batches and each is encoded into one reused buffer: under load that is
-    // one wake-up, one select and one timer per batch, and no allocation per line.
+    // Records are taken in batches and encoded here, on the runtime, into `pending`; whole
+    // buffers of lines are written on tokio's blocking pool, so a write the kernel stalls (dirty
+    // page throttling on a slow disk) never holds up the thread that sends the probes. Only the
+    // bytes cross threads: handing the records themselves to another thread to encode cost the
+    // probing thread more (cross-thread frees, cache traffic) than the encoding it saved.
+    let mut file = Some(file);
+    let mut pending = Vec::with_capacity(BUFFER_BYTES);
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    let mut line = Vec::with_capacity(4096);
     loop {
         let received = match flush_by {
             Some(deadline) => tokio::select! {
                 received = records.recv_many(&mut batch, WRITE_BATCH) => received,
                 () = tokio::time::sleep_until(deadline) => {
-                    out.flush().map_err(write_error)?;
+                    write_out(&mut file, &mut pending).await.map_err(write_error)?;
                     flush_by = None;
                     continue;
                 }
@@ -185,25 +185,70 @@ async fn write_loop(
             break;
         }
         for record in batch.drain(..) {
-            line.clear();
-            record
-                .append_line(&mut line)
-                .map_err(|error| write_error(std::io::Error::other(error)))?;
-            out.write_all(&line).map_err(write_error)?;
+            let whole = pending.len();
+            if let Err(error) = record.append_line(&mut pending) {
+                // Only whole lines reach the file: drop the partial one, keep what came before.
+                pending.truncate(whole);
+                write_out(&mut file, &mut pending)
+                    .await
+                    .map_err(write_error)?;
+                return Err(write_error(std::io::Error::other(error)));
+            }
             lines += 1;
         }
         let now = Instant::now();
         match flush_by {
+            _ if pending.len() >= BUFFER_BYTES => {
+                write_out(&mut file, &mut pending)
+                    .await
+                    .map_err(write_error)?;
+                flush_by = None;
+            }
             None => flush_by = Some(now + FLUSH_EVERY),
             // A steady stream never lets the sleep win the select: check the deadline here too.
             Some(deadline) if now >= deadline => {
-                out.flush().map_err(write_error)?;
+                write_out(&mut file, &mut pending)
+                    .await
+                    .map_err(write_error)?;
                 flush_by = None;
             }
             Some(_) => {}
         }
     }
-    out.flush().map_err(write_error)?;
-    out.get_ref().sync_data().map_err(write_error)?;
+    write_out(&mut file, &mut pending)
+        .await
+        .map_err(write_error)?;
+    let file = file.ok_or_else(lost_file).map_err(write_error)?;
+    tokio::task::spawn_blocking(move || file.sync_data())
+        .await
+        .map_err(|join| std::io::Error::other(join.to_string()))
+        .and_then(|synced| synced)
+        .map_err(write_error)?;
     Ok(lines)
+}
+
+/// Write `pending` (whole lines) to the file on tokio's blocking pool; `pending` comes back
+/// empty, its allocation kept. A blocking task that did not finish (it panicked, or the runtime
+/// is shutting down) takes the file with it: later writes say so.
+async fn write_out(file: &mut Option<File>, pending: &mut Vec<u8>) -> std::io::Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut out = file.take().ok_or_else(lost_file)?;
+    let mut chunk = std::mem::take(pending);
+    let task = tokio::task::spawn_blocking(move || {
+        let written = out.write_all(&chunk);
+        chunk.clear();
+        (out, chunk, written)
+    });
+    let (out, chunk, written) = task
+        .await
+        .map_err(|join| std::io::Error::other(join.to_string()))?;
+    *file = Some(out);
+    *pending = chunk;
+    written
+}
+
+fn lost_file() -> std::io::Error {
+    std::io::Error::other("the log writer lost its file after a failed write")
 }

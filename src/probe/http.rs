@@ -154,7 +154,8 @@ pub async fn send(request: RequestBuilder, cap: usize) -> Received {
         }
     };
     let status = Some(response.status().as_u16());
-    let headers = response.headers().clone();
+    // Taken, not cloned: the body is read through `chunk`, which no longer looks at them.
+    let headers = std::mem::take(response.headers_mut());
     let mut body = Vec::new();
     let transport = loop {
         match response.chunk().await {

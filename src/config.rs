@@ -621,6 +621,24 @@ pub fn resolve(
             invalid(format!("[run] timeout: {message}"))
         });
     }
+    let thresholds = &file.thresholds;
+    if let Some(rate) = thresholds.min_success_rate
+        && !(0.0..=1.0).contains(&rate)
+    {
+        return Err(invalid(format!(
+            "[thresholds] min_success_rate is a fraction from 0 to 1 (0.9 = 90 %), not {rate}"
+        )));
+    }
+    for (name, value) in [
+        ("max_p99_ms", thresholds.max_p99_ms),
+        ("max_spend", thresholds.max_spend),
+    ] {
+        if let Some(value) = value.filter(|value| !(value.is_finite() && *value >= 0.0)) {
+            return Err(invalid(format!(
+                "[thresholds] {name} must be a number of at least 0, not {value}"
+            )));
+        }
+    }
     if connect_timeout.is_zero() {
         return Err(invalid(
             "[run] connect_timeout must be above zero (e.g. 10s)".to_owned(),
@@ -743,6 +761,37 @@ mod tests {
             ..quick
         };
         assert!(resolve_with(&ConfigFile::default(), &fine).is_ok());
+    }
+
+    #[test]
+    fn thresholds_out_of_range_are_usage_errors() {
+        let quick = Overrides {
+            provider: Some("omniscrape".to_owned()),
+            targets: vec!["https://example.com/".to_owned()],
+            once: true,
+            ..Overrides::default()
+        };
+        let check = |text: &str| {
+            resolve(
+                &parse(text).unwrap(),
+                "test.toml",
+                &quick,
+                &builtin_profiles(),
+                env_with_key,
+            )
+        };
+        for text in [
+            "[thresholds]\nmin_success_rate = 90\n",
+            "[thresholds]\nmin_success_rate = -0.1\n",
+            "[thresholds]\nmax_p99_ms = -1\n",
+            "[thresholds]\nmax_spend = nan\n",
+        ] {
+            let error = check(text).unwrap_err().to_string();
+            assert!(error.contains("[thresholds]"), "{text}: {error}");
+        }
+        assert!(
+            check("[thresholds]\nmin_success_rate = 0.9\nmax_p99_ms = 0\nmax_spend = 5\n").is_ok()
+        );
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub enum ConfigError {
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
     #[error(
-        "environment variable {var} is not set (the API key for provider {provider}); export it, or name another with api_key_env / --api-key-env"
+        "environment variable {var} is not set or empty (the API key for provider {provider}); export it, or name another with api_key_env / --api-key-env"
     )]
     MissingKey { var: String, provider: String },
 }

@@ -946,3 +946,30 @@ async fn a_paused_provider_is_not_sent_usage_polls_either() {
         "the usage endpoint was polled again while the provider was paused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_flight_count_never_reads_above_the_cap() {
+    // Back to back on several threads: an attempt leaving and the next one entering must not both
+    // be counted at once (the report's max_in_flight would read one above the plan's cap).
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let toml = "[run]\nevery = \"0s\"\n[providers.omniscrape]\nconcurrency = 2\n";
+    let config = engine_config(toml, "omniscrape", &base, &["https://a.example/"], false);
+    let (tx, mut rx) = mpsc::channel(256);
+    let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
+    let mut attempts = 0;
+    while attempts < 3000 {
+        match rx.recv().await {
+            Some(ProbeEvent::AttemptStarted { in_flight, .. }) => {
+                assert!(in_flight <= 2, "{in_flight} in flight under a cap of 2");
+            }
+            Some(ProbeEvent::Attempt { .. }) => attempts += 1,
+            Some(_) => {}
+            None => panic!("ended early"),
+        }
+    }
+    handle.shutdown();
+    while rx.recv().await.is_some() {}
+    handle.join().await;
+}

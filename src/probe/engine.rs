@@ -762,11 +762,13 @@ async fn run_attempt(
     let paused_now = (outcome.class.account_stop && !outcome.succeeded())
         .then(|| policy::pause_reason(&outcome))
         .filter(|reason| provider.pause(reason));
-    let _ = pass.leave();
+    // Counted out before the gate place is freed: the attempt that takes the place counts itself
+    // in after, so the in-flight count never reads one above the concurrency cap.
     let in_flight = provider
         .sending
         .fetch_sub(1, Ordering::Relaxed)
         .saturating_sub(1);
+    let _ = pass.leave();
     if !outcome.succeeded() {
         shared.remember_failure(&outcome, plan.escalation_level);
     }

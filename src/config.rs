@@ -224,7 +224,7 @@ pub enum ConfigError {
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
     #[error(
-        "environment variable {var} is not set (the API key for provider {provider}); export it, or name another with api_key_env / --api-key-env"
+        "environment variable {var} is not set or empty (the API key for provider {provider}); export it, or name another with api_key_env / --api-key-env"
     )]
     MissingKey { var: String, provider: String },
 }
@@ -607,16 +607,50 @@ pub fn resolve(
             usize::try_from(cap).unwrap_or(usize::MAX)
         })
         .max(1);
+    let timeout = overrides
+        .timeout
+        .or(file.run.timeout)
+        .unwrap_or(Duration::from_secs(30));
+    let connect_timeout = file.run.connect_timeout.unwrap_or(Duration::from_secs(10));
+    // A zero timeout fails every request before it is sent: a usage error, not a run.
+    if timeout.is_zero() {
+        let message = "the request timeout must be above zero (e.g. 30s)".to_owned();
+        return Err(if overrides.timeout.is_some() {
+            flags(format!("--timeout: {message}"))
+        } else {
+            invalid(format!("[run] timeout: {message}"))
+        });
+    }
+    let thresholds = &file.thresholds;
+    if let Some(rate) = thresholds.min_success_rate
+        && !(0.0..=1.0).contains(&rate)
+    {
+        return Err(invalid(format!(
+            "[thresholds] min_success_rate is a fraction from 0 to 1 (0.9 = 90 %), not {rate}"
+        )));
+    }
+    for (name, value) in [
+        ("max_p99_ms", thresholds.max_p99_ms),
+        ("max_spend", thresholds.max_spend),
+    ] {
+        if let Some(value) = value.filter(|value| !(value.is_finite() && *value >= 0.0)) {
+            return Err(invalid(format!(
+                "[thresholds] {name} must be a number of at least 0, not {value}"
+            )));
+        }
+    }
+    if connect_timeout.is_zero() {
+        return Err(invalid(
+            "[run] connect_timeout must be above zero (e.g. 10s)".to_owned(),
+        ));
+    }
     Ok(EngineConfig {
         providers,
         probes,
         retry,
         schedule,
-        timeout: overrides
-            .timeout
-            .or(file.run.timeout)
-            .unwrap_or(Duration::from_secs(30)),
-        connect_timeout: file.run.connect_timeout.unwrap_or(Duration::from_secs(10)),
+        timeout,
+        connect_timeout,
         body_cap,
         job_poll_interval: file
             .run
@@ -690,6 +724,74 @@ mod tests {
         assert_eq!(provider.base_url, "http://127.0.0.1:9");
         assert_eq!(provider.key.expose_secret(), "sk_test_123");
         assert!(!format!("{config:?}").contains("sk_test_123"));
+    }
+
+    #[test]
+    fn a_zero_timeout_is_a_usage_error() {
+        let quick = Overrides {
+            provider: Some("omniscrape".to_owned()),
+            targets: vec!["https://example.com/".to_owned()],
+            once: true,
+            ..Overrides::default()
+        };
+        let resolve_with = |file: &ConfigFile, overrides: &Overrides| {
+            resolve(
+                file,
+                "test.toml",
+                overrides,
+                &builtin_profiles(),
+                env_with_key,
+            )
+        };
+        let flag = Overrides {
+            timeout: Some(Duration::ZERO),
+            ..quick.clone()
+        };
+        let error = resolve_with(&ConfigFile::default(), &flag).unwrap_err();
+        assert!(error.to_string().contains("--timeout"), "{error}");
+        for text in [
+            "[run]\ntimeout = \"0s\"\n",
+            "[run]\nconnect_timeout = \"0s\"\n",
+        ] {
+            let error = resolve_with(&parse(text).unwrap(), &quick).unwrap_err();
+            assert!(error.to_string().contains("test.toml"), "{error}");
+        }
+        let fine = Overrides {
+            timeout: Some(Duration::from_millis(1)),
+            ..quick
+        };
+        assert!(resolve_with(&ConfigFile::default(), &fine).is_ok());
+    }
+
+    #[test]
+    fn thresholds_out_of_range_are_usage_errors() {
+        let quick = Overrides {
+            provider: Some("omniscrape".to_owned()),
+            targets: vec!["https://example.com/".to_owned()],
+            once: true,
+            ..Overrides::default()
+        };
+        let check = |text: &str| {
+            resolve(
+                &parse(text).unwrap(),
+                "test.toml",
+                &quick,
+                &builtin_profiles(),
+                env_with_key,
+            )
+        };
+        for text in [
+            "[thresholds]\nmin_success_rate = 90\n",
+            "[thresholds]\nmin_success_rate = -0.1\n",
+            "[thresholds]\nmax_p99_ms = -1\n",
+            "[thresholds]\nmax_spend = nan\n",
+        ] {
+            let error = check(text).unwrap_err().to_string();
+            assert!(error.contains("[thresholds]"), "{text}: {error}");
+        }
+        assert!(
+            check("[thresholds]\nmin_success_rate = 0.9\nmax_p99_ms = 0\nmax_spend = 5\n").is_ok()
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod report;
 pub mod run;
 pub mod simulator;
 pub mod stats;
+pub mod stdout;
 pub mod timestamp;
 pub mod tui;
 pub mod ui;

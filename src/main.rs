@@ -25,14 +25,14 @@ fn main() -> ExitCode {
             };
             if args.json {
                 match providers_cmd::render_json(&profiles) {
-                    Ok(json) => println!("{json}"),
+                    Ok(json) => omniscope::stdout::print(&format!("{json}\n")),
                     Err(error) => {
                         eprintln!("omniscope: {error}");
                         return ExitCode::FAILURE;
                     }
                 }
             } else {
-                print!("{}", providers_cmd::render_text(&profiles));
+                omniscope::stdout::print(&providers_cmd::render_text(&profiles));
             }
             ExitCode::SUCCESS
         }

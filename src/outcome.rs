@@ -78,7 +78,46 @@ impl Outcome {
     pub fn throttled(&self) -> bool {
         self.api_status == Some(429)
     }
+
+    /// Replace `secret` wherever the response put it: some APIs echo the key they were sent in
+    /// an error message, a header or the body ("invalid key sk_live_…"), and everything here
+    /// reaches the screen, the event log and the report. Secrets shorter than
+    /// [`MIN_REDACTED_SECRET`] bytes are left alone: replacing every "k" of a one-letter test key
+    /// would garble the text and protect nothing.
+    pub fn redact(&mut self, secret: &str) {
+        if secret.len() < MIN_REDACTED_SECRET {
+            return;
+        }
+        let scrub = |text: &mut String| {
+            if text.contains(secret) {
+                *text = text.replace(secret, REDACTED);
+            }
+        };
+        for text in [
+            &mut self.error_code,
+            &mut self.message,
+            &mut self.request_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            scrub(text);
+        }
+        scrub(&mut self.body_excerpt);
+        for (_, value) in &mut self.headers {
+            scrub(value);
+        }
+        if let Some(job) = &mut self.job {
+            scrub(&mut job.id);
+            scrub(&mut job.poll_path);
+        }
+    }
 }
+
+/// What [`Outcome::redact`] puts where the key was.
+pub const REDACTED: &str = "[redacted]";
+/// Shortest secret [`Outcome::redact`] replaces.
+pub const MIN_REDACTED_SECRET: usize = 6;
 
 /// The knobs of a scrape request that escalation changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::outcome::{Outcome, RefundAudit, RequestOptions, Retryable, Transport};
-use crate::provider::{EscalationStep, Profile};
+use crate::provider::{EscalationStep, MAX_WAIT, Profile};
 
 /// How hard omniscope retries on its own.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,8 +165,10 @@ pub fn decide(
     Decision::GiveUp { reason, offer }
 }
 
-/// The back-off for the retry after attempt `attempt` (1 s, 2 s, 4 s, 8 s… capped), plus jitter,
-/// stretched to honour Retry-After and, when the window is spent, the rate-limit reset.
+/// The back-off for the retry after attempt `attempt` (1 s, 2 s, 4 s, 8 s… capped), stretched to
+/// honour Retry-After and, when the window is spent, the rate-limit reset, plus jitter. The jitter
+/// comes on top of the provider's wait too: retries that all return at the reset moment stampede
+/// (NOTES.md, practices of trusted HTTP clients).
 #[must_use]
 pub fn wait_before_retry(
     policy: &RetryPolicy,
@@ -182,11 +184,11 @@ pub fn wait_before_retry(
     // `jitter` comes from the config: a NaN, negative or huge fraction must not panic mul_f64.
     let fraction = (policy.jitter * jitter_unit.clamp(0.0, 1.0)).clamp(0.0, 1.0);
     let jitter = Duration::try_from_secs_f64(backoff.as_secs_f64() * fraction).unwrap_or_default();
-    let mut wait = backoff.saturating_add(jitter);
-    if let Some(hold) = provider_hold(outcome, now) {
-        wait = wait.max(hold);
-    }
-    wait
+    let Some(hold) = provider_hold(outcome, now).filter(|hold| *hold > backoff) else {
+        return backoff.saturating_add(jitter);
+    };
+    // Still never beyond the longest wait honoured: a capped hour stays an hour.
+    hold.saturating_add(jitter).min(hold.max(MAX_WAIT))
 }
 
 /// How long the provider asked everyone to stay away after this response: Retry-After, or the
@@ -525,6 +527,22 @@ mod tests {
             let wait = wait_before_retry(&odd, &outcome, now(), 0.9);
             assert!(wait >= Duration::from_secs(1 << 20), "{jitter}: {wait:?}");
         }
+    }
+
+    #[test]
+    fn jitter_comes_on_top_of_a_retry_after() {
+        // Retries that all come back at the moment the provider named would stampede it.
+        let policy = RetryPolicy::default();
+        let mut outcome = failed(429, None, Retryable::AfterDelay, 1);
+        outcome.rate_limit.retry_after = Some(Duration::from_secs(30));
+        let low = wait_before_retry(&policy, &outcome, now(), 0.0);
+        assert_eq!(low, Duration::from_secs(30), "never before Retry-After");
+        let high = wait_before_retry(&policy, &outcome, now(), 0.999);
+        assert!(high > Duration::from_secs(30), "{high:?}");
+        assert!(
+            high <= Duration::from_millis(30_250),
+            "a quarter of the back-off: {high:?}"
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
     };
     eprint!("{}", read_notes(&args.file, &folded));
     let report = report_of(&folded);
-    print!("{}", report::summary(&report));
+    crate::stdout::print(&report::summary(&report));
     if let Some(path) = args.report.as_deref()
         && let Err(message) = write_report(path, &report)
     {
@@ -106,7 +106,7 @@ fn play_as_text(args: &ReplayArgs) -> ExitCode {
             match item {
                 ReplayItem::Record(record) => {
                     if let Some(line) = describe(&record) {
-                        println!("{line}");
+                        crate::stdout::print(&format!("{line}\n"));
                     }
                     let stats = stats.get_or_insert_with(|| SessionStats::new(record.at()));
                     eventlog::apply(stats, &record);
@@ -133,7 +133,7 @@ fn play_as_text(args: &ReplayArgs) -> ExitCode {
         }
         if let Some(stats) = stats {
             let now = ended_at.unwrap_or(stats.started_at);
-            print!("{}", report::summary(&report::build(&stats, now)));
+            crate::stdout::print(&report::summary(&report::build(&stats, now)));
         }
         ExitCode::SUCCESS
     })

@@ -180,7 +180,7 @@ async fn run(args: &RunArgs) -> ExitCode {
         eprintln!("omniscope: event log {}", path.display());
     }
     let report = report::build(&stats, ended_at);
-    print!("{}", report::summary(&report));
+    crate::stdout::print(&report::summary(&report));
     if let (Some(file), Some(path)) = (report_file.as_mut(), args.report.as_deref())
         && let Err(message) = write_report(file, path, &report)
     {

@@ -312,7 +312,7 @@ pub fn run_command(args: &SimulateArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("{}", banner(&sim.base_url(), &name, args.seed));
+        crate::stdout::print(&format!("{}\n", banner(&sim.base_url(), &name, args.seed)));
         match sim.serve_until(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

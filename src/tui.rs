@@ -33,10 +33,14 @@ pub async fn run(
     engine: EngineHandle,
     mut events: mpsc::Receiver<ProbeEvent>,
 ) -> anyhow::Result<()> {
-    // ratatui::init: raw mode, alternate screen, and a panic hook that restores the terminal.
-    let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, &mut app, &engine, &mut events).await;
-    ratatui::restore();
+    let result = match init_terminal() {
+        Ok(mut terminal) => {
+            let result = event_loop(&mut terminal, &mut app, &engine, &mut events).await;
+            ratatui::restore();
+            result
+        }
+        Err(error) => Err(error),
+    };
     engine.shutdown();
     // Requests in the air finish; do not wait on them forever.
     drop(events);
@@ -189,10 +193,23 @@ pub async fn run_replay(
     mut items: mpsc::Receiver<ReplayItem>,
     control: ReplayControl,
 ) -> anyhow::Result<()> {
-    let mut terminal = ratatui::init();
+    let mut terminal = init_terminal()?;
     let result = replay_loop(&mut terminal, &mut app, &mut items, &control).await;
     ratatui::restore();
     result
+}
+
+/// Raw mode, the alternate screen, and a panic hook that restores the terminal
+/// (`ratatui::try_init`). Without a terminal (a pipe, cron, CI) this is an error that says what
+/// to use instead, not `ratatui::init`'s panic.
+fn init_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
+    ratatui::try_init().map_err(|error| {
+        // Whatever was switched on before the failure is switched off again.
+        ratatui::restore();
+        anyhow::anyhow!(
+            "the dashboard needs a terminal ({error}); for a headless session use `omniscope run` (or `omniscope replay FILE --headless`)"
+        )
+    })
 }
 
 async fn replay_loop(

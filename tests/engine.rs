@@ -777,3 +777,199 @@ async fn a_failed_job_ends_the_attempt_without_a_retry() {
     assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
     assert_eq!(server.seen_at("/api/v1/jobs/j-9").len(), 1);
 }
+
+#[tokio::test]
+async fn a_key_echoed_by_the_api_is_redacted_everywhere() {
+    // Some APIs quote the key they were sent ("invalid key sk_…"): the message becomes the pause
+    // reason, and the message, headers and body excerpt go to the log and the report.
+    let server = Server::new();
+    server.default_reply(
+        "/api/v1/scrape",
+        Reply::json(
+            401,
+            json!({"error": "INVALID_API_KEY", "message": format!("invalid key {SECRET}")}),
+        )
+        .header("X-Echo-Key", SECRET),
+    );
+    let base = server.start().await;
+    let config = engine_config(FAST_RETRY, "alterlab", &base, &["https://a.example/"], true);
+    let events = run_all(config).await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].error_code.as_deref(), Some("INVALID_API_KEY"));
+    assert_eq!(all[0].message.as_deref(), Some("invalid key [redacted]"));
+    assert!(all[0].class.account_stop, "the pause still happens");
+    let shown = format!("{events:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    for outcome in &all {
+        assert!(!serde_json::to_string(outcome).unwrap().contains(SECRET));
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_host() {
+    let elsewhere = Server::new();
+    elsewhere.default_reply("/v1/scrape", omni_ok(200));
+    let elsewhere_base = elsewhere.start().await;
+    let server = Server::new();
+    server.default_reply(
+        "/v1/scrape",
+        Reply::json(302, json!({})).header("Location", &format!("{elsewhere_base}/v1/scrape")),
+    );
+    let base = server.start().await;
+    let config = engine_config(
+        FAST_RETRY,
+        "omniscrape",
+        &base,
+        &["https://a.example/"],
+        true,
+    );
+    let events = run_all(config).await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1, "an unlisted 3xx is not retried");
+    assert_eq!(all[0].api_status, Some(302));
+    assert!(!all[0].succeeded());
+    assert!(
+        elsewhere.seen().is_empty(),
+        "the redirect was followed, carrying X-API-Key to another host"
+    );
+}
+
+#[tokio::test]
+async fn a_job_poll_refused_for_good_is_not_polled_again() {
+    // A 401 on the poll is an account error like any other: one poll, then the provider pauses.
+    // A 404 (the job is gone) is not polled again either. Transient poll failures still are.
+    for (status, pauses) in [(401u16, true), (404, false)] {
+        let server = Server::new();
+        server.default_reply(
+            "/api/v1/scrape",
+            Reply::json(202, json!({"job_id": "j-1", "status": "queued"})),
+        );
+        server.default_reply(
+            "/api/v1/jobs/j-1",
+            Reply::json(status, json!({"error": "NOPE", "message": "no"})),
+        );
+        server.default_reply(
+            "/api/v1/usage",
+            Reply::json(200, json!({"balance_credits": 1})),
+        );
+        let base = server.start().await;
+        let toml = format!(
+            "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
+        );
+        let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
+        let events = run_all(config).await;
+        let all = outcomes(&events);
+        assert_eq!(all.len(), 1, "HTTP {status}");
+        assert!(!all[0].succeeded());
+        assert_eq!(all[0].api_status, Some(status));
+        assert_eq!(
+            server.seen_at("/api/v1/jobs/j-1").len(),
+            1,
+            "a job poll answered {status} was repeated"
+        );
+        let paused = events
+            .iter()
+            .any(|event| matches!(event, ProbeEvent::Paused { .. }));
+        assert_eq!(paused, pauses, "HTTP {status}");
+    }
+}
+
+#[tokio::test]
+async fn a_transient_job_poll_failure_is_polled_again() {
+    let server = Server::new();
+    server.default_reply(
+        "/api/v1/scrape",
+        Reply::json(202, json!({"job_id": "j-2", "status": "queued"})),
+    );
+    server.queue(
+        "/api/v1/jobs/j-2",
+        vec![Reply::json(
+            503,
+            json!({"error": "SERVICE_UNAVAILABLE", "message": "busy"}),
+        )],
+    );
+    server.default_reply(
+        "/api/v1/jobs/j-2",
+        Reply::json(
+            200,
+            json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}),
+        ),
+    );
+    server.default_reply(
+        "/api/v1/usage",
+        Reply::json(200, json!({"balance_credits": 1})),
+    );
+    let base = server.start().await;
+    let toml = format!(
+        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
+    );
+    let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
+    let events = run_all(config).await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1);
+    assert!(all[0].succeeded(), "{:?}", all[0]);
+    assert_eq!(server.seen_at("/api/v1/jobs/j-2").len(), 2);
+}
+
+/// Slow: it spans one usage interval (30 s, the shortest the contracts allow).
+#[tokio::test]
+async fn a_paused_provider_is_not_sent_usage_polls_either() {
+    let server = Server::new();
+    server.default_reply("/api/v1/scrape", alter_fail(401, "INVALID_API_KEY"));
+    server.default_reply(
+        "/api/v1/usage",
+        Reply::json(200, json!({"balance_credits": 1})),
+    );
+    let base = server.start().await;
+    let file = config::parse(&format!("{FAST_RETRY}[run]\nevery = \"60s\"\n")).unwrap();
+    let overrides = Overrides {
+        provider: Some("alterlab".into()),
+        endpoint: Some(base),
+        targets: vec!["https://a.example/".into()],
+        duration: Some(Duration::from_secs(33)),
+        ..Overrides::default()
+    };
+    let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
+        Some(SECRET.to_owned())
+    })
+    .unwrap();
+    let events = run_all(config).await;
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(event, ProbeEvent::Paused { .. }))
+    );
+    assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
+    assert!(
+        server.seen_at("/api/v1/usage").len() <= 1,
+        "the usage endpoint was polled again while the provider was paused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_flight_count_never_reads_above_the_cap() {
+    // Back to back on several threads: an attempt leaving and the next one entering must not both
+    // be counted at once (the report's max_in_flight would read one above the plan's cap).
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let toml = "[run]\nevery = \"0s\"\n[providers.omniscrape]\nconcurrency = 2\n";
+    let config = engine_config(toml, "omniscrape", &base, &["https://a.example/"], false);
+    let (tx, mut rx) = mpsc::channel(256);
+    let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
+    let mut attempts = 0;
+    while attempts < 3000 {
+        match rx.recv().await {
+            Some(ProbeEvent::AttemptStarted { in_flight, .. }) => {
+                assert!(in_flight <= 2, "{in_flight} in flight under a cap of 2");
+            }
+            Some(ProbeEvent::Attempt { .. }) => attempts += 1,
+            Some(_) => {}
+            None => panic!("ended early"),
+        }
+    }
+    handle.shutdown();
+    while rx.recv().await.is_some() {}
+    handle.join().await;
+}

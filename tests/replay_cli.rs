@@ -230,3 +230,27 @@ async fn run_serves_metrics_at_the_address_it_is_given() {
     );
     assert!(!body.contains(SECRET));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly_not_in_a_panic() {
+    // `omniscope providers | head -1`: the reader has gone. Rust ignores SIGPIPE, so a `print!`
+    // there panics. The pipe's read end is closed before the child writes a byte.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("empty.ndjson");
+    std::fs::write(&log, "").unwrap();
+    let log = log.to_str().unwrap();
+    for args in [
+        &["providers", "--json"][..],
+        &["providers"][..],
+        &["replay", log, "--headless"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut command = binary::command(dir.path(), "unused");
+        command.args(args).stdout(writer);
+        let done = command.output().unwrap();
+        let stderr = binary::text(&done.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(done.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

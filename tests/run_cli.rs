@@ -231,3 +231,25 @@ async fn sigterm_finishes_cleanly_and_still_writes_the_report() {
     assert!(report["providers"][0]["attempts"].as_u64().unwrap() >= 2);
     assert!(!text(&out.stdout).contains(SECRET));
 }
+
+#[tokio::test]
+async fn the_dashboard_without_a_terminal_is_a_clear_error_not_a_panic() {
+    // cron, CI or a pipe: no controlling terminal (a new session via `setsid`), stdin not a tty.
+    // `timeout` bounds the test should a terminal be found after all.
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = Command::new("timeout");
+    demo.args(["60", "setsid", "--wait", binary::BIN, "demo", "--no-log"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("OMNISCOPE_CONFIG_DIR", dir.path())
+        .env("OMNISCOPE_DATA_DIR", dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let done = output(demo).await;
+    let stderr = text(&done.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+    assert!(stderr.contains("omniscope run"), "{stderr}");
+}

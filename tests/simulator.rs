@@ -977,3 +977,87 @@ async fn alterlab_status_only_faults_still_carry_a_code() {
     assert!(outcome.class.refund_expected);
     assert_eq!(outcome.billing.audit, RefundAudit::Consistent);
 }
+
+#[tokio::test]
+async fn every_alterlab_answer_carries_the_limit_headers() {
+    // Issue 3: "Every answer carries X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset
+    // (unix time), X-Concurrency-Limit, X-Concurrency-Current" — refusals and job polls included.
+    let sim = sim(r#"
+name = "limits"
+[providers.alterlab]
+price = 1
+concurrency = 3
+requests_per_minute = 30
+"#)
+    .await;
+    let body = Some(json!({ "url": "https://example.com/" }));
+    let job = scrape(&sim, ALTER, ALTER_KEY, Some("async")).await;
+    assert_eq!(job.status, 202);
+    let poll = format!("/api/v1/jobs/{}", job.json()["job_id"].as_str().unwrap());
+    let replies = [
+        ("ok", scrape(&sim, ALTER, ALTER_KEY, None).await),
+        ("async", job),
+        ("no key", send(&sim, ALTER, None, body.clone(), &[]).await),
+        (
+            "bad key",
+            send(&sim, ALTER, Some("pk_nope"), body, &[]).await,
+        ),
+        (
+            "no url",
+            send(&sim, ALTER, Some(ALTER_KEY), Some(json!({})), &[]).await,
+        ),
+        ("job", send(&sim, &poll, Some(ALTER_KEY), None, &[]).await),
+        (
+            "no job",
+            send(&sim, "/api/v1/jobs/nope", Some(ALTER_KEY), None, &[]).await,
+        ),
+        ("job no key", send(&sim, &poll, None, None, &[]).await),
+        (
+            "usage",
+            send(&sim, "/api/v1/usage", Some(ALTER_KEY), None, &[]).await,
+        ),
+        (
+            "usage no key",
+            send(&sim, "/api/v1/usage", None, None, &[]).await,
+        ),
+    ];
+    for (what, reply) in &replies {
+        for name in [
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+            "X-Concurrency-Limit",
+            "X-Concurrency-Current",
+        ] {
+            let value = reply.header(name);
+            assert!(
+                value.is_some_and(|v| v.parse::<u64>().is_ok()),
+                "{what} (HTTP {}): {name} = {value:?}",
+                reply.status
+            );
+        }
+    }
+    let reset: u64 = replies[2]
+        .1
+        .header("X-RateLimit-Reset")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(reset, 1_700_000_060, "unix time of the window's end");
+}
+
+#[tokio::test]
+async fn a_drawn_alterlab_rate_limit_refusal_reads_as_a_spent_window() {
+    let sim = sim(r#"
+name = "limits"
+[providers.alterlab]
+price = 1
+requests_per_minute = 30
+"#)
+    .await;
+    let reply = scrape(&sim, ALTER, ALTER_KEY, Some("RATE_LIMIT_EXCEEDED")).await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.json()["error"], json!("RATE_LIMIT_EXCEEDED"));
+    assert_eq!(reply.header("X-RateLimit-Remaining"), Some("0"));
+    assert!(reply.header("Retry-After").is_some());
+}

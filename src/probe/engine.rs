@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Client, Method};
+use secrecy::ExposeSecret;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -747,6 +748,8 @@ async fn run_attempt(
         // The gate place is kept while the job runs: the provider is still working for us.
         outcome = follow_job(shared, provider, &meta, outcome, started).await;
     }
+    // Before anything reads it: a pause reason, a hold, the log and the report copy its text.
+    outcome.redact(provider.settings.key.expose_secret());
 
     let now = Utc::now();
     let hold = policy::provider_hold(&outcome, now).filter(|wait| !wait.is_zero());
@@ -759,11 +762,13 @@ async fn run_attempt(
     let paused_now = (outcome.class.account_stop && !outcome.succeeded())
         .then(|| policy::pause_reason(&outcome))
         .filter(|reason| provider.pause(reason));
-    let _ = pass.leave();
+    // Counted out before the gate place is freed: the attempt that takes the place counts itself
+    // in after, so the in-flight count never reads one above the concurrency cap.
     let in_flight = provider
         .sending
         .fetch_sub(1, Ordering::Relaxed)
         .saturating_sub(1);
+    let _ = pass.leave();
     if !outcome.succeeded() {
         shared.remember_failure(&outcome, plan.escalation_level);
     }
@@ -914,9 +919,13 @@ async fn follow_job(
                 .is_some_and(|status| (200..300).contains(&status));
         if !ok {
             errors += 1;
-            if errors >= MAX_POLL_ERRORS {
-                // The poll's own failure says the most (an expired key, a 404 job, a dead link).
-                let mut outcome = classify(shared, profile, meta, &received, started);
+            // The poll's own failure says the most (an expired key, a 404 job, a dead link).
+            let mut outcome = classify(shared, profile, meta, &received, started);
+            // What the contract says not to retry (400, 401, 402, 404…) is not polled again
+            // either: only a transient failure earns another poll.
+            let transient =
+                outcome.class.retryable.allows_plain_retry() && !outcome.class.account_stop;
+            if errors >= MAX_POLL_ERRORS || !transient {
                 outcome.job = Some(job);
                 outcome.message = Some(format!(
                     "job poll failed {errors} times: {}",
@@ -998,6 +1007,14 @@ async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
             tokio::select! {
                 () = shared.cancel.cancelled() => return,
                 () = tokio::time::sleep_until(until) => {}
+            }
+        }
+        // A paused provider is sent nothing, its usage endpoint included, until it is resumed.
+        if provider.paused().is_some() {
+            let mut paused = provider.paused.subscribe();
+            tokio::select! {
+                () = shared.cancel.cancelled() => return,
+                _ = paused.wait_for(Option::is_none) => continue,
             }
         }
         let request = http::authorized(

@@ -440,13 +440,15 @@ async fn scrape(
         elapsed,
     };
     let key = sim.key(headers, query);
-    if let Some(failure) = sim.dialect.check_key(key) {
-        return call
-            .error(401, failure.code, failure.message, None, json!({}))
-            .into_response();
-    }
     let account = sim.accounts.get(key.unwrap_or_default());
     let (concurrency, rpm) = sim.limits_at(elapsed);
+    if let Some(failure) = sim.dialect.check_key(key) {
+        // "Every answer carries" the limit headers, a refused key's included.
+        let answer = call.error(401, failure.code, failure.message, None, json!({}));
+        return call
+            .limit_headers(answer, &account, rpm, concurrency)
+            .into_response();
+    }
 
     let rate_refusal = |used: u32, limit: u32, window_s: u64, what: &str| {
         let window = elapsed.as_secs() / window_s;
@@ -692,6 +694,15 @@ async fn scrape(
         }
     };
     let mut answer = call.limit_headers(answer, &account, rpm, concurrency);
+    if let Planned::ApiError(error) = &planned
+        && error.status == 429
+        && sim.dialect.sends_limit_headers()
+        && error.code.as_deref() == sim.dialect.rate_code()
+        && let Some(name) = &sim.profile.rate_limit.remaining
+    {
+        // A drawn or forced rate-limit refusal reads like a real one: the window is spent.
+        answer = answer.set_header(name, 0);
+    }
     if matches!(planned, Planned::Chaos(Chaos::BadHeaders)) {
         answer = garbage_headers(&sim.profile, answer);
     }
@@ -815,16 +826,25 @@ async fn job_poll(
         request_id: format!("req_{mixed:016x}"),
         elapsed,
     };
-    if let Some(failure) = sim.dialect.check_key(sim.key(&headers, uri.query())) {
-        return call
-            .error(401, failure.code, failure.message, None, json!({}))
-            .into_response();
+    let key = sim.key(&headers, uri.query());
+    let account = sim.accounts.get(key.unwrap_or_default());
+    let (concurrency, rpm) = sim.limits_at(elapsed);
+    let with_limits = |answer: Answer| {
+        call.limit_headers(answer, &account, rpm, concurrency)
+            .into_response()
+    };
+    if let Some(failure) = sim.dialect.check_key(key) {
+        return with_limits(call.error(401, failure.code, failure.message, None, json!({})));
     }
     let Some(job) = sim.jobs.get(&job_id) else {
         let message = format!("job {job_id} not found");
-        return call
-            .error(404, sim.dialect.not_found_code(), &message, None, json!({}))
-            .into_response();
+        return with_limits(call.error(
+            404,
+            sim.dialect.not_found_code(),
+            &message,
+            None,
+            json!({}),
+        ));
     };
     let (phase, since) = job.phase_at(elapsed);
     let created_at = rfc3339(&sim.shared.clock, job.created);
@@ -851,9 +871,7 @@ async fn job_poll(
         result,
         failure,
     });
-    Answer::json(200, &body)
-        .header("x-request-id", &call.request_id)
-        .into_response()
+    with_limits(Answer::json(200, &body).header("x-request-id", &call.request_id))
 }
 
 async fn usage(
@@ -869,18 +887,19 @@ async fn usage(
         elapsed,
     };
     let key = sim.key(&headers, uri.query());
+    let account = sim.accounts.get(key.unwrap_or_default());
+    let (concurrency, rpm) = sim.limits_at(elapsed);
     if let Some(failure) = sim.dialect.check_key(key) {
+        let answer = call.error(401, failure.code, failure.message, None, json!({}));
         return call
-            .error(401, failure.code, failure.message, None, json!({}))
+            .limit_headers(answer, &account, rpm, concurrency)
             .into_response();
     }
-    let account = sim.accounts.get(key.unwrap_or_default());
     let body = sim.dialect.usage(
         &sim.scenario.settings.plan,
         account.balance(),
         account.spent(),
     );
-    let (concurrency, rpm) = sim.limits_at(elapsed);
     call.limit_headers(Answer::json(200, &body), &account, rpm, concurrency)
         .header("x-request-id", &call.request_id)
         .into_response()

@@ -1,0 +1,15 @@
+//! Standard output when its reader may have gone (`omniscope providers | head -1`): `print!`
+//! panics on a closed pipe, and Rust ignores SIGPIPE, so every write there would end in a panic.
+
+use std::io::{ErrorKind, Write};
+
+/// Write `text` to stdout. A closed pipe is quietly the end of the output (the reader has what it
+/// wanted); any other failure (a full disk behind a redirect) is said on stderr. Never panics.
+pub fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && error.kind() != ErrorKind::BrokenPipe
+    {
+        eprintln!("omniscope: cannot write to standard output: {error}");
+    }
+}

@@ -224,9 +224,27 @@ pub enum ConfigError {
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
     #[error(
-        "environment variable {var} is not set or empty (the API key for provider {provider}); export it, or name another with api_key_env / --api-key-env"
+        "environment variable {} is not set or empty (the API key for provider {provider}); export it, or name another with api_key_env / --api-key-env",
+        shown_variable(.var)
     )]
     MissingKey { var: String, provider: String },
+}
+
+/// The variable's name as an error shows it: a name that does not look like one (lower case,
+/// dashes, very long) may be the key itself, passed to `--api-key-env` by mistake, and is not
+/// echoed.
+fn shown_variable(var: &str) -> String {
+    let conventional = !var.is_empty()
+        && var.len() <= 64
+        && !var.starts_with(|c: char| c.is_ascii_digit())
+        && var
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if conventional {
+        var.to_owned()
+    } else {
+        "(named by api_key_env / --api-key-env; not shown, as it may be a key)".to_owned()
+    }
 }
 
 /// Read and parse a config file.
@@ -834,6 +852,22 @@ mod tests {
         .unwrap_err();
         assert!(matches!(error, ConfigError::MissingKey { .. }));
         assert!(error.to_string().contains("MY_ALTERLAB_KEY"), "{error}");
+    }
+
+    #[test]
+    fn a_key_passed_as_the_variable_name_is_not_echoed() {
+        let missing = |var: &str| {
+            ConfigError::MissingKey {
+                var: var.to_owned(),
+                provider: "omniscrape".to_owned(),
+            }
+            .to_string()
+        };
+        assert!(missing("OMNISCRAPE_API_KEY").contains("variable OMNISCRAPE_API_KEY is not set"));
+        let key = "sk_test_a1b2c3d4e5f6g7h8";
+        let shown = missing(key);
+        assert!(!shown.contains(key), "{shown}");
+        assert!(shown.contains("not shown"), "{shown}");
     }
 
     #[test]

@@ -104,6 +104,17 @@ impl Outcome {
             scrub(text);
         }
         scrub(&mut self.body_excerpt);
+        // The excerpt is cut at a fixed length: a key that straddled the cut left its start at
+        // the end (only starts long enough not to match by chance).
+        if let Some(start) = (MIN_REDACTED_SECRET..secret.len())
+            .rev()
+            .filter_map(|len| secret.get(..len))
+            .find(|start| self.body_excerpt.ends_with(start))
+        {
+            let kept = self.body_excerpt.len() - start.len();
+            self.body_excerpt.truncate(kept);
+            self.body_excerpt.push_str(REDACTED);
+        }
         for (_, value) in &mut self.headers {
             scrub(value);
         }
@@ -420,5 +431,35 @@ mod opt_duration_ms {
     ) -> Result<Option<Duration>, D::Error> {
         let ms = Option::<f64>::deserialize(deserializer)?;
         Ok(ms.map(|ms| Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixture::{Attempt, outcome};
+
+    const KEY: &str = "sk_test_0123456789abcdef";
+
+    #[test]
+    fn a_key_cut_off_at_the_end_of_the_excerpt_is_redacted_too() {
+        let mut cut = outcome(&Attempt::default());
+        cut.body_excerpt = format!("{{\"error\":\"bad key {}", &KEY[..12]);
+        cut.redact(KEY);
+        assert_eq!(
+            cut.body_excerpt,
+            format!("{{\"error\":\"bad key {REDACTED}")
+        );
+
+        // A start too short to be the key's by more than chance stays as it is.
+        let mut short = outcome(&Attempt::default());
+        short.body_excerpt = "token sk_te".to_owned();
+        short.redact(KEY);
+        assert_eq!(short.body_excerpt, "token sk_te");
+
+        let mut whole = outcome(&Attempt::default());
+        whole.body_excerpt = format!("a {KEY} b");
+        whole.redact(KEY);
+        assert_eq!(whole.body_excerpt, format!("a {REDACTED} b"));
     }
 }

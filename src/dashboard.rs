@@ -208,13 +208,8 @@ async fn dashboard(
     }
 }
 
-/// One thread, as for `run` (see `run::main`): the dashboard's work is waiting on the network, the
-/// terminal and the clock, and a second worker only adds cross-thread wake-ups.
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    match tokio::runtime::Runtime::new() {
         Ok(runtime) => Some(runtime),
         Err(error) => {
             eprintln!("omniscope: cannot start the async runtime: {error}");

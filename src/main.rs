@@ -25,7 +25,9 @@ fn main() -> ExitCode {
             };
             if args.json {
                 match providers_cmd::render_json(&profiles) {
-                    Ok(json) => omniscope::stdout::print(&format!("{json}\n")),
+                    Ok(json) => {
+                        omniscope::stdout::print(&format!("{json}\n"));
+                    }
                     Err(error) => {
                         eprintln!("omniscope: {error}");
                         return ExitCode::FAILURE;

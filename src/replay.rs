@@ -105,8 +105,13 @@ fn play_as_text(args: &ReplayArgs) -> ExitCode {
         while let Some(item) = items.recv().await {
             match item {
                 ReplayItem::Record(record) => {
-                    if let Some(line) = describe(&record) {
-                        crate::stdout::print(&format!("{line}\n"));
+                    if let Some(line) = describe(&record)
+                        && !crate::stdout::print(&format!("{line}\n"))
+                    {
+                        // The reader has gone (`replay LOG | head`): stop playing, at the
+                        // recorded pace, to nobody. The source may be waiting out a long gap.
+                        task.abort();
+                        return ExitCode::SUCCESS;
                     }
                     let stats = stats.get_or_insert_with(|| SessionStats::new(record.at()));
                     eventlog::apply(stats, &record);

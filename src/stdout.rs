@@ -5,11 +5,15 @@ use std::io::{ErrorKind, Write};
 
 /// Write `text` to stdout. A closed pipe is quietly the end of the output (the reader has what it
 /// wanted); any other failure (a full disk behind a redirect) is said on stderr. Never panics.
-pub fn print(text: &str) {
+/// `false` once the reader has gone, so that a caller producing more can stop.
+pub fn print(text: &str) -> bool {
     let mut out = std::io::stdout().lock();
-    if let Err(error) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
-        && error.kind() != ErrorKind::BrokenPipe
-    {
-        eprintln!("omniscope: cannot write to standard output: {error}");
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(error) if error.kind() == ErrorKind::BrokenPipe => false,
+        Err(error) => {
+            eprintln!("omniscope: cannot write to standard output: {error}");
+            true
+        }
     }
 }

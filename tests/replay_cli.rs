@@ -254,3 +254,43 @@ fn a_closed_stdout_ends_the_output_quietly_not_in_a_panic() {
         assert_eq!(done.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_text_replay_stops_when_its_reader_has_gone() {
+    // `omniscope replay LOG | head`: the replay plays at the recorded pace (here an hour between
+    // lines), so once the reader has gone it must stop, not play on to nobody.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("slow.ndjson");
+    let line = |kind: &str, at: &str| {
+        format!(
+            r#"{{"schema":"omniscope.event.v1","type":"{kind}","provider":"omniscrape","reason":"user","at":"{at}"}}"#
+        )
+    };
+    let text = [
+        line("paused", "2026-01-01T10:00:00Z"),
+        line("resumed", "2026-01-01T11:00:00Z"),
+        line("paused", "2026-01-01T12:00:00Z"),
+    ]
+    .join("\n");
+    std::fs::write(&log, text + "\n").unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = binary::command(dir.path(), "unused")
+        .args(["replay", log.to_str().unwrap()])
+        .stdout(writer)
+        .spawn()
+        .unwrap();
+    // Bounded wait: a replay that played on would need two hours.
+    let mut status = None;
+    for _ in 0..600 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "still playing");
+}

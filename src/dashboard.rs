@@ -144,6 +144,10 @@ async fn dashboard(
     bindings: KeyBindings,
     outputs: run::RecorderOutputs,
 ) -> ExitCode {
+    if let Err(error) = tui::require_terminal() {
+        eprintln!("omniscope: {error}");
+        return ExitCode::FAILURE;
+    }
     let now = Utc::now();
     // Opened before the terminal is taken, so a bad log path or metrics address is a plain error.
     let mut recorder = match run::start_recorder_for(&outputs, now, &engine, &profiles).await {

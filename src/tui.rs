@@ -199,16 +199,38 @@ pub async fn run_replay(
     result
 }
 
+/// Whether there is a terminal to draw on and read keys from: stdout must be one (the screen is
+/// drawn there), and keys come from stdin or, as crossterm does, from `/dev/tty`. Checked before
+/// a dashboard does anything else, so that cron or CI gets a plain error with no event log
+/// written, no request sent, and no escape codes in its captured output.
+///
+/// # Errors
+/// No terminal: the message says what to use instead.
+pub fn require_terminal() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let keys = std::io::stdin().is_terminal() || std::fs::File::open("/dev/tty").is_ok();
+    if std::io::stdout().is_terminal() && keys {
+        return Ok(());
+    }
+    Err(no_terminal("standard output or input is not a terminal"))
+}
+
+fn no_terminal(why: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the dashboard needs a terminal ({why}); for a headless session use `omniscope run` (or `omniscope replay FILE --headless`)"
+    )
+}
+
 /// Raw mode, the alternate screen, and a panic hook that restores the terminal
 /// (`ratatui::try_init`). Without a terminal (a pipe, cron, CI) this is an error that says what
 /// to use instead, not `ratatui::init`'s panic.
 fn init_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
     ratatui::try_init().map_err(|error| {
-        // Whatever was switched on before the failure is switched off again.
-        ratatui::restore();
-        anyhow::anyhow!(
-            "the dashboard needs a terminal ({error}); for a headless session use `omniscope run` (or `omniscope replay FILE --headless`)"
-        )
+        // Raw mode is the one thing switched on before the alternate screen: only it is undone
+        // (`ratatui::restore` would also write "leave alternate screen" to an output that never
+        // entered it).
+        let _ = crossterm::terminal::disable_raw_mode();
+        no_terminal(error)
     })
 }
 

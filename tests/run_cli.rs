@@ -238,7 +238,7 @@ async fn the_dashboard_without_a_terminal_is_a_clear_error_not_a_panic() {
     // `timeout` bounds the test should a terminal be found after all.
     let dir = tempfile::tempdir().unwrap();
     let mut demo = Command::new("timeout");
-    demo.args(["60", "setsid", "--wait", binary::BIN, "demo", "--no-log"])
+    demo.args(["60", "setsid", "--wait", binary::BIN, "demo"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("OMNISCOPE_CONFIG_DIR", dir.path())
@@ -252,4 +252,14 @@ async fn the_dashboard_without_a_terminal_is_a_clear_error_not_a_panic() {
     assert_eq!(done.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("needs a terminal"), "{stderr}");
     assert!(stderr.contains("omniscope run"), "{stderr}");
+    // Checked before anything else: no escape codes in the captured output, no event log.
+    assert!(
+        !text(&done.stdout).contains('\u{1b}'),
+        "{:?}",
+        text(&done.stdout)
+    );
+    assert!(
+        !dir.path().join("logs").exists(),
+        "an event log was written"
+    );
 }

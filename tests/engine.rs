@@ -912,6 +912,42 @@ async fn a_transient_job_poll_failure_is_polled_again() {
     assert_eq!(server.seen_at("/api/v1/jobs/j-2").len(), 2);
 }
 
+#[tokio::test]
+async fn a_job_poll_answered_429_waits_for_its_retry_after() {
+    let server = Server::new();
+    server.default_reply(
+        "/api/v1/scrape",
+        Reply::json(202, json!({"job_id": "j-3", "status": "queued"})),
+    );
+    server.queue(
+        "/api/v1/jobs/j-3",
+        vec![alter_fail(429, "RATE_LIMIT_EXCEEDED").header("Retry-After", "3")],
+    );
+    server.default_reply(
+        "/api/v1/jobs/j-3",
+        Reply::json(
+            200,
+            json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}),
+        ),
+    );
+    server.default_reply(
+        "/api/v1/usage",
+        Reply::json(200, json!({"balance_credits": 1})),
+    );
+    let base = server.start().await;
+    let toml = format!(
+        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
+    );
+    let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
+    let events = run_all(config).await;
+    assert!(outcomes(&events)[0].succeeded());
+    let polls = server.seen_at("/api/v1/jobs/j-3");
+    assert_eq!(polls.len(), 2);
+    // A lower bound only: the next poll may come later on a slow machine, never sooner.
+    let gap = polls[1].at - polls[0].at;
+    assert!(gap >= Duration::from_secs(3), "polled again after {gap:?}");
+}
+
 /// Slow: it spans one usage interval (30 s, the shortest the contracts allow).
 #[tokio::test]
 async fn a_paused_provider_is_not_sent_usage_polls_either() {

@@ -744,12 +744,14 @@ async fn run_attempt(
         .json(&http::request_body(profile, &plan.target, &plan.options));
     let received = http::send(request, shared.config.body_cap).await;
     let mut outcome = classify(shared, profile, &meta, &received, started);
+    // Before anything reads it: the job's events, a pause reason, a hold, the log and the report
+    // copy its text.
+    outcome.redact(provider.settings.key.expose_secret());
     if outcome.api_status == Some(202) && outcome.job.is_some() {
         // The gate place is kept while the job runs: the provider is still working for us.
         outcome = follow_job(shared, provider, &meta, outcome, started).await;
+        outcome.redact(provider.settings.key.expose_secret());
     }
-    // Before anything reads it: a pause reason, a hold, the log and the report copy its text.
-    outcome.redact(provider.settings.key.expose_secret());
 
     let now = Utc::now();
     let hold = policy::provider_hold(&outcome, now).filter(|wait| !wait.is_zero());
@@ -927,12 +929,28 @@ async fn follow_job(
                 outcome.class.retryable.allows_plain_retry() && !outcome.class.account_stop;
             if errors >= MAX_POLL_ERRORS || !transient {
                 outcome.job = Some(job);
+                let times = if transient {
+                    format!(" {errors} times")
+                } else {
+                    String::new()
+                };
                 outcome.message = Some(format!(
-                    "job poll failed {errors} times: {}",
+                    "job poll failed{times}: {}",
                     outcome.message.unwrap_or_default()
                 ));
                 outcome.api_success = false;
                 return outcome;
+            }
+            // A 429 (or 503 with Retry-After) on a poll is honoured like one on a scrape: the
+            // provider is held and the next poll waits for it, on top of the poll interval.
+            if let Some(wait) =
+                policy::provider_hold(&outcome, Utc::now()).filter(|wait| !wait.is_zero())
+            {
+                provider.hold_for(wait);
+                tokio::select! {
+                    () = shared.cancel.cancelled() => {}
+                    () = tokio::time::sleep(wait) => {}
+                }
             }
             continue;
         }

@@ -103,20 +103,22 @@ impl Outcome {
         {
             scrub(text);
         }
-        scrub(&mut self.body_excerpt);
-        // The excerpt is cut at a fixed length: a key that straddled the cut left its start at
-        // the end (only starts long enough not to match by chance).
-        if let Some(start) = (MIN_REDACTED_SECRET..secret.len())
-            .rev()
-            .filter_map(|len| secret.get(..len))
-            .find(|start| self.body_excerpt.ends_with(start))
-        {
-            let kept = self.body_excerpt.len() - start.len();
-            self.body_excerpt.truncate(kept);
-            self.body_excerpt.push_str(REDACTED);
-        }
+        // The excerpt and header values are cut at a fixed length: a key that straddled the cut
+        // left its start at the end (only starts long enough not to match by chance).
+        let scrub_cut = |text: &mut String| {
+            scrub(text);
+            if let Some(start) = (MIN_REDACTED_SECRET..secret.len())
+                .rev()
+                .filter_map(|len| secret.get(..len))
+                .find(|start| text.ends_with(start))
+            {
+                text.truncate(text.len() - start.len());
+                text.push_str(REDACTED);
+            }
+        };
+        scrub_cut(&mut self.body_excerpt);
         for (_, value) in &mut self.headers {
-            scrub(value);
+            scrub_cut(value);
         }
         if let Some(job) = &mut self.job {
             scrub(&mut job.id);
@@ -442,7 +444,7 @@ mod tests {
     const KEY: &str = "sk_test_0123456789abcdef";
 
     #[test]
-    fn a_key_cut_off_at_the_end_of_the_excerpt_is_redacted_too() {
+    fn a_key_cut_off_at_the_end_of_the_excerpt_or_a_header_is_redacted_too() {
         let mut cut = outcome(&Attempt::default());
         cut.body_excerpt = format!("{{\"error\":\"bad key {}", &KEY[..12]);
         cut.redact(KEY);
@@ -456,6 +458,11 @@ mod tests {
         short.body_excerpt = "token sk_te".to_owned();
         short.redact(KEY);
         assert_eq!(short.body_excerpt, "token sk_te");
+
+        let mut header = outcome(&Attempt::default());
+        header.headers = vec![("x-debug".to_owned(), format!("key={}", &KEY[..9]))];
+        header.redact(KEY);
+        assert_eq!(header.headers[0].1, format!("key={REDACTED}"));
 
         let mut whole = outcome(&Attempt::default());
         whole.body_excerpt = format!("a {KEY} b");

@@ -34,8 +34,9 @@ pub fn main(args: &RunArgs) -> ExitCode {
     // One thread runs the whole session. A probe run is I/O-bound, and one core sends tens of
     // thousands of attempts a second, far past any provider's rate limit; the work-stealing
     // scheduler only added cross-thread wake-ups (a futex call and a context switch for nearly every
-    // event): 35 µs of CPU per attempt on two workers, 20 µs on one thread (`benches/e2e.sh`,
-    // `--no-log`). The event log encodes and writes off this thread (see `eventlog::writer`).
+    // event): about a quarter of the CPU per attempt (README "Performance"). The event log's
+    // file writes run on the blocking pool (see `eventlog::writer`). The dashboard keeps two
+    // workers: its drawing blocks on the terminal, and probing must go on meanwhile.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

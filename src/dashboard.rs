@@ -27,21 +27,21 @@ pub fn watch(args: &RunArgs) -> ExitCode {
     let prepared = match run::prepare(args) {
         Ok(prepared) => prepared,
         Err(message) => {
-            eprintln!("omniscope: {message}");
+            crate::say!("omniscope: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
     let bindings = match config::load(args.config.as_deref()) {
         Ok((file, _)) => KeyBindings::with_overrides(&file.keys),
         Err(error) => {
-            eprintln!("omniscope: {error}");
+            crate::say!("omniscope: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
     let bindings = match bindings {
         Ok(bindings) => bindings,
         Err(error) => {
-            eprintln!("omniscope: config: {error}");
+            crate::say!("omniscope: config: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -64,7 +64,7 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
     let scenario = match Scenario::load(&args.scenario) {
         Ok(scenario) => scenario,
         Err(error) => {
-            eprintln!("omniscope: {error}");
+            crate::say!("omniscope: {error}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -75,14 +75,14 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
         let sim = match simulator::start(SimConfig::new(scenario).seed(args.seed)).await {
             Ok(sim) => sim,
             Err(error) => {
-                eprintln!("omniscope: cannot start the simulator: {error}");
+                crate::say!("omniscope: cannot start the simulator: {error}");
                 return ExitCode::FAILURE;
             }
         };
         let prepared = match demo_config(&sim.base_url()) {
             Ok(prepared) => prepared,
             Err(message) => {
-                eprintln!("omniscope: demo config: {message}");
+                crate::say!("omniscope: demo config: {message}");
                 sim.shutdown().await;
                 return ExitCode::FAILURE;
             }
@@ -145,7 +145,7 @@ async fn dashboard(
     outputs: run::RecorderOutputs,
 ) -> ExitCode {
     if let Err(error) = tui::require_terminal() {
-        eprintln!("omniscope: {error}");
+        crate::say!("omniscope: {error}");
         return ExitCode::FAILURE;
     }
     let now = Utc::now();
@@ -153,7 +153,7 @@ async fn dashboard(
     let mut recorder = match run::start_recorder_for(&outputs, now, &engine, &profiles).await {
         Ok(recorder) => recorder,
         Err(message) => {
-            eprintln!("omniscope: {message}");
+            crate::say!("omniscope: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -179,7 +179,7 @@ async fn dashboard(
     let handle = match Engine::spawn(engine, &profiles, engine_tx) {
         Ok(handle) => handle,
         Err(error) => {
-            eprintln!("omniscope: {error}");
+            crate::say!("omniscope: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -201,12 +201,12 @@ async fn dashboard(
     // Requests still in the air after the engine's own grace period are not waited for long.
     let recorded = tokio::time::timeout(std::time::Duration::from_secs(5), recording).await;
     if let Ok(Ok(Some(path))) = recorded {
-        eprintln!("omniscope: event log {}", path.display());
+        crate::say!("omniscope: event log {}", path.display());
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("omniscope: {error}");
+            crate::say!("omniscope: {error}");
             ExitCode::FAILURE
         }
     }
@@ -216,7 +216,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => Some(runtime),
         Err(error) => {
-            eprintln!("omniscope: cannot start the async runtime: {error}");
+            crate::say!("omniscope: cannot start the async runtime: {error}");
             None
         }
     }

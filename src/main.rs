@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             let profiles = match provider::load_profiles(paths::profiles_dir().as_deref()) {
                 Ok(profiles) => profiles,
                 Err(error) => {
-                    eprintln!("omniscope: {error}");
+                    omniscope::say!("omniscope: {error}");
                     return ExitCode::from(2);
                 }
             };
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
                         omniscope::stdout::print(&format!("{json}\n"));
                     }
                     Err(error) => {
-                        eprintln!("omniscope: {error}");
+                        omniscope::say!("omniscope: {error}");
                         return ExitCode::FAILURE;
                     }
                 }

@@ -28,17 +28,20 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
     let folded = match fold_path(&args.file) {
         Ok(folded) => folded,
         Err(error) => {
-            eprintln!("omniscope: {error}");
+            crate::say!("omniscope: {error}");
             return ExitCode::from(2);
         }
     };
-    eprint!("{}", read_notes(&args.file, &folded));
+    {
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), "{}", read_notes(&args.file, &folded));
+    }
     let report = report_of(&folded);
     crate::stdout::print(&report::summary(&report));
     if let Some(path) = args.report.as_deref()
         && let Err(message) = write_report(path, &report)
     {
-        eprintln!("omniscope: {message}");
+        crate::say!("omniscope: {message}");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
@@ -47,20 +50,20 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
 /// The dashboard over the recorded session, fed by the replay source at `--speed`.
 fn play_on_dashboard(args: &ReplayArgs) -> ExitCode {
     if !args.file.is_file() {
-        eprintln!("omniscope: cannot read event log {}", args.file.display());
+        crate::say!("omniscope: cannot read event log {}", args.file.display());
         return ExitCode::from(2);
     }
     let profiles = match crate::provider::load_profiles(crate::paths::profiles_dir().as_deref()) {
         Ok(profiles) => profiles,
         Err(error) => {
-            eprintln!("omniscope: {error}");
+            crate::say!("omniscope: {error}");
             return ExitCode::from(2);
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("omniscope: cannot start the async runtime: {error}");
+            crate::say!("omniscope: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -80,7 +83,7 @@ fn play_on_dashboard(args: &ReplayArgs) -> ExitCode {
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("omniscope: {error}");
+                crate::say!("omniscope: {error}");
                 ExitCode::FAILURE
             }
         }
@@ -93,7 +96,7 @@ fn play_as_text(args: &ReplayArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("omniscope: cannot start the async runtime: {error}");
+            crate::say!("omniscope: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -118,7 +121,7 @@ fn play_as_text(args: &ReplayArgs) -> ExitCode {
                     ended_at = Some(record.at());
                 }
                 ReplayItem::Unreadable { line, error } => {
-                    eprintln!(
+                    crate::say!(
                         "omniscope: {}: line {line} unreadable: {error}",
                         args.file.display()
                     );
@@ -128,11 +131,11 @@ fn play_as_text(args: &ReplayArgs) -> ExitCode {
         match task.await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
-                eprintln!("omniscope: {error}");
+                crate::say!("omniscope: {error}");
                 return ExitCode::from(2);
             }
             Err(error) => {
-                eprintln!("omniscope: replay stopped: {error}");
+                crate::say!("omniscope: replay stopped: {error}");
                 return ExitCode::FAILURE;
             }
         }

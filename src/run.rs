@@ -43,7 +43,7 @@ pub fn main(args: &RunArgs) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("omniscope: cannot start the async runtime: {error}");
+            crate::say!("omniscope: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -54,7 +54,7 @@ pub fn main(args: &RunArgs) -> ExitCode {
         tokio::spawn(async move { run(&args).await })
             .await
             .unwrap_or_else(|error| {
-                eprintln!("omniscope: the run stopped unexpectedly: {error}");
+                crate::say!("omniscope: the run stopped unexpectedly: {error}");
                 ExitCode::FAILURE
             })
     })
@@ -106,7 +106,7 @@ async fn run(args: &RunArgs) -> ExitCode {
     let prepared = match prepare(args) {
         Ok(prepared) => prepared,
         Err(message) => {
-            eprintln!("omniscope: {message}");
+            crate::say!("omniscope: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -114,7 +114,7 @@ async fn run(args: &RunArgs) -> ExitCode {
     let mut report_file = match args.report.as_deref().map(open_report).transpose() {
         Ok(file) => file,
         Err(message) => {
-            eprintln!("omniscope: {message}");
+            crate::say!("omniscope: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -130,7 +130,7 @@ async fn run(args: &RunArgs) -> ExitCode {
     let mut recorder = match start_recorder(args, &stats, &prepared).await {
         Ok(recorder) => recorder,
         Err(message) => {
-            eprintln!("omniscope: {message}");
+            crate::say!("omniscope: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -138,7 +138,7 @@ async fn run(args: &RunArgs) -> ExitCode {
     let handle = match Engine::spawn(prepared.engine, &prepared.profiles, events_tx) {
         Ok(handle) => handle,
         Err(error) => {
-            eprintln!("omniscope: {error}");
+            crate::say!("omniscope: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -164,7 +164,7 @@ async fn run(args: &RunArgs) -> ExitCode {
                 stop_requests += 1;
                 handle.shutdown();
                 if stop_requests == 1 {
-                    eprintln!("omniscope: stopping (requests in the air finish; signal again to stop now)");
+                    crate::say!("omniscope: stopping (requests in the air finish; signal again to stop now)");
                 } else {
                     break;
                 }
@@ -178,14 +178,14 @@ async fn run(args: &RunArgs) -> ExitCode {
     // One instant for the report and the log's session_end: a replay then reports the same duration.
     let ended_at = Utc::now();
     if let Some(path) = recorder.finish(ended_at).await {
-        eprintln!("omniscope: event log {}", path.display());
+        crate::say!("omniscope: event log {}", path.display());
     }
     let report = report::build(&stats, ended_at);
     crate::stdout::print(&report::summary(&report));
     if let (Some(file), Some(path)) = (report_file.as_mut(), args.report.as_deref())
         && let Err(message) = write_report(file, path, &report)
     {
-        eprintln!("omniscope: {message}");
+        crate::say!("omniscope: {message}");
         return ExitCode::FAILURE;
     }
     let broken = report::broken_thresholds(&report, &prepared.thresholds);
@@ -193,7 +193,7 @@ async fn run(args: &RunArgs) -> ExitCode {
         ExitCode::from(EXIT_OK)
     } else {
         for line in &broken {
-            eprintln!("omniscope: threshold broken: {line}");
+            crate::say!("omniscope: threshold broken: {line}");
         }
         ExitCode::from(EXIT_THRESHOLD)
     }
@@ -249,7 +249,7 @@ pub async fn start_recorder_for(
             let server = metrics::serve(addr, Arc::new(registry))
                 .await
                 .map_err(|error| error.to_string())?;
-            eprintln!("omniscope: metrics at http://{}/metrics", server.local_addr);
+            crate::say!("omniscope: metrics at http://{}/metrics", server.local_addr);
             // Dropping the handle detaches the server task: it serves until the process ends.
             drop(server);
             Some(metrics)
@@ -281,22 +281,22 @@ fn write_report(file: &mut File, path: &Path, report: &report::Report) -> Result
 fn narrate(event: &ProbeEvent) {
     match event {
         ProbeEvent::Paused { provider, reason } => {
-            eprintln!("omniscope: {provider} paused: {reason}");
+            crate::say!("omniscope: {provider} paused: {reason}");
         }
         ProbeEvent::Hold {
             provider,
             until,
             reason,
-        } => eprintln!("omniscope: {provider} held until {until}: {reason}"),
+        } => crate::say!("omniscope: {provider} held until {until}: {reason}"),
         ProbeEvent::UsageFailed { provider, message } => {
-            eprintln!("omniscope: {provider}: {message}");
+            crate::say!("omniscope: {provider}: {message}");
         }
         ProbeEvent::GaveUp {
             provider,
             reason,
             offer: Some(offer),
             ..
-        } => eprintln!("omniscope: {provider}: {reason} (an escalated retry may help: {offer})"),
+        } => crate::say!("omniscope: {provider}: {reason} (an escalated retry may help: {offer})"),
         _ => {}
     }
 }

@@ -274,7 +274,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
 #[must_use]
 pub fn run_command(args: &SimulateArgs) -> ExitCode {
     if !args.listen.ip().is_loopback() && !args.allow_remote {
-        eprintln!(
+        crate::say!(
             "omniscope simulate: {} is not a loopback address; the simulator accepts any key, so pass \
              --allow-remote to expose it anyway",
             args.listen
@@ -284,7 +284,7 @@ pub fn run_command(args: &SimulateArgs) -> ExitCode {
     let scenario = match Scenario::load(&args.scenario) {
         Ok(scenario) => scenario,
         Err(error) => {
-            eprintln!("omniscope simulate: {error}");
+            crate::say!("omniscope simulate: {error}");
             return ExitCode::from(2);
         }
     };
@@ -294,7 +294,7 @@ pub fn run_command(args: &SimulateArgs) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("omniscope simulate: cannot start the async runtime: {error}");
+            crate::say!("omniscope simulate: cannot start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -304,11 +304,11 @@ pub fn run_command(args: &SimulateArgs) -> ExitCode {
         let sim = match start(config).await {
             Ok(sim) => sim,
             Err(error @ SimError::Scenario(_)) => {
-                eprintln!("omniscope simulate: {error}");
+                crate::say!("omniscope simulate: {error}");
                 return ExitCode::from(2);
             }
             Err(error) => {
-                eprintln!("omniscope simulate: {error}");
+                crate::say!("omniscope simulate: {error}");
                 return ExitCode::FAILURE;
             }
         };
@@ -316,7 +316,7 @@ pub fn run_command(args: &SimulateArgs) -> ExitCode {
         match sim.serve_until(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("omniscope simulate: server failed: {error}");
+                crate::say!("omniscope simulate: server failed: {error}");
                 ExitCode::FAILURE
             }
         }

@@ -12,8 +12,18 @@ pub fn print(text: &str) -> bool {
         Ok(()) => true,
         Err(error) if error.kind() == ErrorKind::BrokenPipe => false,
         Err(error) => {
-            eprintln!("omniscope: cannot write to standard output: {error}");
+            crate::say!("omniscope: cannot write to standard output: {error}");
             true
         }
     }
+}
+
+/// `eprintln!` that cannot panic: `eprintln!` panics when stderr is a closed pipe
+/// (`omniscope run … 2>&1 | head -1`), and a message nobody can read is not worth a crash.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
 }

@@ -263,3 +263,27 @@ async fn the_dashboard_without_a_terminal_is_a_clear_error_not_a_panic() {
         "an event log was written"
     );
 }
+
+#[test]
+fn an_error_to_a_closed_stderr_is_still_an_exit_code_not_a_panic() {
+    // `omniscope run … 2>&1 | head -1`: the reader has gone before the error is written.
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = binary::command(dir.path(), "")
+        .args([
+            "run",
+            "--provider",
+            "omniscrape",
+            "--target",
+            "https://example.com/",
+            "--api-key-env",
+            "NO_SUCH_KEY_VARIABLE",
+            "--once",
+        ])
+        .stderr(writer)
+        .status()
+        .unwrap();
+    // Missing key: a usage error (2), where a panicking `eprintln!` exited 101.
+    assert_eq!(status.code(), Some(2));
+}

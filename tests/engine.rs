@@ -835,30 +835,48 @@ async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_host() {
     );
 }
 
+/// One async AlterLab probe (job poll interval 1 s) against a server whose scrape queues job
+/// `id` and whose polls of it answer `first`, in order, then `then`.
+async fn run_job_probe(id: &str, first: Vec<Reply>, then: Reply) -> (Server, Vec<ProbeEvent>) {
+    let server = Server::new();
+    server.default_reply(
+        "/api/v1/scrape",
+        Reply::json(202, json!({"job_id": id, "status": "queued"})),
+    );
+    let poll = format!("/api/v1/jobs/{id}");
+    server.queue(&poll, first);
+    server.default_reply(&poll, then);
+    server.default_reply(
+        "/api/v1/usage",
+        Reply::json(200, json!({"balance_credits": 1})),
+    );
+    let base = server.start().await;
+    let toml = format!(
+        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
+    );
+    let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
+    let events = run_all(config).await;
+    (server, events)
+}
+
+fn completed_job() -> Reply {
+    Reply::json(
+        200,
+        json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}),
+    )
+}
+
 #[tokio::test]
 async fn a_job_poll_refused_for_good_is_not_polled_again() {
     // A 401 on the poll is an account error like any other: one poll, then the provider pauses.
     // A 404 (the job is gone) is not polled again either. Transient poll failures still are.
     for (status, pauses) in [(401u16, true), (404, false)] {
-        let server = Server::new();
-        server.default_reply(
-            "/api/v1/scrape",
-            Reply::json(202, json!({"job_id": "j-1", "status": "queued"})),
-        );
-        server.default_reply(
-            "/api/v1/jobs/j-1",
+        let (server, events) = run_job_probe(
+            "j-1",
+            Vec::new(),
             Reply::json(status, json!({"error": "NOPE", "message": "no"})),
-        );
-        server.default_reply(
-            "/api/v1/usage",
-            Reply::json(200, json!({"balance_credits": 1})),
-        );
-        let base = server.start().await;
-        let toml = format!(
-            "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
-        );
-        let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
-        let events = run_all(config).await;
+        )
+        .await;
         let all = outcomes(&events);
         assert_eq!(all.len(), 1, "HTTP {status}");
         assert!(!all[0].succeeded());
@@ -877,35 +895,11 @@ async fn a_job_poll_refused_for_good_is_not_polled_again() {
 
 #[tokio::test]
 async fn a_transient_job_poll_failure_is_polled_again() {
-    let server = Server::new();
-    server.default_reply(
-        "/api/v1/scrape",
-        Reply::json(202, json!({"job_id": "j-2", "status": "queued"})),
+    let busy = Reply::json(
+        503,
+        json!({"error": "SERVICE_UNAVAILABLE", "message": "busy"}),
     );
-    server.queue(
-        "/api/v1/jobs/j-2",
-        vec![Reply::json(
-            503,
-            json!({"error": "SERVICE_UNAVAILABLE", "message": "busy"}),
-        )],
-    );
-    server.default_reply(
-        "/api/v1/jobs/j-2",
-        Reply::json(
-            200,
-            json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}),
-        ),
-    );
-    server.default_reply(
-        "/api/v1/usage",
-        Reply::json(200, json!({"balance_credits": 1})),
-    );
-    let base = server.start().await;
-    let toml = format!(
-        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
-    );
-    let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
-    let events = run_all(config).await;
+    let (server, events) = run_job_probe("j-2", vec![busy], completed_job()).await;
     let all = outcomes(&events);
     assert_eq!(all.len(), 1);
     assert!(all[0].succeeded(), "{:?}", all[0]);
@@ -914,32 +908,8 @@ async fn a_transient_job_poll_failure_is_polled_again() {
 
 #[tokio::test]
 async fn a_job_poll_answered_429_waits_for_its_retry_after() {
-    let server = Server::new();
-    server.default_reply(
-        "/api/v1/scrape",
-        Reply::json(202, json!({"job_id": "j-3", "status": "queued"})),
-    );
-    server.queue(
-        "/api/v1/jobs/j-3",
-        vec![alter_fail(429, "RATE_LIMIT_EXCEEDED").header("Retry-After", "3")],
-    );
-    server.default_reply(
-        "/api/v1/jobs/j-3",
-        Reply::json(
-            200,
-            json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}),
-        ),
-    );
-    server.default_reply(
-        "/api/v1/usage",
-        Reply::json(200, json!({"balance_credits": 1})),
-    );
-    let base = server.start().await;
-    let toml = format!(
-        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
-    );
-    let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
-    let events = run_all(config).await;
+    let limited = alter_fail(429, "RATE_LIMIT_EXCEEDED").header("Retry-After", "3");
+    let (server, events) = run_job_probe("j-3", vec![limited], completed_job()).await;
     assert!(outcomes(&events)[0].succeeded());
     let polls = server.seen_at("/api/v1/jobs/j-3");
     assert_eq!(polls.len(), 2);

@@ -27,7 +27,6 @@ fn engine_config(
     targets: &[&str],
     once: bool,
 ) -> EngineConfig {
-    let file = config::parse(toml).unwrap();
     let overrides = Overrides {
         provider: Some(provider.to_owned()),
         endpoint: Some(base.to_owned()),
@@ -35,7 +34,13 @@ fn engine_config(
         once,
         ..Overrides::default()
     };
-    config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
+    resolved(toml, &overrides)
+}
+
+/// What `toml` resolves to under `overrides`, with the built-in profiles and the test key.
+fn resolved(toml: &str, overrides: &Overrides) -> EngineConfig {
+    let file = config::parse(toml).unwrap();
+    config::resolve(&file, "test", overrides, &builtin_profiles(), |_| {
         Some(SECRET.to_owned())
     })
     .unwrap()
@@ -245,15 +250,11 @@ async fn an_async_job_is_polled_until_done_and_counts_once() {
     let toml = format!(
         "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[[probes]]\nprovider = \"omniscrape\"\nendpoint = \"{base}\"\ntargets = [\"https://slow.example/\"]\nasync = true\n"
     );
-    let file = config::parse(&toml).unwrap();
     let overrides = Overrides {
         once: true,
         ..Overrides::default()
     };
-    let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
-        Some(SECRET.to_owned())
-    })
-    .unwrap();
+    let config = resolved(&toml, &overrides);
     let events = run_all(config).await;
     let all = outcomes(&events);
     assert_eq!(all.len(), 1, "polls are not attempts");
@@ -569,7 +570,6 @@ async fn a_duration_ends_a_repeating_run() {
     let server = Server::new();
     server.default_reply("/v1/scrape", omni_ok(200));
     let base = server.start().await;
-    let file = config::parse("[run]\nevery = \"100ms\"\n").unwrap();
     let overrides = Overrides {
         provider: Some("omniscrape".into()),
         endpoint: Some(base),
@@ -577,10 +577,7 @@ async fn a_duration_ends_a_repeating_run() {
         duration: Some(Duration::from_millis(500)),
         ..Overrides::default()
     };
-    let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
-        Some(SECRET.to_owned())
-    })
-    .unwrap();
+    let config = resolved("[run]\nevery = \"100ms\"\n", &overrides);
     let events = run_all(config).await;
     assert!(
         outcomes(&events).len() >= 2,
@@ -676,7 +673,6 @@ async fn measure_load_mode_throughput() {
     for concurrency in [1u32, 8, 32] {
         let toml =
             format!("[run]\nevery = \"0s\"\n[providers.omniscrape]\nconcurrency = {concurrency}\n");
-        let file = config::parse(&toml).unwrap();
         let overrides = Overrides {
             provider: Some("omniscrape".into()),
             endpoint: Some(base.clone()),
@@ -684,10 +680,7 @@ async fn measure_load_mode_throughput() {
             duration: Some(Duration::from_secs(3)),
             ..Overrides::default()
         };
-        let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
-            Some(SECRET.to_owned())
-        })
-        .unwrap();
+        let config = resolved(&toml, &overrides);
         let events = run_all(config).await;
         let attempts = outcomes(&events).len();
         assert!(attempts > 0);
@@ -928,7 +921,6 @@ async fn a_paused_provider_is_not_sent_usage_polls_either() {
         Reply::json(200, json!({"balance_credits": 1})),
     );
     let base = server.start().await;
-    let file = config::parse(&format!("{FAST_RETRY}[run]\nevery = \"60s\"\n")).unwrap();
     let overrides = Overrides {
         provider: Some("alterlab".into()),
         endpoint: Some(base),
@@ -936,10 +928,7 @@ async fn a_paused_provider_is_not_sent_usage_polls_either() {
         duration: Some(Duration::from_secs(33)),
         ..Overrides::default()
     };
-    let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
-        Some(SECRET.to_owned())
-    })
-    .unwrap();
+    let config = resolved(&format!("{FAST_RETRY}[run]\nevery = \"60s\"\n"), &overrides);
     let events = run_all(config).await;
     assert!(
         events

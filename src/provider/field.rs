@@ -39,6 +39,16 @@ impl Field {
     }
 }
 
+/// An RFC 6901 pointer's tokens, split and unescaped as `Value::pointer` does it ("~1" before
+/// "~0"); the empty pointer has none.
+pub(crate) fn pointer_tokens(pointer: &str) -> Vec<String> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|token| token.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
 /// What `Value::pointer` does with one pointer, without splitting and unescaping it on every call.
 pub(crate) fn json_at<'v>(mut value: &'v Value, tokens: &[String]) -> Option<&'v Value> {
     for token in tokens {
@@ -78,15 +88,9 @@ impl TryFrom<String> for Field {
         }
         if let Some(pointer) = text.strip_prefix("json:") {
             if pointer.is_empty() || pointer.starts_with('/') {
-                // The same split and unescaping as `Value::pointer` ("~1" before "~0").
-                let tokens = pointer
-                    .split('/')
-                    .skip(1)
-                    .map(|token| token.replace("~1", "/").replace("~0", "~"))
-                    .collect();
                 return Ok(Self(
                     FieldSource::Json(pointer.to_owned()),
-                    Parsed::Json(tokens),
+                    Parsed::Json(pointer_tokens(pointer).into()),
                 ));
             }
             return Err(format!("JSON pointer {pointer:?} must start with '/'"));

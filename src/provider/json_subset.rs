@@ -57,6 +57,40 @@ pub(crate) fn parse(body: &[u8], paths: &[&[String]]) -> Option<Vec<Option<Value
     Some(values)
 }
 
+/// The scalar `visit_*` methods of a visitor whose value is `()`: the deserializer has parsed and
+/// checked the scalar; it is dropped.
+macro_rules! drop_scalars {
+    () => {
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+
+        fn visit_none<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    };
+}
+
 /// A value some paths pass through: `wanted` has a bit for each path in `paths` that continues
 /// below this value, whose token at `depth` names the next step. What they find goes to `values`.
 struct Wanted<'p, 'v> {
@@ -162,33 +196,7 @@ impl<'de> Visitor<'de> for Wanted<'_, '_> {
     }
 
     // A pointer cannot step into a scalar: the paths through it find nothing.
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    drop_scalars!();
 }
 
 /// An object key, borrowed from the body when it has no escapes. Read with `deserialize_str`, as
@@ -254,33 +262,7 @@ impl<'de> Visitor<'de> for Skip {
         Ok(())
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    drop_scalars!();
 }
 
 #[cfg(test)]
@@ -289,14 +271,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn tokens(pointer: &str) -> Vec<String> {
-        pointer
-            .split('/')
-            .skip(1)
-            .map(|token| token.replace("~1", "/").replace("~0", "~"))
-            .collect()
-    }
+    use crate::provider::field::pointer_tokens as tokens;
 
     /// Every pointer reads the same from the subset as from the whole `Value`.
     fn agrees(body: &[u8], pointers: &[&str]) {

@@ -266,6 +266,14 @@ impl ProviderRuntime {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Hold the provider for as long as `outcome` asks (Retry-After, a spent rate-limit window),
+    /// counted from `now`; the wait, when there is one.
+    fn hold_as_asked(&self, outcome: &Outcome, now: DateTime<Utc>) -> Option<Duration> {
+        let wait = policy::provider_hold(outcome, now).filter(|wait| !wait.is_zero())?;
+        self.hold_for(wait);
+        Some(wait)
+    }
+
     fn hold_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut hold = self
@@ -754,11 +762,8 @@ async fn run_attempt(
     }
 
     let now = Utc::now();
-    let hold = policy::provider_hold(&outcome, now).filter(|wait| !wait.is_zero());
-    if let Some(wait) = hold {
-        // Set before leaving the gate, so the next request in line already sees it.
-        provider.hold_for(wait);
-    }
+    // Set before leaving the gate, so the next request in line already sees it.
+    let hold = provider.hold_as_asked(&outcome, now);
     // An account error stops the provider before its gate place is freed, so no request queued
     // behind this one goes out.
     let paused_now = (outcome.class.account_stop && !outcome.succeeded())
@@ -943,10 +948,7 @@ async fn follow_job(
             }
             // A 429 (or 503 with Retry-After) on a poll is honoured like one on a scrape: the
             // provider is held and the next poll waits for it, on top of the poll interval.
-            if let Some(wait) =
-                policy::provider_hold(&outcome, Utc::now()).filter(|wait| !wait.is_zero())
-            {
-                provider.hold_for(wait);
+            if let Some(wait) = provider.hold_as_asked(&outcome, Utc::now()) {
                 tokio::select! {
                     () = shared.cancel.cancelled() => {}
                     () = tokio::time::sleep(wait) => {}

@@ -47,8 +47,8 @@ pub fn main(args: &RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Spawned rather than run in `block_on` directly, so that a panic in the session ends as an
-    // error message and an exit code, not an abort without a report.
+    // Spawned rather than run in `block_on` directly, so that a panic in the session ends as one
+    // error line and exit code 1 instead of unwinding out of `block_on`.
     let args = args.clone();
     runtime.block_on(async move {
         tokio::spawn(async move { run(&args).await })

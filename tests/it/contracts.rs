@@ -43,7 +43,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/tests/fixtures/{path}",
+        "{}/tests/it/fixtures/{path}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()

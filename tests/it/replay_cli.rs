@@ -1,10 +1,8 @@
 //! The real binary: `run --log` then `replay --headless --report` gives the report `run` wrote;
 //! a run killed with SIGKILL leaves a log whose every line parses; the key is never in the log.
 
-#[path = "support/binary.rs"]
-mod binary;
-#[path = "support/scripted.rs"]
-mod scripted;
+use crate::support::binary;
+use crate::support::scripted;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -218,7 +218,7 @@ async fn metrics_over_http_parse_and_show_the_records() {
 
     // The shipped Grafana dashboard asks only for series this exposition has.
     let dashboard: serde_json::Value =
-        serde_json::from_str(include_str!("../assets/grafana/omniscope.json")).unwrap();
+        serde_json::from_str(include_str!("../../assets/grafana/omniscope.json")).unwrap();
     let mut asked = 0;
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().unwrap() {

@@ -1,8 +1,7 @@
 //! The engine against purpose-made loopback servers. Time assertions are lower bounds only (a wait
 //! that was honoured), never "fast enough".
 
-#[path = "support/scripted.rs"]
-mod scripted;
+use crate::support::scripted;
 
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
 //! `omniscope run` as users run it: the real binary against a loopback server.
 
-#[path = "support/binary.rs"]
-mod binary;
-#[path = "support/scripted.rs"]
-mod scripted;
+use crate::support::binary;
+use crate::support::scripted;
 
 use std::path::Path;
 use std::process::Command;

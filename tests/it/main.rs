@@ -1,0 +1,17 @@
+//! The integration tests, one binary: each module below was its own test binary, and each of
+//! those linked the whole crate again. Real loopback servers and the real `omniscope` binary.
+
+mod support {
+    pub mod binary;
+    pub mod scripted;
+}
+
+mod classify_props;
+mod contracts;
+mod e2e_tmux;
+mod engine;
+mod eventlog_files;
+mod metrics_http;
+mod replay_cli;
+mod run_cli;
+mod simulator;

@@ -175,6 +175,11 @@ pub enum Transport {
     Other {
         detail: String,
     },
+    /// The request could not be built here (a URL or header omniscope cannot send): nothing
+    /// left the machine, and sending it again would fail the same way.
+    Local {
+        detail: String,
+    },
 }
 
 impl Transport {
@@ -190,6 +195,7 @@ impl Transport {
             Self::BodyOverCap { .. } => "body_over_cap",
             Self::BodyIncomplete { .. } => "body_incomplete",
             Self::Other { .. } => "transport",
+            Self::Local { .. } => "local",
         }
     }
 }

@@ -97,6 +97,17 @@ pub fn decide(
             reason: pause_reason(outcome),
         };
     }
+    if accepted_job(outcome) {
+        // The provider accepted the job (and may bill it whatever became of it): sending the
+        // scrape again would be a second job and perhaps a second bill. Retried by hand only.
+        return Decision::GiveUp {
+            reason: format!(
+                "{}: an accepted async job is not re-submitted automatically",
+                failure_label(outcome)
+            ),
+            offer: None,
+        };
+    }
 
     let attempts_left = outcome.attempt < policy.max_attempts;
     let after = wait_before_retry(policy, outcome, now, jitter_unit);
@@ -163,6 +174,12 @@ pub fn decide(
         )
     };
     Decision::GiveUp { reason, offer }
+}
+
+/// The provider accepted this attempt as an async job (a 202, or the job it queued).
+#[must_use]
+pub fn accepted_job(outcome: &Outcome) -> bool {
+    outcome.job.is_some() || outcome.api_status == Some(202)
 }
 
 /// The back-off for the retry after attempt `attempt` (1 s, 2 s, 4 s, 8 s… capped), stretched to

@@ -18,7 +18,7 @@ use super::http::{self, Received, RequestTemplate};
 use super::limits::{Gate, GatePass, Pacer};
 use super::messages::{EngineCommand, ProbeEvent, Scope};
 use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
-use crate::outcome::{AttemptId, Fault, Outcome, RequestOptions, Retryable, Transport};
+use crate::outcome::{AttemptId, Fault, JobRef, Outcome, RequestOptions, Retryable, Transport};
 use crate::policy::{self, Decision, RetryPolicy, RetryState};
 use crate::provider::{self, AttemptMeta, Exchange, JobPoll, Profile, Profiles};
 
@@ -872,7 +872,8 @@ fn classify(
 
 /// Poll an async job until it ends (never faster than once a second). The attempt's outcome is
 /// the finished job's scrape response, classified like a sync one, with the job kept and the
-/// latency counted from the submission.
+/// latency counted from the submission. The job is never submitted again from here: one that
+/// does not end within `job_max_wait` is reported as such, and only the user retries it.
 async fn follow_job(
     shared: &Shared,
     provider: &ProviderRuntime,
@@ -884,20 +885,13 @@ async fn follow_job(
         return queued;
     };
     let profile = &provider.profile;
-    shared
-        .emit(ProbeEvent::JobPending {
-            provider: provider.name().to_owned(),
-            attempt_id: meta.attempt_id,
-            job_id: job.id.clone(),
-            status: "queued".to_owned(),
-        })
-        .await;
+    emit_job_pending(shared, provider, meta, &job.id, "queued".to_owned()).await;
     let deadline = started + shared.config.job_max_wait;
     let mut errors = 0;
     loop {
         tokio::select! {
             () = shared.cancel.cancelled() => {
-                return job_failed(queued, started, "stopped while the job was still pending", Retryable::Yes);
+                return job_failed(queued, started, "stopped while the job was still pending; it may still finish at the provider");
             }
             () = tokio::time::sleep(shared.config.job_poll_interval) => {}
         }
@@ -905,8 +899,10 @@ async fn follow_job(
             let mut outcome = job_failed(
                 queued,
                 started,
-                &format!("job not finished after {:?}", shared.config.job_max_wait),
-                Retryable::Yes,
+                &format!(
+                    "job not finished after {}; it may still finish at the provider (not submitted again: retry by hand)",
+                    humantime::format_duration(shared.config.job_max_wait)
+                ),
             );
             outcome.transport = Transport::Timeout;
             return outcome;
@@ -926,47 +922,17 @@ async fn follow_job(
                 .is_some_and(|status| (200..300).contains(&status));
         if !ok {
             errors += 1;
-            // The poll's own failure says the most (an expired key, a 404 job, a dead link).
-            let mut outcome = classify(shared, profile, meta, &received, started);
-            // What the contract says not to retry (400, 401, 402, 404…) is not polled again
-            // either: only a transient failure earns another poll.
-            let transient =
-                outcome.class.retryable.allows_plain_retry() && !outcome.class.account_stop;
-            if errors >= MAX_POLL_ERRORS || !transient {
-                outcome.job = Some(job);
-                let times = if transient {
-                    format!(" {errors} times")
-                } else {
-                    String::new()
-                };
-                outcome.message = Some(format!(
-                    "job poll failed{times}: {}",
-                    outcome.message.unwrap_or_default()
-                ));
-                outcome.api_success = false;
+            if let Some(outcome) =
+                poll_failed(shared, provider, meta, &received, started, errors, &job).await
+            {
                 return outcome;
-            }
-            // A 429 (or 503 with Retry-After) on a poll is honoured like one on a scrape: the
-            // provider is held and the next poll waits for it, on top of the poll interval.
-            if let Some(wait) = provider.hold_as_asked(&outcome, Utc::now()) {
-                tokio::select! {
-                    () = shared.cancel.cancelled() => {}
-                    () = tokio::time::sleep(wait) => {}
-                }
             }
             continue;
         }
         errors = 0;
         match provider::parse_job_poll(profile, &received.body) {
             JobPoll::Pending(status) => {
-                shared
-                    .emit(ProbeEvent::JobPending {
-                        provider: provider.name().to_owned(),
-                        attempt_id: meta.attempt_id,
-                        job_id: job.id.clone(),
-                        status,
-                    })
-                    .await;
+                emit_job_pending(shared, provider, meta, &job.id, status).await;
             }
             JobPoll::Completed(result) => {
                 let body = serde_json::to_vec(&result).unwrap_or_default();
@@ -985,31 +951,81 @@ async fn follow_job(
                     Some(reason) => format!("job {status}: {reason}"),
                     None => format!("job {status}"),
                 };
-                return job_failed(queued, started, &detail, Retryable::No);
+                return job_failed(queued, started, &detail);
             }
             JobPoll::Unreadable(detail) => {
-                return job_failed(
-                    queued,
-                    started,
-                    &format!("job poll unreadable: {detail}"),
-                    Retryable::No,
-                );
+                return job_failed(queued, started, &format!("job poll unreadable: {detail}"));
             }
         }
     }
 }
 
-fn job_failed(
-    mut outcome: Outcome,
+async fn emit_job_pending(
+    shared: &Shared,
+    provider: &ProviderRuntime,
+    meta: &AttemptMeta,
+    job_id: &str,
+    status: String,
+) {
+    shared
+        .emit(ProbeEvent::JobPending {
+            provider: provider.name().to_owned(),
+            attempt_id: meta.attempt_id,
+            job_id: job_id.to_owned(),
+            status,
+        })
+        .await;
+}
+
+/// A poll that failed: the attempt's outcome when the job is given up, `None` to poll again
+/// (after any wait the provider asked for).
+async fn poll_failed(
+    shared: &Shared,
+    provider: &ProviderRuntime,
+    meta: &AttemptMeta,
+    received: &Received,
     started: Instant,
-    message: &str,
-    retryable: Retryable,
-) -> Outcome {
+    errors: u32,
+    job: &JobRef,
+) -> Option<Outcome> {
+    // The poll's own failure says the most (an expired key, a 404 job, a dead link).
+    let mut outcome = classify(shared, &provider.profile, meta, received, started);
+    // What the contract says not to retry (400, 401, 402, 404…) is not polled again either: only
+    // a transient failure earns another poll.
+    let transient = outcome.class.retryable.allows_plain_retry() && !outcome.class.account_stop;
+    if errors >= MAX_POLL_ERRORS || !transient {
+        outcome.job = Some(job.clone());
+        let times = if transient {
+            format!(" {errors} times")
+        } else {
+            String::new()
+        };
+        outcome.message = Some(format!(
+            "job poll failed{times}: {}",
+            outcome.message.unwrap_or_default()
+        ));
+        outcome.api_success = false;
+        return Some(outcome);
+    }
+    // A 429 (or 503 with Retry-After) on a poll is honoured like one on a scrape: the provider is
+    // held and the next poll waits for it, on top of the poll interval.
+    if let Some(wait) = provider.hold_as_asked(&outcome, Utc::now()) {
+        tokio::select! {
+            () = shared.cancel.cancelled() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    None
+}
+
+/// An accepted job that ended without a result. Not retried automatically (the policy never
+/// re-submits an accepted job): the provider may have billed it, and may still finish it.
+fn job_failed(mut outcome: Outcome, started: Instant, message: &str) -> Outcome {
     outcome.api_success = false;
     outcome.latency = started.elapsed();
     outcome.message = Some(message.to_owned());
     outcome.class.fault = Fault::Provider;
-    outcome.class.retryable = retryable;
+    outcome.class.retryable = Retryable::No;
     outcome.class.meaning = Some("async job did not complete".to_owned());
     outcome
 }

@@ -198,6 +198,9 @@ pub fn transport_of(error: reqwest::Error) -> Transport {
     if error.is_timeout() {
         return Transport::Timeout;
     }
+    if error.is_builder() {
+        return Transport::Local { detail };
+    }
     let lower = detail.to_ascii_lowercase();
     if error.is_connect() {
         if refused(&error) {

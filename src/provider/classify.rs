@@ -239,38 +239,54 @@ fn read_paths(shape: &ResponseShape) -> Vec<&[String]> {
 /// The class a status (and code, when the table knows it) gets from the profile's tables.
 fn rule_class(profile: &Profile, status: u16, code: Option<&str>) -> Classification {
     let status_rule = profile.status_rule(status);
-    let code_rule = code.and_then(|code| profile.error_rule(code, Some(status)));
-    let mut class = match (code_rule, status_rule) {
-        (Some(rule), status_rule) => Classification {
-            fault: rule.fault,
-            retryable: rule.retry,
-            refund_expected: rule.refunded,
-            account_stop: rule.account_stop,
-            advice: Some(rule.advice.clone()),
-            meaning: Some(rule.meaning.clone()),
-            limit: rule.concurrency_limit.then_some(LimitKind::Concurrency),
-        }
-        .with_status_advice(status_rule),
-        (None, Some(rule)) => Classification {
-            fault: rule.fault,
-            retryable: rule.retry,
-            refund_expected: rule.refunded,
-            account_stop: rule.account_stop,
-            advice: rule.advice.clone(),
-            meaning: Some(rule.meaning.clone()),
-            limit: None,
-        },
-        (None, None) => unknown_status_class(status),
+    let by_status = status_rule.map_or_else(|| unknown_status_class(status), status_class);
+    let Some(code_rule) = code.and_then(|code| profile.error_rule(code, Some(status))) else {
+        return with_limit_kind(status, by_status);
     };
-    // A code seen under a status its row does not list (TIMEOUT on a 400) never makes a status the
-    // contract says not to retry retryable: the HTTP status is read first.
-    if let Some(rule) = code_rule.filter(|rule| rule.status != status) {
-        let by_status =
-            status_rule.map_or_else(|| unknown_status_class(status).retryable, |rule| rule.retry);
-        if rule.retry.allows_plain_retry() && !by_status.allows_plain_retry() {
-            class.retryable = by_status;
-        }
+    let by_code = Classification {
+        fault: code_rule.fault,
+        retryable: code_rule.retry,
+        refund_expected: code_rule.refunded,
+        account_stop: code_rule.account_stop,
+        advice: Some(code_rule.advice.clone()),
+        meaning: Some(code_rule.meaning.clone()),
+        limit: code_rule
+            .concurrency_limit
+            .then_some(LimitKind::Concurrency),
     }
+    .with_status_advice(status_rule);
+    if code_rule.status == status {
+        // The code's own row (AlterLab's REQUIRES_AUTH on a 401 is the target's login wall, not
+        // the key): the code decides.
+        return with_limit_kind(status, by_code);
+    }
+    // A code seen under a status its row does not list (CONCURRENCY_LIMIT on a 401, TIMEOUT on a
+    // 400): the HTTP status is read first. An account stop the status calls for holds whatever
+    // the code says, and so does a status the contract says not to retry.
+    if by_status.account_stop {
+        return by_status;
+    }
+    let mut class = by_code;
+    class.account_stop |= by_status.account_stop;
+    if class.retryable.allows_plain_retry() && !by_status.retryable.allows_plain_retry() {
+        class.retryable = by_status.retryable;
+    }
+    with_limit_kind(status, class)
+}
+
+fn status_class(rule: &super::StatusRule) -> Classification {
+    Classification {
+        fault: rule.fault,
+        retryable: rule.retry,
+        refund_expected: rule.refunded,
+        account_stop: rule.account_stop,
+        advice: rule.advice.clone(),
+        meaning: Some(rule.meaning.clone()),
+        limit: None,
+    }
+}
+
+fn with_limit_kind(status: u16, mut class: Classification) -> Classification {
     if status == 429 && class.limit.is_none() && class.fault == Fault::RateLimit {
         class.limit = Some(LimitKind::Rate);
     }
@@ -291,6 +307,9 @@ impl Classification {
 fn unknown_status_class(status: u16) -> Classification {
     let (fault, meaning) = match status {
         200..=299 => (Fault::None, "success"),
+        // HTTP's own meaning of these two is the key or the account: every further request would
+        // fail (and perhaps bill) the same way, so even a profile without their rows stops.
+        401 | 402 => (Fault::Account, "the key or the account was refused"),
         300..=399 => (
             Fault::Provider,
             "unexpected redirect (redirects are not followed)",
@@ -305,6 +324,7 @@ fn unknown_status_class(status: u16) -> Classification {
         } else {
             Retryable::No
         },
+        account_stop: fault == Fault::Account,
         meaning: Some(format!("HTTP {status}: {meaning}")),
         ..Classification::default()
     }
@@ -333,9 +353,17 @@ fn transport_class(transport: &Transport) -> Classification {
             Retryable::Yes,
             "The connection failed mid-response; retried with back-off.",
         ),
+        Transport::Local { .. } => (
+            Retryable::No,
+            "omniscope could not build the request (nothing was sent): check the endpoint and the profile.",
+        ),
     };
     Classification {
-        fault: Fault::Network,
+        fault: if matches!(transport, Transport::Local { .. }) {
+            Fault::Client
+        } else {
+            Fault::Network
+        },
         retryable,
         advice: Some(advice.to_owned()),
         meaning: Some(transport.label().to_owned()),
@@ -355,6 +383,7 @@ fn transport_message(transport: &Transport) -> String {
         }
         Transport::BodyIncomplete { detail } => format!("body incomplete: {detail}"),
         Transport::Other { detail } => format!("transport error: {detail}"),
+        Transport::Local { detail } => format!("request not sent: {detail}"),
     }
 }
 

@@ -922,6 +922,124 @@ fn alterlab_target_side_401_and_402_are_refunded_and_do_not_pause() {
 }
 
 #[test]
+fn a_401_or_402_carrying_another_rows_code_or_an_unknown_one_is_an_account_stop() {
+    // Issue 13, item 1: the status's account stop holds whatever code the body carries, unless
+    // the code is one of that status's own rows (AlterLab's target-side REQUIRES_AUTH 401 and
+    // PAYWALL_DETECTED 402, tested above).
+    let omni = profile("omniscrape");
+    let alter = profile("alterlab");
+    let cases: [(&Profile, u16, Value); 8] = [
+        (
+            &omni,
+            401,
+            json!({"success": false, "error": "x", "code": "CONCURRENCY_LIMIT"}),
+        ),
+        (
+            &omni,
+            402,
+            json!({"success": false, "error": "x", "code": "CONCURRENCY_LIMIT"}),
+        ),
+        (
+            &omni,
+            401,
+            json!({"success": false, "error": "x", "code": "NEVER_HEARD_OF_IT"}),
+        ),
+        (
+            &alter,
+            401,
+            json!({"error": "NETWORK_ERROR", "message": "m"}),
+        ),
+        (
+            &alter,
+            402,
+            json!({"error": "RATE_LIMIT_EXCEEDED", "message": "m"}),
+        ),
+        (
+            &alter,
+            402,
+            json!({"error": "REQUIRES_AUTH", "message": "m"}),
+        ),
+        (
+            &alter,
+            401,
+            json!({"error": "PAYWALL_DETECTED", "message": "m"}),
+        ),
+        (
+            &alter,
+            401,
+            json!({"error": "SOMETHING_NEW", "message": "m"}),
+        ),
+    ];
+    for (profile, status, body) in cases {
+        let outcome = Call::json(profile, status, &body).outcome();
+        let name = &profile.name;
+        assert!(outcome.class.account_stop, "{name} {status} {body}");
+        assert_eq!(
+            outcome.class.fault,
+            Fault::Account,
+            "{name} {status} {body}"
+        );
+        assert!(
+            !outcome.class.retryable.allows_plain_retry(),
+            "{name} {status} {body}"
+        );
+        assert!(
+            matches!(
+                decide_first(profile, &outcome),
+                Decision::PauseProvider { .. }
+            ),
+            "{name} {status} {body}"
+        );
+    }
+}
+
+#[test]
+fn a_401_or_402_stops_even_for_a_profile_without_their_rows() {
+    let mut bare = profile("alterlab");
+    bare.statuses
+        .retain(|rule| rule.status != 401 && rule.status != 402);
+    for status in [401, 402] {
+        let outcome = Call::json(&bare, status, &json!({"error": "WHO_KNOWS"})).outcome();
+        assert!(outcome.class.account_stop, "{status}");
+        assert!(matches!(
+            decide_first(&bare, &outcome),
+            Decision::PauseProvider { .. }
+        ));
+    }
+}
+
+#[test]
+fn an_accepted_job_is_never_resubmitted_automatically() {
+    // Issue 13, item 2: whatever the job's outcome says about retrying (a poll that failed with
+    // a 503 three times, a result the provider marks retryable), the scrape is not sent again.
+    let alter = profile("alterlab");
+    let mut outcome = Call::json(
+        &alter,
+        503,
+        &json!({"error": "NETWORK_ERROR", "message": "m"}),
+    )
+    .outcome();
+    assert!(outcome.class.retryable.allows_plain_retry());
+    assert!(matches!(
+        decide_first(&alter, &outcome),
+        Decision::Retry { .. }
+    ));
+    outcome.job = Some(omniscope::outcome::JobRef {
+        id: "job-1".to_owned(),
+        poll_path: "/api/v1/jobs/job-1".to_owned(),
+    });
+    let decision = decide_first(&alter, &outcome);
+    assert!(matches!(decision, Decision::GiveUp { .. }), "{decision:?}");
+
+    let mut queued = Call::json(&alter, 202, &json!({"job_id": "job-2"})).outcome();
+    queued.class.retryable = Retryable::Yes;
+    queued.api_success = false;
+    queued.job = None;
+    let decision = decide_first(&alter, &queued);
+    assert!(matches!(decision, Decision::GiveUp { .. }), "{decision:?}");
+}
+
+#[test]
 fn alterlab_contract_example_body() {
     let alter = profile("alterlab");
     let outcome = Call::new(&alter, 402, fixture("alterlab/insufficient_credits.json")).outcome();

@@ -830,6 +830,16 @@ async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_host() {
 /// One async AlterLab probe (job poll interval 1 s) against a server whose scrape queues job
 /// `id` and whose polls of it answer `first`, in order, then `then`.
 async fn run_job_probe(id: &str, first: Vec<Reply>, then: Reply) -> (Server, Vec<ProbeEvent>) {
+    run_job_probe_with(id, first, then, "").await
+}
+
+/// [`run_job_probe`] with more `[run]` settings.
+async fn run_job_probe_with(
+    id: &str,
+    first: Vec<Reply>,
+    then: Reply,
+    run_settings: &str,
+) -> (Server, Vec<ProbeEvent>) {
     let server = Server::new();
     server.default_reply(
         "/api/v1/scrape",
@@ -844,7 +854,7 @@ async fn run_job_probe(id: &str, first: Vec<Reply>, then: Reply) -> (Server, Vec
     );
     let base = server.start().await;
     let toml = format!(
-        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\n"
+        "{FAST_RETRY}[run]\njob_poll_interval = \"1s\"\n{run_settings}[providers.alterlab]\nrate = \"unlimited\"\n"
     );
     let config = engine_config(&toml, "alterlab", &base, &["https://a.example/"], true);
     let events = run_all(config).await;
@@ -883,6 +893,54 @@ async fn a_job_poll_refused_for_good_is_not_polled_again() {
             .any(|event| matches!(event, ProbeEvent::Paused { .. }));
         assert_eq!(paused, pauses, "HTTP {status}");
     }
+}
+
+#[tokio::test]
+async fn a_job_that_does_not_end_in_time_is_reported_not_submitted_again() {
+    // Issue 13, item 2: each submission is a job the provider may bill. One that is still
+    // running at job_max_wait is reported (retryable by hand), never re-POSTed.
+    let running = Reply::json(200, json!({"status": "processing"}));
+    let (server, events) =
+        run_job_probe_with("j-slow", Vec::new(), running, "job_max_wait = \"2s\"\n").await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(!all[0].succeeded());
+    assert_eq!(all[0].transport, Transport::Timeout);
+    assert!(!all[0].class.retryable.allows_plain_retry());
+    assert_eq!(
+        all[0].job.as_ref().map(|job| job.id.as_str()),
+        Some("j-slow")
+    );
+    assert!(
+        all[0]
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("not finished"),
+        "{:?}",
+        all[0].message
+    );
+    assert_eq!(
+        server.seen_at("/api/v1/scrape").len(),
+        1,
+        "the job was submitted again"
+    );
+    assert!(!server.seen_at("/api/v1/jobs/j-slow").is_empty());
+}
+
+#[tokio::test]
+async fn a_job_whose_polls_keep_failing_is_not_submitted_again() {
+    // Three transient poll failures give the job up; the scrape itself is not sent again.
+    let busy = Reply::json(503, json!({"error": "NETWORK_ERROR", "message": "busy"}));
+    let (server, events) = run_job_probe("j-busy", Vec::new(), busy).await;
+    let all = outcomes(&events);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        server.seen_at("/api/v1/scrape").len(),
+        1,
+        "the job was submitted again"
+    );
+    assert_eq!(server.seen_at("/api/v1/jobs/j-busy").len(), 3);
 }
 
 #[tokio::test]

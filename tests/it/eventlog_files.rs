@@ -44,7 +44,11 @@ fn a_writer_killed_with_sigkill_leaves_only_whole_lines() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("killed.ndjson");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "eventlog_files::writer_child_process", "--nocapture"])
+        .args([
+            "--exact",
+            "eventlog_files::writer_child_process",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, &path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

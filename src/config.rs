@@ -373,7 +373,6 @@ pub fn default_key_env(provider: &str) -> String {
 ///
 /// # Errors
 /// Unknown providers, bad URLs, a quick probe without a provider, no probes at all, a missing key.
-#[allow(clippy::too_many_lines)] // one linear walk over the sections reads best in one place
 pub fn resolve(
     file: &ConfigFile,
     origin: &str,
@@ -381,15 +380,7 @@ pub fn resolve(
     profiles: &Profiles,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<EngineConfig, ConfigError> {
-    let invalid = |message: String| ConfigError::Invalid {
-        origin: origin.to_owned(),
-        message,
-    };
-    let flags = |message: String| ConfigError::Invalid {
-        origin: "command line".to_owned(),
-        message,
-    };
-
+    let blame = Blame { origin };
     let default_every = overrides
         .every
         .or(file.run.every)
@@ -398,18 +389,123 @@ pub fn resolve(
     if overrides.provider.is_none()
         && (overrides.endpoint.is_some() || overrides.api_key_env.is_some())
     {
-        return Err(flags(
-            "--endpoint and --api-key-env apply to --provider NAME; name the provider".to_owned(),
+        return Err(Blame::flags(
+            "--endpoint and --api-key-env apply to --provider NAME; name the provider",
         ));
     }
+    let sections = probe_sections(file, overrides, profiles, &blame)?;
+    let (probes, provider_names) = resolve_probes(&sections, profiles, default_every, &blame)?;
 
-    // The probes: the CLI's quick probe replaces the file's when it names targets.
+    let mut providers = Vec::new();
+    for name in provider_names {
+        let Some(profile) = profiles.get(&name) else {
+            continue;
+        };
+        let from = ProviderSources {
+            file,
+            sections: &sections,
+            overrides,
+            quick: overrides.provider.as_deref() == Some(name.as_str()),
+        };
+        providers.push(resolve_provider(profile, &from, &env, &blame)?);
+    }
+    for name in file.providers.keys() {
+        if profiles.get(name).is_none() {
+            return Err(blame.file(format!(
+                "[providers.{name}]: unknown provider (known: {})",
+                profiles.names().join(", ")
+            )));
+        }
+    }
+
+    if overrides.once && overrides.duration.is_some() {
+        return Err(Blame::flags("--once and --duration exclude each other"));
+    }
+    let schedule = if overrides.once {
+        Schedule::Once
+    } else {
+        Schedule::Repeat {
+            duration: overrides.duration,
+        }
+    };
+    let timeout = overrides
+        .timeout
+        .or(file.run.timeout)
+        .unwrap_or(Duration::from_secs(30));
+    let connect_timeout = file.run.connect_timeout.unwrap_or(Duration::from_secs(10));
+    // A zero timeout fails every request before it is sent: a usage error, not a run.
+    if timeout.is_zero() {
+        let message = "the request timeout must be above zero (e.g. 30s)";
+        return Err(if overrides.timeout.is_some() {
+            Blame::flags(format!("--timeout: {message}"))
+        } else {
+            blame.file(format!("[run] timeout: {message}"))
+        });
+    }
+    check_thresholds(&file.thresholds, &blame)?;
+    if connect_timeout.is_zero() {
+        return Err(blame.file("[run] connect_timeout must be above zero (e.g. 10s)"));
+    }
+    Ok(EngineConfig {
+        providers,
+        probes,
+        retry: retry_policy(&file.retry),
+        schedule,
+        timeout,
+        connect_timeout,
+        body_cap: file
+            .run
+            .body_cap_bytes
+            .map_or(DEFAULT_BODY_CAP, |cap| {
+                usize::try_from(cap).unwrap_or(usize::MAX)
+            })
+            .max(1),
+        job_poll_interval: file
+            .run
+            .job_poll_interval
+            .unwrap_or(Duration::from_secs(2))
+            .max(MIN_JOB_POLL_INTERVAL),
+        job_max_wait: file.run.job_max_wait.unwrap_or(Duration::from_secs(300)),
+        usage_interval: file
+            .run
+            .usage_interval
+            .unwrap_or(MIN_USAGE_INTERVAL)
+            .max(MIN_USAGE_INTERVAL),
+    })
+}
+
+/// Who a resolve error is about: the config file (its `origin`) or the command line.
+struct Blame<'a> {
+    origin: &'a str,
+}
+
+impl Blame<'_> {
+    fn file(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn flags(message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            origin: "command line".to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The probes to run, as sections: the CLI's quick probe replaces the file's when it names targets.
+fn probe_sections(
+    file: &ConfigFile,
+    overrides: &Overrides,
+    profiles: &Profiles,
+    blame: &Blame<'_>,
+) -> Result<Vec<ProbeSection>, ConfigError> {
     let mut sections: Vec<ProbeSection> = Vec::new();
     if overrides.targets.is_empty() {
         if overrides.provider.is_some() && file.probes.is_empty() {
-            return Err(flags(
-                "--provider needs at least one --target URL".to_owned(),
-            ));
+            return Err(Blame::flags("--provider needs at least one --target URL"));
         }
         for probe in &file.probes {
             sections.push(ProbeSection {
@@ -427,7 +523,7 @@ pub fn resolve(
         }
     } else {
         let provider = overrides.provider.clone().ok_or_else(|| {
-            flags(format!(
+            Blame::flags(format!(
                 "--target needs --provider NAME (one of: {})",
                 profiles.names().join(", ")
             ))
@@ -440,35 +536,41 @@ pub fn resolve(
         });
     }
     if sections.is_empty() {
-        return Err(ConfigError::Invalid {
-            origin: origin.to_owned(),
-            message:
-                "no probes: add [[probes]] to the config file, or pass --provider NAME --target URL"
-                    .to_owned(),
-        });
+        return Err(blame.file(
+            "no probes: add [[probes]] to the config file, or pass --provider NAME --target URL",
+        ));
     }
+    Ok(sections)
+}
 
+/// Each section checked against its provider's profile, and the providers they name, in order of
+/// first mention.
+fn resolve_probes(
+    sections: &[ProbeSection],
+    profiles: &Profiles,
+    default_every: Duration,
+    blame: &Blame<'_>,
+) -> Result<(Vec<ProbeSpec>, Vec<String>), ConfigError> {
     let mut probes = Vec::new();
     let mut provider_names: Vec<String> = Vec::new();
     for (index, section) in sections.iter().enumerate() {
+        let number = index + 1;
         let profile = profiles.get(&section.provider).ok_or_else(|| {
-            invalid(format!(
-                "probe {}: unknown provider {:?} (known: {})",
-                index + 1,
+            blame.file(format!(
+                "probe {number}: unknown provider {:?} (known: {})",
                 section.provider,
                 profiles.names().join(", ")
             ))
         })?;
         if section.targets.is_empty() {
-            return Err(invalid(format!("probe {} has no targets", index + 1)));
+            return Err(blame.file(format!("probe {number} has no targets")));
         }
-        for target in &section.targets {
-            if reqwest::Url::parse(target).is_err() {
-                return Err(invalid(format!(
-                    "probe {}: target {target:?} is not a URL",
-                    index + 1
-                )));
-            }
+        if let Some(target) = section
+            .targets
+            .iter()
+            .find(|target| reqwest::Url::parse(target).is_err())
+        {
+            return Err(blame.file(format!("probe {number}: target {target:?} is not a URL")));
         }
         let options = RequestOptions {
             mode: section
@@ -481,21 +583,19 @@ pub fn resolve(
             use_async: section.use_async,
         };
         if options.proxy_country.is_some() && profile.request.proxy_country.is_none() {
-            return Err(invalid(format!(
-                "probe {}: provider {} has no proxy country option",
-                index + 1,
+            return Err(blame.file(format!(
+                "probe {number}: provider {} has no proxy country option",
                 profile.name
             )));
         }
         if options.tier.is_some() && profile.request.tier.is_none() {
-            return Err(invalid(format!(
-                "probe {}: provider {} has no tier option",
-                index + 1,
+            return Err(blame.file(format!(
+                "probe {number}: provider {} has no tier option",
                 profile.name
             )));
         }
         probes.push(ProbeSpec {
-            id: index as u64 + 1,
+            id: number as u64,
             provider: profile.name.clone(),
             targets: section.targets.clone(),
             options,
@@ -505,145 +605,122 @@ pub fn resolve(
             provider_names.push(profile.name.clone());
         }
     }
+    Ok((probes, provider_names))
+}
 
-    let mut providers = Vec::new();
-    for name in provider_names {
-        let Some(profile) = profiles.get(&name) else {
-            continue;
-        };
-        let section = file.providers.get(&name);
-        let from_probes = |pick: fn(&ProbeSection) -> Option<&String>| {
-            sections
-                .iter()
-                .filter(|probe| probe.provider == name)
-                .find_map(|probe| pick(probe).cloned())
-        };
-        let quick = overrides.provider.as_deref() == Some(name.as_str());
-        let endpoint = overrides
-            .endpoint
-            .clone()
-            .filter(|_| quick)
-            .or_else(|| from_probes(|probe| probe.endpoint.as_ref()))
-            .or_else(|| section.and_then(|s| s.endpoint.clone()))
-            .unwrap_or_else(|| profile.base_url.clone());
-        let base_url = endpoint.trim_end_matches('/').to_owned();
-        if reqwest::Url::parse(&base_url).is_err()
-            || !(base_url.starts_with("http://") || base_url.starts_with("https://"))
-        {
-            return Err(invalid(format!(
-                "provider {name}: endpoint {endpoint:?} must be an http:// or https:// URL"
-            )));
-        }
-        let api_key_env = overrides
-            .api_key_env
-            .clone()
-            .filter(|_| quick)
-            .or_else(|| from_probes(|probe| probe.api_key_env.as_ref()))
-            .or_else(|| section.and_then(|s| s.api_key_env.clone()))
-            .unwrap_or_else(|| default_key_env(&name));
-        let key = env(&api_key_env)
-            .filter(|key| !key.trim().is_empty())
-            .ok_or_else(|| ConfigError::MissingKey {
-                var: api_key_env.clone(),
-                provider: name.clone(),
-            })?;
-        if reqwest::header::HeaderValue::from_str(key.trim()).is_err() {
-            return Err(ConfigError::Invalid {
-                origin: format!("environment variable {api_key_env}"),
-                message: "the API key contains characters an HTTP header cannot carry".to_owned(),
-            });
-        }
-        let concurrency = overrides
-            .concurrency
-            .or_else(|| section.and_then(|s| s.concurrency))
-            .or_else(|| profile.plan.and_then(|plan| plan.concurrency))
-            .unwrap_or(1);
-        if concurrency == 0 {
-            return Err(invalid(format!(
-                "provider {name}: concurrency must be at least 1"
-            )));
-        }
-        let rate = overrides
-            .rate
-            .or_else(|| section.and_then(|s| s.rate))
-            .or_else(|| {
-                profile
-                    .plan
-                    .and_then(|plan| plan.requests_per_minute)
-                    .map(|rpm| Rate::PerSecond(f64::from(rpm) / 60.0))
-            })
-            .unwrap_or(Rate::Unlimited);
-        providers.push(ProviderSettings {
-            name: name.clone(),
-            base_url,
-            api_key_env,
-            key: SecretString::from(key.trim().to_owned()),
-            concurrency,
-            rate,
-            plan_quota: section.and_then(|s| s.plan_quota),
-            automatic_escalation: section
-                .and_then(|s| s.automatic_escalation)
-                .or(file.retry.automatic_escalation)
-                .unwrap_or(false),
+/// Where one provider's settings may come from, most specific first: the quick probe's flags
+/// (`quick`: this is the `--provider`), its probes, its `[providers.NAME]` section, its profile.
+struct ProviderSources<'a> {
+    file: &'a ConfigFile,
+    sections: &'a [ProbeSection],
+    overrides: &'a Overrides,
+    quick: bool,
+}
+
+impl ProviderSources<'_> {
+    fn in_probes(&self, name: &str, pick: fn(&ProbeSection) -> Option<&String>) -> Option<String> {
+        self.sections
+            .iter()
+            .filter(|probe| probe.provider == name)
+            .find_map(|probe| pick(probe).cloned())
+    }
+
+    fn flag(&self, pick: fn(&Overrides) -> &Option<String>) -> Option<String> {
+        pick(self.overrides).clone().filter(|_| self.quick)
+    }
+}
+
+/// One provider's settings: endpoint, key (read from its variable), concurrency, rate.
+fn resolve_provider(
+    profile: &crate::provider::Profile,
+    from: &ProviderSources<'_>,
+    env: &impl Fn(&str) -> Option<String>,
+    blame: &Blame<'_>,
+) -> Result<ProviderSettings, ConfigError> {
+    let name = &profile.name;
+    let section = from.file.providers.get(name);
+    let endpoint = from
+        .flag(|o| &o.endpoint)
+        .or_else(|| from.in_probes(name, |probe| probe.endpoint.as_ref()))
+        .or_else(|| section.and_then(|s| s.endpoint.clone()))
+        .unwrap_or_else(|| profile.base_url.clone());
+    let base_url = endpoint.trim_end_matches('/').to_owned();
+    if reqwest::Url::parse(&base_url).is_err()
+        || !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+    {
+        return Err(blame.file(format!(
+            "provider {name}: endpoint {endpoint:?} must be an http:// or https:// URL"
+        )));
+    }
+    let api_key_env = from
+        .flag(|o| &o.api_key_env)
+        .or_else(|| from.in_probes(name, |probe| probe.api_key_env.as_ref()))
+        .or_else(|| section.and_then(|s| s.api_key_env.clone()))
+        .unwrap_or_else(|| default_key_env(name));
+    let key = env(&api_key_env)
+        .filter(|key| !key.trim().is_empty())
+        .ok_or_else(|| ConfigError::MissingKey {
+            var: api_key_env.clone(),
+            provider: name.clone(),
+        })?;
+    if reqwest::header::HeaderValue::from_str(key.trim()).is_err() {
+        return Err(ConfigError::Invalid {
+            origin: format!("environment variable {api_key_env}"),
+            message: "the API key contains characters an HTTP header cannot carry".to_owned(),
         });
     }
-    for name in file.providers.keys() {
-        if profiles.get(name).is_none() {
-            return Err(invalid(format!(
-                "[providers.{name}]: unknown provider (known: {})",
-                profiles.names().join(", ")
-            )));
-        }
+    let concurrency = from
+        .overrides
+        .concurrency
+        .or_else(|| section.and_then(|s| s.concurrency))
+        .or_else(|| profile.plan.and_then(|plan| plan.concurrency))
+        .unwrap_or(1);
+    if concurrency == 0 {
+        return Err(blame.file(format!("provider {name}: concurrency must be at least 1")));
     }
-
-    let defaults = RetryPolicy::default();
-    let retry = RetryPolicy {
-        max_attempts: file
-            .retry
-            .max_attempts
-            .unwrap_or(defaults.max_attempts)
-            .max(1),
-        base_delay: file.retry.base_delay.unwrap_or(defaults.base_delay),
-        max_delay: file.retry.max_delay.unwrap_or(defaults.max_delay),
-        jitter: file.retry.jitter.unwrap_or(defaults.jitter).clamp(0.0, 1.0),
-        automatic_escalation: file.retry.automatic_escalation.unwrap_or(false),
-    };
-    if overrides.once && overrides.duration.is_some() {
-        return Err(flags("--once and --duration exclude each other".to_owned()));
-    }
-    let schedule = if overrides.once {
-        Schedule::Once
-    } else {
-        Schedule::Repeat {
-            duration: overrides.duration,
-        }
-    };
-    let body_cap = file
-        .run
-        .body_cap_bytes
-        .map_or(DEFAULT_BODY_CAP, |cap| {
-            usize::try_from(cap).unwrap_or(usize::MAX)
+    let rate = from
+        .overrides
+        .rate
+        .or_else(|| section.and_then(|s| s.rate))
+        .or_else(|| {
+            profile
+                .plan
+                .and_then(|plan| plan.requests_per_minute)
+                .map(|rpm| Rate::PerSecond(f64::from(rpm) / 60.0))
         })
-        .max(1);
-    let timeout = overrides
-        .timeout
-        .or(file.run.timeout)
-        .unwrap_or(Duration::from_secs(30));
-    let connect_timeout = file.run.connect_timeout.unwrap_or(Duration::from_secs(10));
-    // A zero timeout fails every request before it is sent: a usage error, not a run.
-    if timeout.is_zero() {
-        let message = "the request timeout must be above zero (e.g. 30s)".to_owned();
-        return Err(if overrides.timeout.is_some() {
-            flags(format!("--timeout: {message}"))
-        } else {
-            invalid(format!("[run] timeout: {message}"))
-        });
+        .unwrap_or(Rate::Unlimited);
+    Ok(ProviderSettings {
+        name: name.clone(),
+        base_url,
+        api_key_env,
+        key: SecretString::from(key.trim().to_owned()),
+        concurrency,
+        rate,
+        plan_quota: section.and_then(|s| s.plan_quota),
+        automatic_escalation: section
+            .and_then(|s| s.automatic_escalation)
+            .or(from.file.retry.automatic_escalation)
+            .unwrap_or(false),
+    })
+}
+
+/// The `[retry]` section over the defaults.
+fn retry_policy(section: &RetrySection) -> RetryPolicy {
+    let defaults = RetryPolicy::default();
+    RetryPolicy {
+        max_attempts: section.max_attempts.unwrap_or(defaults.max_attempts).max(1),
+        base_delay: section.base_delay.unwrap_or(defaults.base_delay),
+        max_delay: section.max_delay.unwrap_or(defaults.max_delay),
+        jitter: section.jitter.unwrap_or(defaults.jitter).clamp(0.0, 1.0),
+        automatic_escalation: section.automatic_escalation.unwrap_or(false),
     }
-    let thresholds = &file.thresholds;
+}
+
+fn check_thresholds(thresholds: &Thresholds, blame: &Blame<'_>) -> Result<(), ConfigError> {
     if let Some(rate) = thresholds.min_success_rate
         && !(0.0..=1.0).contains(&rate)
     {
-        return Err(invalid(format!(
+        return Err(blame.file(format!(
             "[thresholds] min_success_rate is a fraction from 0 to 1 (0.9 = 90 %), not {rate}"
         )));
     }
@@ -652,36 +729,12 @@ pub fn resolve(
         ("max_spend", thresholds.max_spend),
     ] {
         if let Some(value) = value.filter(|value| !(value.is_finite() && *value >= 0.0)) {
-            return Err(invalid(format!(
+            return Err(blame.file(format!(
                 "[thresholds] {name} must be a number of at least 0, not {value}"
             )));
         }
     }
-    if connect_timeout.is_zero() {
-        return Err(invalid(
-            "[run] connect_timeout must be above zero (e.g. 10s)".to_owned(),
-        ));
-    }
-    Ok(EngineConfig {
-        providers,
-        probes,
-        retry,
-        schedule,
-        timeout,
-        connect_timeout,
-        body_cap,
-        job_poll_interval: file
-            .run
-            .job_poll_interval
-            .unwrap_or(Duration::from_secs(2))
-            .max(MIN_JOB_POLL_INTERVAL),
-        job_max_wait: file.run.job_max_wait.unwrap_or(Duration::from_secs(300)),
-        usage_interval: file
-            .run
-            .usage_interval
-            .unwrap_or(MIN_USAGE_INTERVAL)
-            .max(MIN_USAGE_INTERVAL),
-    })
+    Ok(())
 }
 
 #[cfg(test)]

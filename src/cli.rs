@@ -49,6 +49,13 @@ pub struct DemoArgs {
     /// Seed for the simulator's draws (same seed, same show).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
+}
+
+/// Where a probing session's records go (`run`, `watch`, `demo`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutputArgs {
     /// Event log file (NDJSON, omniscope.event.v1); default: a session file under the data dir.
     #[arg(long, value_name = "FILE", conflicts_with = "no_log")]
     pub log: Option<PathBuf>,
@@ -106,15 +113,8 @@ pub struct RunArgs {
     /// Write the JSON report (schema omniscope.report.v1) to this file.
     #[arg(long, value_name = "FILE.json")]
     pub report: Option<PathBuf>,
-    /// Event log file (NDJSON, omniscope.event.v1); default: a session file under the data dir.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_log")]
-    pub log: Option<PathBuf>,
-    /// Write no event log.
-    #[arg(long)]
-    pub no_log: bool,
-    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off by default.
-    #[arg(long, value_name = "ADDR")]
-    pub metrics_addr: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]

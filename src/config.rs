@@ -256,18 +256,18 @@ pub fn load_file(path: &Path) -> Result<ConfigFile, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text).map_err(|message| ConfigError::Parse {
+    parse(&text).map_err(|error| ConfigError::Parse {
         path: path.to_owned(),
-        message,
+        message: error.to_string(),
     })
 }
 
 /// Parse config text.
 ///
 /// # Errors
-/// toml's error text (line, column, what was expected).
-pub fn parse(text: &str) -> Result<ConfigFile, String> {
-    toml::from_str(text).map_err(|error: toml::de::Error| error.to_string())
+/// toml's error (its text has the line, column and what was expected).
+pub fn parse(text: &str) -> Result<ConfigFile, toml::de::Error> {
+    toml::from_str(text)
 }
 
 /// The config file to use: `--config FILE`, else `config.toml` in the config dir when it exists.
@@ -757,9 +757,13 @@ mod tests {
 
     #[test]
     fn a_typo_names_the_line() {
-        let error = parse("[run]\nevery = \"10s\"\ntimeuot = \"5s\"\n").unwrap_err();
+        let error = parse("[run]\nevery = \"10s\"\ntimeuot = \"5s\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("line 3"), "{error}");
-        let error = parse("[run]\nevery = \"ten seconds\"\n").unwrap_err();
+        let error = parse("[run]\nevery = \"ten seconds\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("line 2"), "{error}");
     }
 

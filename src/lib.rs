@@ -7,8 +7,8 @@
 
 pub mod app;
 pub mod cli;
+pub mod cmd;
 pub mod config;
-pub mod dashboard;
 pub mod eventlog;
 pub mod metrics;
 pub mod outcome;
@@ -16,10 +16,8 @@ pub mod paths;
 pub mod policy;
 pub mod probe;
 pub mod provider;
-pub mod providers_cmd;
-pub mod replay;
 pub mod report;
-pub mod run;
+pub mod session;
 pub mod simulator;
 pub mod stats;
 pub mod stdout;

@@ -46,7 +46,6 @@ mod state;
 mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -58,7 +57,6 @@ pub use clock::SimClock;
 pub use fault::{Chaos, FaultName};
 pub use scenario::{Latency, ProviderScenario, Scenario, ScenarioError, Wave, builtin_names};
 
-use crate::cli::SimulateArgs;
 use crate::provider::builtin_profiles;
 use server::{ProviderSim, Shared};
 use wire::Dialect;
@@ -269,61 +267,10 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
     })
 }
 
-/// `omniscope simulate`: serve until Ctrl-C or SIGTERM. Exit 2 on a bad scenario or a refused
-/// address, 1 when the server cannot start or fails.
+/// What `omniscope simulate` prints when it starts: where each provider is served and how to
+/// point omniscope at it.
 #[must_use]
-pub fn run_command(args: &SimulateArgs) -> ExitCode {
-    if !args.listen.ip().is_loopback() && !args.allow_remote {
-        crate::say!(
-            "omniscope simulate: {} is not a loopback address; the simulator accepts any key, so pass \
-             --allow-remote to expose it anyway",
-            args.listen
-        );
-        return ExitCode::from(2);
-    }
-    let scenario = match Scenario::load(&args.scenario) {
-        Ok(scenario) => scenario,
-        Err(error) => {
-            crate::say!("omniscope simulate: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            crate::say!("omniscope simulate: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
-        let name = scenario.name.clone();
-        let config = SimConfig::new(scenario).listen(args.listen).seed(args.seed);
-        let sim = match start(config).await {
-            Ok(sim) => sim,
-            Err(error @ SimError::Scenario(_)) => {
-                crate::say!("omniscope simulate: {error}");
-                return ExitCode::from(2);
-            }
-            Err(error) => {
-                crate::say!("omniscope simulate: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        crate::stdout::print(&format!("{}\n", banner(&sim.base_url(), &name, args.seed)));
-        match sim.serve_until(shutdown_signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                crate::say!("omniscope simulate: server failed: {error}");
-                ExitCode::FAILURE
-            }
-        }
-    })
-}
-
-fn banner(base_url: &str, scenario: &str, seed: u64) -> String {
+pub fn banner(base_url: &str, scenario: &str, seed: u64) -> String {
     let profiles = builtin_profiles();
     let mut text =
         format!("omniscope simulator: scenario {scenario}, seed {seed}, serving on {base_url}\n");
@@ -342,25 +289,4 @@ fn banner(base_url: &str, scenario: &str, seed: u64) -> String {
     ));
     text.push_str("Force an outcome per request with header X-Sim-Fault: NAME or url https://fault.test/NAME. Ctrl-C stops.");
     text
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

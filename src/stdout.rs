@@ -27,3 +27,13 @@ macro_rules! say {
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
 }
+
+/// A line for the user on stderr, after the program's name: `note!("event log {}", path)` writes
+/// `omniscope: event log …`. Cannot panic (see [`say!`]).
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "omniscope: {}", format_args!($($arg)*));
+    }};
+}

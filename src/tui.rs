@@ -68,8 +68,7 @@ enum Input {
 
 impl Screen {
     fn start(terminal: &ratatui::DefaultTerminal, app: &mut App) -> anyhow::Result<Self> {
-        let (stop_tx, stops) = mpsc::channel(2);
-        tokio::spawn(crate::run::forward_stop_signals(stop_tx));
+        let stops = crate::session::stop_signals();
         let mut ticker = tokio::time::interval(FRAME);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let size = terminal.size()?;

@@ -2,7 +2,30 @@
 
 use std::fmt::Write as _;
 
+use crate::cli::ProvidersArgs;
+use crate::cmd::CliError;
 use crate::provider::{Profile, Profiles};
+use crate::session;
+
+/// Entry point for `omniscope providers`.
+///
+/// # Errors
+/// A profile in the config dir is not valid (exit 2).
+pub fn main(args: &ProvidersArgs) -> Result<(), CliError> {
+    let profiles = session::load_profiles()?;
+    let listing = if args.json {
+        let mut json = render_json(&profiles).map_err(|source| CliError::Encode {
+        what: "the profiles",
+        source,
+    })?;
+        json.push('\n');
+        json
+    } else {
+        render_text(&profiles)
+    };
+    crate::stdout::print(&listing);
+    Ok(())
+}
 
 /// The human-readable listing of every profile.
 #[must_use]

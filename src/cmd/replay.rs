@@ -6,18 +6,22 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::ExitCode;
 
 use crate::cli::ReplayArgs;
-use crate::eventlog::reader::{Folded, fold_path};
+use crate::cmd::CliError;
+use crate::eventlog::reader::{Folded, ReadError, fold_path};
 use crate::eventlog::replay::ReplayItem;
 use crate::eventlog::{self, Record};
 use crate::report::{self, Report};
+use crate::session::{self, Threads};
 use crate::stats::SessionStats;
 
 /// Entry point for `omniscope replay`.
-#[must_use]
-pub fn main(args: &ReplayArgs) -> ExitCode {
+///
+/// # Errors
+/// The log cannot be read, the profiles or `[keys]` are not valid (exit 2); the terminal or a
+/// report write failed (exit 1).
+pub fn main(args: &ReplayArgs) -> Result<(), CliError> {
     if !args.headless {
         // On a terminal the dashboard plays the log; piped, it plays as text lines.
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -25,84 +29,51 @@ pub fn main(args: &ReplayArgs) -> ExitCode {
         }
         return play_as_text(args);
     }
-    let folded = match fold_path(&args.file) {
-        Ok(folded) => folded,
-        Err(error) => {
-            crate::say!("omniscope: {error}");
-            return ExitCode::from(2);
-        }
-    };
+    let folded = fold_path(&args.file)?;
     {
         use std::io::Write as _;
         let _ = write!(std::io::stderr(), "{}", read_notes(&args.file, &folded));
     }
     let report = report_of(&folded);
     crate::stdout::print(&report::summary(&report));
-    if let Some(path) = args.report.as_deref()
-        && let Err(message) = write_report(path, &report)
-    {
-        crate::say!("omniscope: {message}");
-        return ExitCode::FAILURE;
+    if let Some(path) = args.report.as_deref() {
+        write_report(path, &report)?;
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-/// The dashboard over the recorded session, fed by the replay source at `--speed`.
-fn play_on_dashboard(args: &ReplayArgs) -> ExitCode {
+/// The dashboard over the recorded session, fed by the replay source at `--speed`, with the
+/// user's key bindings.
+fn play_on_dashboard(args: &ReplayArgs) -> Result<(), CliError> {
     if !args.file.is_file() {
-        crate::say!("omniscope: cannot read event log {}", args.file.display());
-        return ExitCode::from(2);
+        return Err(ReadError {
+            path: args.file.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a readable file"),
+        }
+        .into());
     }
-    let profiles = match crate::provider::load_profiles(crate::paths::profiles_dir().as_deref()) {
-        Ok(profiles) => profiles,
-        Err(error) => {
-            crate::say!("omniscope: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            crate::say!("omniscope: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
+    let profiles = session::load_profiles()?;
+    let bindings = session::user_key_bindings()?;
+    let (file, speed) = (args.file.clone(), args.speed);
+    session::block_on(Threads::Workers, async move {
         let (items_tx, items) = tokio::sync::mpsc::channel(256);
-        let (control, task) = eventlog::replay::spawn(args.file.clone(), args.speed, items_tx);
+        let (control, task) = eventlog::replay::spawn(file, speed, items_tx);
         // The log's own clock drives the screen: it starts at the session's start record.
         let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-        let app = crate::app::App::new(
-            SessionStats::new(epoch),
-            profiles,
-            crate::app::KeyBindings::default(),
-            epoch,
-        );
-        let result = crate::tui::run_replay(app, items, control).await;
+        let app = crate::app::App::new(SessionStats::new(epoch), profiles, bindings, epoch);
+        let shown = crate::tui::run_replay(app, items, control).await;
         task.abort();
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                crate::say!("omniscope: {error}");
-                ExitCode::FAILURE
-            }
-        }
+        shown.map_err(CliError::Terminal)
     })
 }
 
 /// Piped (not a terminal), a replay without `--headless` plays the log at `--speed` on stdout, one
 /// line per attempt and pause, then prints the summary.
-fn play_as_text(args: &ReplayArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            crate::say!("omniscope: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
+fn play_as_text(args: &ReplayArgs) -> Result<(), CliError> {
+    let (file, speed) = (args.file.clone(), args.speed);
+    session::block_on(Threads::Workers, async move {
         let (items_tx, mut items) = tokio::sync::mpsc::channel(256);
-        let (_control, task) = eventlog::replay::spawn(args.file.clone(), args.speed, items_tx);
+        let (_control, task) = eventlog::replay::spawn(file.clone(), speed, items_tx);
         let mut stats: Option<SessionStats> = None;
         let mut ended_at = None;
         while let Some(item) = items.recv().await {
@@ -114,36 +85,23 @@ fn play_as_text(args: &ReplayArgs) -> ExitCode {
                         // The reader has gone (`replay LOG | head`): stop playing, at the
                         // recorded pace, to nobody. The source may be waiting out a long gap.
                         task.abort();
-                        return ExitCode::SUCCESS;
+                        return Ok(());
                     }
                     let stats = stats.get_or_insert_with(|| SessionStats::new(record.at()));
                     eventlog::apply(stats, &record);
                     ended_at = Some(record.at());
                 }
                 ReplayItem::Unreadable { line, error } => {
-                    crate::say!(
-                        "omniscope: {}: line {line} unreadable: {error}",
-                        args.file.display()
-                    );
+                    crate::note!("{}: line {line} unreadable: {error}", file.display());
                 }
             }
         }
-        match task.await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => {
-                crate::say!("omniscope: {error}");
-                return ExitCode::from(2);
-            }
-            Err(error) => {
-                crate::say!("omniscope: replay stopped: {error}");
-                return ExitCode::FAILURE;
-            }
-        }
+        task.await.map_err(CliError::Panicked)??;
         if let Some(stats) = stats {
             let now = ended_at.unwrap_or(stats.started_at);
             crate::stdout::print(&report::summary(&report::build(&stats, now)));
         }
-        ExitCode::SUCCESS
+        Ok(())
     })
 }
 
@@ -186,12 +144,16 @@ pub fn report_of(folded: &Folded) -> Report {
     )
 }
 
-fn write_report(path: &Path, report: &Report) -> Result<(), String> {
-    let mut json = serde_json::to_string_pretty(report)
-        .map_err(|error| format!("cannot encode the report: {error}"))?;
+fn write_report(path: &Path, report: &Report) -> Result<(), CliError> {
+    let mut json = serde_json::to_string_pretty(report).map_err(|source| CliError::Encode {
+        what: "the report",
+        source,
+    })?;
     json.push('\n');
-    std::fs::write(path, json)
-        .map_err(|error| format!("cannot write report file {}: {error}", path.display()))
+    std::fs::write(path, json).map_err(|source| CliError::ReportWrite {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// What the user should know about the log itself: unreadable lines, a session cut short.

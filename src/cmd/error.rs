@@ -1,0 +1,162 @@
+//! The one error a command ends with. Each layer has its own `thiserror` enum (config, profiles,
+//! key bindings, event log, metrics, simulator, engine); this wraps them and knows the exit status
+//! each one means (README "Exit status"), so `main` prints an error once and exits with its code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::app::BindingError;
+use crate::config::ConfigError;
+use crate::eventlog::LogError;
+use crate::eventlog::reader::ReadError;
+use crate::metrics::ServeError;
+use crate::probe::EngineError;
+use crate::provider::ProfileError;
+use crate::simulator::{ScenarioError, SimError};
+
+/// The run completed, whatever it found.
+pub const EXIT_OK: u8 = 0;
+/// Something failed that the user did not get wrong (the runtime, the terminal, a write after
+/// the run): Rust's usual failure status.
+pub const EXIT_FAILURE: u8 = 1;
+/// A usage, config or key error.
+pub const EXIT_USAGE: u8 = 2;
+/// A threshold from the config was broken.
+pub const EXIT_THRESHOLD: u8 = 3;
+
+/// Why a command stopped, in words the user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    // Usage errors (exit 2): found before anything is sent.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Profiles(#[from] ProfileError),
+    /// `[keys]` of the config file named by `origin`.
+    #[error("{origin}: {source}")]
+    Keys {
+        origin: String,
+        source: BindingError,
+    },
+    #[error(transparent)]
+    EventLogOpen(#[from] LogError),
+    #[error(transparent)]
+    Metrics(#[from] ServeError),
+    #[error("cannot write report file {path}: {source}")]
+    ReportOpen {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    EventLogRead(#[from] ReadError),
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(
+        "{addr} is not a loopback address; the simulator accepts any key, so pass --allow-remote to expose it anyway"
+    )]
+    RemoteRefused { addr: std::net::SocketAddr },
+
+    // Failures (exit 1).
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the session stopped unexpectedly: {0}")]
+    Panicked(tokio::task::JoinError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Simulator(SimError),
+    #[error("the simulator failed: {0}")]
+    SimulatorServe(std::io::Error),
+    /// The terminal: none to draw on, or it failed while drawing or reading.
+    #[error("{0}")]
+    Terminal(anyhow::Error),
+    #[error("cannot write report file {path}: {source}")]
+    ReportWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+
+    /// The run completed and broke a threshold from the config (exit 3): one line each.
+    #[error("{}", broken_lines(.0))]
+    ThresholdsBroken(Vec<String>),
+}
+
+impl CliError {
+    /// The exit status this error ends the process with.
+    #[must_use]
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.exit_status())
+    }
+
+    /// [`Self::exit_code`] as a number (an `ExitCode` cannot be compared).
+    #[must_use]
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Self::Config(_)
+            | Self::Profiles(_)
+            | Self::Keys { .. }
+            | Self::EventLogOpen(_)
+            | Self::Metrics(_)
+            | Self::ReportOpen { .. }
+            | Self::EventLogRead(_)
+            | Self::Scenario(_)
+            | Self::RemoteRefused { .. } => EXIT_USAGE,
+            Self::Runtime(_)
+            | Self::Panicked(_)
+            | Self::Engine(_)
+            | Self::Simulator(_)
+            | Self::SimulatorServe(_)
+            | Self::Terminal(_)
+            | Self::ReportWrite { .. }
+            | Self::Encode { .. } => EXIT_FAILURE,
+            Self::ThresholdsBroken(_) => EXIT_THRESHOLD,
+        }
+    }
+}
+
+impl From<SimError> for CliError {
+    /// A scenario that does not load is the user's to fix (exit 2); a port that cannot be bound
+    /// or a setup that fails is not.
+    fn from(error: SimError) -> Self {
+        match error {
+            SimError::Scenario(error) => Self::Scenario(error),
+            other => Self::Simulator(other),
+        }
+    }
+}
+
+/// `threshold broken: …`, one line per threshold (each line after the first repeats the prefix
+/// `main` writes before the first).
+fn broken_lines(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|line| format!("threshold broken: {line}"))
+        .collect::<Vec<_>>()
+        .join("\nomniscope: ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_error_keeps_its_documented_exit_status() {
+        let usage = CliError::RemoteRefused {
+            addr: "0.0.0.0:1".parse().unwrap(),
+        };
+        assert_eq!(usage.exit_status(), 2);
+        let failure = CliError::Runtime(std::io::Error::other("no threads"));
+        assert_eq!(failure.exit_status(), 1);
+        let broken = CliError::ThresholdsBroken(vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(broken.exit_status(), 3);
+        assert_eq!(
+            broken.to_string(),
+            "threshold broken: a\nomniscope: threshold broken: b"
+        );
+    }
+}

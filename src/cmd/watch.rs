@@ -1,0 +1,163 @@
+//! The interactive modes: `omniscope` / `omniscope watch` (the dashboard over the configured
+//! probes) and `omniscope demo` (the same over the built-in simulator, started in-process).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use crate::app::{App, KeyBindings};
+use crate::cli::{DemoArgs, OutputArgs, RunArgs};
+use crate::cmd::CliError;
+use crate::config::{self, EngineConfig, Overrides};
+use crate::probe::EVENT_CHANNEL_CAPACITY;
+use crate::provider::{self, Profiles};
+use crate::session::{self, Session, Threads};
+use crate::simulator::{self, Scenario, SimConfig};
+use crate::tui;
+
+/// The variable the demo's config names for both keys; the value is a test key only the
+/// in-process simulator ever sees.
+const DEMO_KEY_ENV: &str = "OMNISCOPE_DEMO_API_KEY";
+const DEMO_KEY: &str = "sk_test_omniscope_demo";
+
+/// Entry point for `omniscope` and `omniscope watch`.
+///
+/// # Errors
+/// A usage, config or key error (exit 2); no terminal, or the terminal failed (exit 1).
+pub fn watch(args: &RunArgs) -> Result<(), CliError> {
+    let plan = session::plan(args)?;
+    let bindings = plan.key_bindings()?;
+    let outputs = args.outputs.clone();
+    session::block_on(Threads::Workers, async move {
+        dashboard(plan.engine, plan.profiles, bindings, outputs).await
+    })
+}
+
+/// Entry point for `omniscope demo`.
+///
+/// # Errors
+/// An unknown scenario or bad `[keys]` (exit 2); no terminal, or the simulator or the terminal
+/// failed (exit 1).
+pub fn demo(args: &DemoArgs) -> Result<(), CliError> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let bindings = session::user_key_bindings()?;
+    let (seed, outputs) = (args.seed, args.outputs.clone());
+    session::block_on(Threads::Workers, async move {
+        let sim = simulator::start(SimConfig::new(scenario).seed(seed)).await?;
+        let shown = match demo_config(&sim.base_url()) {
+            Ok((engine, profiles)) => dashboard(engine, profiles, bindings, outputs).await,
+            Err(error) => Err(error.into()),
+        };
+        sim.shutdown().await;
+        shown
+    })
+}
+
+/// Both providers pointed at the simulator, probing a handful of targets every two seconds.
+fn demo_config(base_url: &str) -> Result<(EngineConfig, Profiles), config::ConfigError> {
+    let profiles = provider::builtin_profiles();
+    let text = format!(
+        r#"
+[run]
+every = "2s"
+timeout = "20s"
+usage_interval = "30s"
+
+[providers.omniscrape]
+endpoint = "{base_url}"
+api_key_env = "{DEMO_KEY_ENV}"
+concurrency = 4
+rate = "4/s"
+plan_quota = 5000
+
+[providers.alterlab]
+endpoint = "{base_url}"
+api_key_env = "{DEMO_KEY_ENV}"
+concurrency = 3
+rate = "3/s"
+
+[[probes]]
+provider = "omniscrape"
+targets = ["https://example.com/", "https://shop.example.com/item/42", "https://news.example.com/"]
+
+[[probes]]
+provider = "alterlab"
+targets = ["https://example.com/", "https://shop.example.com/item/42", "https://blog.example.com/"]
+"#
+    );
+    let file = config::parse(&text).map_err(|error| config::ConfigError::Parse {
+        path: "demo".into(),
+        message: error.to_string(),
+    })?;
+    let engine = config::resolve(&file, "demo", &Overrides::default(), &profiles, |var| {
+        (var == DEMO_KEY_ENV).then(|| DEMO_KEY.to_owned())
+    })?;
+    Ok((engine, profiles))
+}
+
+async fn dashboard(
+    engine: EngineConfig,
+    profiles: Profiles,
+    bindings: KeyBindings,
+    outputs: OutputArgs,
+) -> Result<(), CliError> {
+    tui::require_terminal().map_err(CliError::Terminal)?;
+    // Opened before the terminal is taken, so a bad log path or metrics address is a plain error.
+    let Session {
+        stats,
+        mut recorder,
+    } = Session::for_engine(&engine, &profiles, &outputs).await?;
+    let now = stats.started_at;
+    let mut app = App::new(stats, profiles.clone(), bindings, now);
+    for settings in &engine.providers {
+        app.configure_provider(
+            &settings.name,
+            settings.plan_quota,
+            Some(settings.rate),
+            Some(settings.concurrency),
+        );
+    }
+    let (handle, mut engine_events) = session::spawn_engine(engine, &profiles)?;
+    let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+    // Every event is recorded (log, metrics) before the screen sees it, and keeps being recorded
+    // after the screen has closed, until the engine's channel ends.
+    let recording = tokio::spawn(async move {
+        let mut screen = Some(events_tx);
+        while let Some(event) = engine_events.recv().await {
+            recorder.event(&event).await;
+            if let Some(tx) = &screen
+                && tx.send(event).await.is_err()
+            {
+                screen = None;
+            }
+        }
+        recorder.finish(Utc::now()).await
+    });
+    let shown = tui::run(app, handle, events).await;
+    // Requests still in the air after the engine's own grace period are not waited for long.
+    let recorded = tokio::time::timeout(Duration::from_secs(5), recording).await;
+    if let Ok(Ok(Some(path))) = recorded {
+        crate::note!("event log {}", path.display());
+    }
+    shown.map_err(CliError::Terminal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_config_resolves_both_providers_at_the_simulator() {
+        let (engine, _) = demo_config("http://127.0.0.1:9").unwrap();
+        let names: Vec<_> = engine.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["omniscrape", "alterlab"]);
+        assert!(
+            engine
+                .providers
+                .iter()
+                .all(|p| p.base_url == "http://127.0.0.1:9")
+        );
+        assert_eq!(engine.providers[0].plan_quota, Some(5000));
+    }
+}

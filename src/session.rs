@@ -1,0 +1,267 @@
+//! What every command that watches providers sets up, in one place:
+//!
+//! ```text
+//!  plan(RunArgs)  profiles + config file + flags + keys from the environment  (checked first)
+//!  Session::open    event log + metrics opened, `session_start` recorded and folded into stats
+//!  sources          the probe engine (spawn_engine); a pass-through proxy would be a second one
+//!       |  ProbeEvent, one bounded channel per source
+//!       v
+//!  the command's loop (run: fold + log; watch/demo: log, then the screen)   <- stop_signals()
+//! ```
+//!
+//! A session starts from its first record: [`Session::open`] takes the `session_start` record,
+//! writes it to the log and folds it into the statistics with the same fold a replay uses, so the
+//! live session and its replay register the same providers. A new source of facts (issue 18's
+//! proxy) builds its own `session_start` record, opens a session the same way, and sends the same
+//! events; nothing here is specific to the engine except [`spawn_engine`].
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::app::KeyBindings;
+use crate::cli::{OutputArgs, RunArgs};
+use crate::cmd::CliError;
+use crate::config::{self, EngineConfig, Overrides, Thresholds};
+use crate::eventlog::{self, EventLog, Record, Recorder};
+use crate::probe::{EVENT_CHANNEL_CAPACITY, Engine, EngineHandle, ProbeEvent};
+use crate::provider::{self, Profiles};
+use crate::stats::SessionStats;
+use crate::{metrics, paths};
+
+/// How many threads a command's runtime has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// A headless probe run. It is I/O-bound, and one core sends tens of thousands of attempts
+    /// a second, far past any provider's rate limit; the work-stealing scheduler only added
+    /// cross-thread wake-ups (a futex call and a context switch for nearly every event): about a
+    /// quarter of the CPU per attempt (README "Performance"). The event log's file writes run on
+    /// the blocking pool (see `eventlog::writer`).
+    One,
+    /// The dashboard (its drawing blocks on the terminal, and probing must go on meanwhile), a
+    /// replay and the simulator: tokio's worker pool.
+    Workers,
+}
+
+/// Run a command's future on a new runtime. Spawned rather than run in `block_on` directly, so
+/// that a panic in the session ends as one error line and exit status 1 instead of unwinding out
+/// of `block_on`.
+///
+/// # Errors
+/// The command's own error; the runtime cannot start; the command panicked.
+pub fn block_on<T, F>(threads: Threads, command: F) -> Result<T, CliError>
+where
+    F: Future<Output = Result<T, CliError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let runtime = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Threads::Workers => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
+    .map_err(CliError::Runtime)?;
+    runtime.block_on(async move {
+        tokio::spawn(command)
+            .await
+            .unwrap_or_else(|error| Err(CliError::Panicked(error)))
+    })
+}
+
+/// What a probing command runs, checked before anything is sent.
+pub struct Plan {
+    pub profiles: Profiles,
+    pub engine: EngineConfig,
+    pub thresholds: Thresholds,
+    /// The config file's `[keys]`, checked only by the commands that have a screen.
+    keys: toml::Table,
+    /// The config file, as messages name it.
+    origin: String,
+}
+
+impl Plan {
+    /// The dashboard's key bindings: the defaults with the config file's `[keys]` over them.
+    ///
+    /// # Errors
+    /// An unknown action, a key that names no key, a key bound to two actions.
+    pub fn key_bindings(&self) -> Result<KeyBindings, CliError> {
+        bindings(&self.keys, &self.origin)
+    }
+}
+
+/// Load profiles and the config file, resolve the flags and read the keys from the environment.
+///
+/// # Errors
+/// A usage, config, profile or key error, naming the file and line, the flag or the variable.
+pub fn plan(args: &RunArgs) -> Result<Plan, CliError> {
+    let profiles = load_profiles()?;
+    let (file, path) = config::load(args.config.as_deref())?;
+    let origin = origin(path.as_deref());
+    let overrides = Overrides {
+        provider: args.provider.clone(),
+        endpoint: args.endpoint.clone(),
+        api_key_env: args.api_key_env.clone(),
+        targets: args.targets.clone(),
+        once: args.once,
+        duration: args.duration,
+        every: args.every,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        timeout: args.timeout,
+    };
+    let engine = config::resolve(&file, &origin, &overrides, &profiles, |var| {
+        std::env::var(var).ok()
+    })?;
+    Ok(Plan {
+        profiles,
+        engine,
+        thresholds: file.thresholds,
+        keys: file.keys,
+        origin,
+    })
+}
+
+/// The built-in profiles with the user's overrides from the config dir.
+///
+/// # Errors
+/// A profile file that cannot be read or is not valid.
+pub fn load_profiles() -> Result<Profiles, CliError> {
+    Ok(provider::load_profiles(paths::profiles_dir().as_deref())?)
+}
+
+/// Key bindings for a screen that has no probe config of its own (`demo`, `replay`): the
+/// defaults with the `[keys]` of the user's config file (in the config dir), as `watch` uses.
+///
+/// # Errors
+/// The config file cannot be read or parsed, or its `[keys]` are not valid.
+pub fn user_key_bindings() -> Result<KeyBindings, CliError> {
+    let (file, path) = config::load(None)?;
+    bindings(&file.keys, &origin(path.as_deref()))
+}
+
+fn bindings(keys: &toml::Table, origin: &str) -> Result<KeyBindings, CliError> {
+    KeyBindings::with_overrides(keys).map_err(|source| CliError::Keys {
+        origin: origin.to_owned(),
+        source,
+    })
+}
+
+fn origin(path: Option<&Path>) -> String {
+    path.map_or_else(
+        || "command line (no config file)".to_owned(),
+        |path| format!("config file {}", path.display()),
+    )
+}
+
+/// A session's statistics and where its records go (the event log, the metrics endpoint).
+pub struct Session {
+    pub stats: SessionStats,
+    pub recorder: Recorder,
+}
+
+impl Session {
+    /// Open the event log (unless `--no-log`) and serve metrics (with `--metrics-addr`), before
+    /// any money is spent, so a bad path or address stops the session early; then record `start`
+    /// (a `session_start` record) and fold it into fresh statistics.
+    ///
+    /// # Errors
+    /// The log file cannot be created or the metrics address cannot be bound.
+    pub async fn open(start: Record, outputs: &OutputArgs) -> Result<Self, CliError> {
+        let started_at = start.at();
+        let log = match eventlog::choose_path(outputs.log.clone(), outputs.no_log, started_at) {
+            Some(path) => Some(EventLog::create(&path)?),
+            None => None,
+        };
+        let metrics = match outputs.metrics_addr {
+            Some(addr) => {
+                let (registry, metrics) = metrics::new_registry();
+                let server = metrics::serve(addr, Arc::new(registry)).await?;
+                crate::note!("metrics at http://{}/metrics", server.local_addr);
+                // Dropping the handle detaches the server task: it serves until the process ends.
+                drop(server);
+                Some(metrics)
+            }
+            None => None,
+        };
+        let mut stats = SessionStats::new(started_at);
+        eventlog::apply(&mut stats, &start);
+        let mut recorder = Recorder::new(log, metrics);
+        recorder.record(start).await;
+        Ok(Self { stats, recorder })
+    }
+
+    /// A session of the probe engine: its `session_start` names the configured providers and the
+    /// run's settings.
+    ///
+    /// # Errors
+    /// As [`Session::open`].
+    pub async fn for_engine(
+        engine: &EngineConfig,
+        profiles: &Profiles,
+        outputs: &OutputArgs,
+    ) -> Result<Self, CliError> {
+        let start = Record::session_start(chrono::Utc::now(), engine, profiles);
+        Self::open(start, outputs).await
+    }
+}
+
+/// Start the probe engine as a source of facts: its events arrive on the returned channel, which
+/// ends when the engine has stopped.
+///
+/// # Errors
+/// The HTTP client cannot be built, or a probe names a provider without a profile.
+pub fn spawn_engine(
+    config: EngineConfig,
+    profiles: &Profiles,
+) -> Result<(EngineHandle, mpsc::Receiver<ProbeEvent>), CliError> {
+    let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+    let handle = Engine::spawn(config, profiles, events_tx)?;
+    Ok((handle, events))
+}
+
+/// Ctrl-C, or SIGTERM on Unix, each arriving as one stop request on the returned channel.
+/// Installed once, so a signal between two passes of a loop is not lost; the first stops
+/// cleanly, a second may stop at once.
+#[must_use]
+pub fn stop_signals() -> mpsc::Receiver<()> {
+    let (stops_tx, stops) = mpsc::channel(4);
+    tokio::spawn(forward_stop_signals(stops_tx));
+    stops
+}
+
+async fn forward_stop_signals(stops: mpsc::Sender<()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        loop {
+            let terminated = async {
+                match term.as_mut() {
+                    Some(term) => {
+                        term.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => if result.is_err() { return },
+                () = terminated => {}
+            }
+            if stops.send(()).await.is_err() {
+                return;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if stops.send(()).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -15,9 +15,9 @@ pub fn main(args: &ProvidersArgs) -> Result<(), CliError> {
     let profiles = session::load_profiles()?;
     let listing = if args.json {
         let mut json = render_json(&profiles).map_err(|source| CliError::Encode {
-        what: "the profiles",
-        source,
-    })?;
+            what: "the profiles",
+            source,
+        })?;
         json.push('\n');
         json
     } else {

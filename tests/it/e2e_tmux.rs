@@ -59,10 +59,15 @@ fn tmux_missing() -> bool {
 /// `omniscope demo` in a fresh 120×40 tmux session. The shell prints a marker with the exit
 /// status once the dashboard ends: proof that the process ended.
 fn start_demo(name: &str, config_dir: &std::path::Path) -> Tmux {
+    start(name, config_dir, "demo")
+}
+
+/// `omniscope ARGS` in a fresh 120×40 tmux session, as [`start_demo`].
+fn start(name: &str, config_dir: &std::path::Path, args: &str) -> Tmux {
     let binary = env!("CARGO_BIN_EXE_omniscope");
     let session = format!("omniscope-e2e-{name}-{}", std::process::id());
     let script = format!(
-        "OMNISCOPE_CONFIG_DIR={dir} OMNISCOPE_DATA_DIR={dir} {binary} demo; echo OMNISCOPE-EXITED-$?; sleep 60",
+        "OMNISCOPE_CONFIG_DIR={dir} OMNISCOPE_DATA_DIR={dir} {binary} {args}; echo OMNISCOPE-EXITED-$?; sleep 60",
         dir = config_dir.display()
     );
     let status = Command::new("tmux")
@@ -170,4 +175,34 @@ fn demo_dashboard_shows_panes_and_answers_keys() {
         !screen.contains("Recent attempts"),
         "terminal restored:\n{screen}"
     );
+}
+
+#[test]
+fn demo_and_replay_honour_the_users_key_bindings() {
+    if tmux_missing() {
+        return;
+    }
+    let config_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config_dir.path().join("config.toml"),
+        "[keys]\nquit = [\"x\"]\n",
+    )
+    .unwrap();
+    let quit_with_x = |tmux: &Tmux| {
+        tmux.wait_for("the dashboard", |screen| screen.contains("Recent attempts"));
+        tmux.keys("x");
+        let screen = tmux.wait_for("the process to end", |screen| {
+            screen.contains("OMNISCOPE-EXITED-")
+        });
+        assert!(screen.contains("OMNISCOPE-EXITED-0"), "{screen}");
+    };
+    quit_with_x(&start("rebound-demo", config_dir.path(), "demo"));
+
+    let logs: Vec<_> = std::fs::read_dir(config_dir.path().join("logs"))
+        .expect("the demo writes its event log under the data dir")
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let replay = format!("replay --speed max {}", logs[0].display());
+    quit_with_x(&start("rebound-replay", config_dir.path(), &replay));
 }

@@ -262,6 +262,22 @@ async fn the_dashboard_without_a_terminal_is_a_clear_error_not_a_panic() {
     );
 }
 
+#[tokio::test]
+async fn demo_refuses_the_users_conflicting_keys_like_watch_does() {
+    // The user's config (in the config dir) binds `p` twice: refused before anything starts.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "[keys]\nquit = \"p\"\n").unwrap();
+    let mut demo = command(dir.path());
+    demo.arg("demo");
+    let out = output(demo).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("config.toml") && stderr.contains("[keys]") && stderr.contains("pause_all"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn an_error_to_a_closed_stderr_is_still_an_exit_code_not_a_panic() {
     // `omniscope run … 2>&1 | head -1`: the reader has gone before the error is written.

@@ -38,7 +38,6 @@
 //! the contract says is free get charged anyway (the scenario's `refund_violation` does the same
 //! at random), so the refund audit has something to find.
 
-mod clock;
 mod fault;
 mod scenario;
 mod server;
@@ -53,10 +52,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use clock::SimClock;
 pub use fault::{Chaos, FaultName};
 pub use scenario::{Latency, ProviderScenario, Scenario, ScenarioError, Wave, builtin_names};
 
+use crate::clock::Clock;
 use crate::provider::builtin_profiles;
 use server::{ProviderSim, Shared};
 use wire::Dialect;
@@ -92,7 +91,7 @@ pub struct SimConfig {
     pub listen: SocketAddr,
     pub scenario: Scenario,
     pub seed: u64,
-    pub clock: SimClock,
+    pub clock: Clock,
 }
 
 impl SimConfig {
@@ -103,7 +102,7 @@ impl SimConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             scenario,
             seed: 0,
-            clock: SimClock::real(),
+            clock: Clock::real(),
         }
     }
 
@@ -119,9 +118,9 @@ impl SimConfig {
         self
     }
 
-    /// Use this clock (a [`SimClock::manual`] one lets tests move time without sleeping).
+    /// Use this clock (a [`Clock::manual`] one lets tests move time without sleeping).
     #[must_use]
-    pub fn clock(mut self, clock: SimClock) -> Self {
+    pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
     }
@@ -131,7 +130,7 @@ impl SimConfig {
 #[derive(Debug)]
 pub struct RunningSimulator {
     addr: SocketAddr,
-    clock: SimClock,
+    clock: Clock,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -149,7 +148,7 @@ impl RunningSimulator {
     }
 
     #[must_use]
-    pub fn clock(&self) -> &SimClock {
+    pub fn clock(&self) -> &Clock {
         &self.clock
     }
 

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::{self, Received, RequestTemplate};
 use super::limits::{Gate, GatePass, Pacer};
 use super::messages::{EngineCommand, ProbeEvent, Scope};
+use crate::clock::Clock;
 use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
 use crate::outcome::{AttemptId, Fault, JobRef, Outcome, RequestOptions, Retryable, Transport};
 use crate::policy::{self, Decision, RetryPolicy, RetryState};
@@ -91,6 +92,20 @@ impl Engine {
         profiles: &Profiles,
         events: mpsc::Sender<ProbeEvent>,
     ) -> Result<EngineHandle, EngineError> {
+        Self::spawn_with_clock(config, profiles, events, Clock::real())
+    }
+
+    /// [`Engine::spawn`], reading wall-clock time (attempt and event timestamps, rate-limit
+    /// resets) from `clock`: tests share one with their server and run on tokio's paused time.
+    ///
+    /// # Errors
+    /// A probe names a provider without a profile, or the HTTP client cannot be built.
+    pub fn spawn_with_clock(
+        config: EngineConfig,
+        profiles: &Profiles,
+        events: mpsc::Sender<ProbeEvent>,
+        clock: Clock,
+    ) -> Result<EngineHandle, EngineError> {
         let client = http::build_client(config.connect_timeout, config.timeout)
             .map_err(|error| EngineError::Client(error.to_string()))?;
         let mut providers = HashMap::new();
@@ -118,6 +133,7 @@ impl Engine {
             config,
             providers,
             events,
+            clock,
             cancel: cancel.clone(),
             next_attempt: AtomicU64::new(1),
             failures: Mutex::new(VecDeque::new()),
@@ -137,6 +153,8 @@ struct Shared {
     config: EngineConfig,
     providers: HashMap<String, Arc<ProviderRuntime>>,
     events: mpsc::Sender<ProbeEvent>,
+    /// Wall-clock time; tokio's `Instant` times the waits.
+    clock: Clock,
     cancel: CancellationToken,
     next_attempt: AtomicU64,
     failures: Mutex<VecDeque<Failure>>,
@@ -552,7 +570,7 @@ async fn run_chain(
             &policy,
             outcome,
             state,
-            Utc::now(),
+            shared.clock.now(),
             rand::random::<f64>(),
         );
         let (attempt_id, attempt) = (outcome.attempt_id, outcome.attempt);
@@ -712,7 +730,7 @@ async fn run_attempt(
         retry_of: plan.retry_of,
         target_url: plan.target.clone(),
         options: plan.options.clone(),
-        started_at: Utc::now(),
+        started_at: shared.clock.now(),
     };
     shared
         .emit(ProbeEvent::AttemptStarted {
@@ -727,7 +745,7 @@ async fn run_attempt(
 
     // The clock starts when the request leaves, not while a slow consumer held the event.
     let meta = AttemptMeta {
-        started_at: Utc::now(),
+        started_at: shared.clock.now(),
         ..meta
     };
     let started = Instant::now();
@@ -761,7 +779,7 @@ async fn run_attempt(
         outcome.redact(provider.settings.key.expose_secret());
     }
 
-    let now = Utc::now();
+    let now = shared.clock.now();
     // Set before leaving the gate, so the next request in line already sees it.
     let hold = provider.hold_as_asked(&outcome, now);
     // An account error stops the provider before its gate place is freed, so no request queued
@@ -863,7 +881,7 @@ fn classify(
             status: received.status,
             headers: &received.headers,
             body: &received.body,
-            received_at: Utc::now(),
+            received_at: shared.clock.now(),
             latency: started.elapsed(),
             body_cap: shared.config.body_cap,
         },
@@ -1009,7 +1027,7 @@ async fn poll_failed(
     }
     // A 429 (or 503 with Retry-After) on a poll is honoured like one on a scrape: the provider is
     // held and the next poll waits for it, on top of the poll interval.
-    if let Some(wait) = provider.hold_as_asked(&outcome, Utc::now()) {
+    if let Some(wait) = provider.hold_as_asked(&outcome, shared.clock.now()) {
         tokio::select! {
             () = shared.cancel.cancelled() => {}
             () = tokio::time::sleep(wait) => {}
@@ -1068,7 +1086,7 @@ async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
                     Some(reading) => ProbeEvent::Usage {
                         provider: provider.name().to_owned(),
                         reading,
-                        at: Utc::now(),
+                        at: shared.clock.now(),
                     },
                     None => ProbeEvent::UsageFailed {
                         provider: provider.name().to_owned(),

@@ -35,7 +35,7 @@ const HUGE_CONTENT_BYTES: usize = 10 * 1024 * 1024 + 64 * 1024;
 pub struct Shared {
     pub seed: u64,
     pub seq: AtomicU64,
-    pub clock: super::SimClock,
+    pub clock: crate::clock::Clock,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -806,7 +806,7 @@ fn chaos_answer(call: &Call<'_>, chaos: Chaos, url: &str, tier_used: &str) -> An
     }
 }
 
-fn rfc3339(clock: &super::SimClock, at: Duration) -> String {
+fn rfc3339(clock: &crate::clock::Clock, at: Duration) -> String {
     let ms = i64::try_from(clock.unix_ms_at(at)).unwrap_or(i64::MAX);
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()

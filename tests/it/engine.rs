@@ -5,6 +5,7 @@ use crate::support::scripted;
 
 use std::time::Duration;
 
+use omniscope::clock::Clock;
 use omniscope::config::{self, EngineConfig, Overrides, Schedule};
 use omniscope::outcome::{Outcome, Transport};
 use omniscope::probe::{Engine, EngineCommand, ProbeEvent, Scope};
@@ -47,8 +48,13 @@ fn resolved(toml: &str, overrides: &Overrides) -> EngineConfig {
 
 /// Run to the end, collecting every event.
 async fn run_all(config: EngineConfig) -> Vec<ProbeEvent> {
+    run_all_on(config, Clock::real()).await
+}
+
+/// [`run_all`] on `clock` (a server's, when the test compares wall-clock instants with it).
+async fn run_all_on(config: EngineConfig, clock: Clock) -> Vec<ProbeEvent> {
     let (tx, mut rx) = mpsc::channel(16);
-    let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
+    let handle = Engine::spawn_with_clock(config, &builtin_profiles(), tx, clock).unwrap();
     let mut events = Vec::new();
     let collect = async {
         while let Some(event) = rx.recv().await {
@@ -76,7 +82,7 @@ fn gap(seen: &[scripted::Seen], from: usize) -> Duration {
     seen[from + 1].at - seen[from].at
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn client_and_account_errors_are_never_retried() {
     for status in [400u16, 401, 402, 404, 409, 413, 415] {
         let server = Server::new();
@@ -96,7 +102,7 @@ async fn client_and_account_errors_are_never_retried() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn backoff_doubles_between_retries() {
     let server = Server::new();
     server.queue(
@@ -123,7 +129,7 @@ async fn backoff_doubles_between_retries() {
     assert_eq!(all[3].attempt, 4);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_after_holds_the_provider() {
     let server = Server::new();
     server.queue(
@@ -151,10 +157,10 @@ async fn retry_after_holds_the_provider() {
     ));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_rate_limit_reset_is_honoured() {
     let server = Server::new();
-    let reset = chrono::Utc::now().timestamp() + 2;
+    let reset = server.clock().now().timestamp() + 2;
     server.queue(
         "/api/v1/scrape",
         vec![
@@ -173,7 +179,7 @@ async fn a_rate_limit_reset_is_honoured() {
         &["https://a.example/"],
         true,
     );
-    run_all(config).await;
+    run_all_on(config, server.clock()).await;
     let seen = server.seen_at("/api/v1/scrape");
     assert_eq!(seen.len(), 2);
     // Not a duration (the reset is whole seconds, so the wait can be anything up to 2 s): the
@@ -185,7 +191,7 @@ async fn a_rate_limit_reset_is_honoured() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_persistent_502_escalates_to_js_rendering_then_another_country() {
     let server = Server::new();
     server.default_reply("/v1/scrape", omni_fail(502, None));
@@ -219,7 +225,7 @@ async fn a_persistent_502_escalates_to_js_rendering_then_another_country() {
     )));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_async_job_is_polled_until_done_and_counts_once() {
     let server = Server::new();
     server.default_reply(
@@ -270,7 +276,7 @@ async fn an_async_job_is_polled_until_done_and_counts_once() {
     assert_eq!(server.seen_at("/v1/scrape/async").len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_account_error_pauses_the_provider_and_nothing_is_sent_after() {
     let server = Server::new();
     server.default_reply("/api/v1/scrape", alter_fail(401, "INVALID_API_KEY"));
@@ -308,7 +314,7 @@ async fn an_account_error_pauses_the_provider_and_nothing_is_sent_after() {
     assert_eq!(provider.paused.as_deref(), Some(reason.as_str()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_consumer_loses_nothing() {
     let server = Server::new();
     server.default_reply("/v1/scrape", omni_ok(200));
@@ -331,7 +337,7 @@ async fn a_slow_consumer_loses_nothing() {
     assert_eq!(attempts, 25, "every attempt reached the slow consumer");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_ends_a_held_engine_promptly() {
     let server = Server::new();
     server.default_reply(
@@ -373,7 +379,7 @@ async fn shutdown_ends_a_held_engine_promptly() {
     assert_eq!(server.seen_at("/v1/scrape").len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_manual_escalated_retry_is_one_linked_attempt() {
     let server = Server::new();
     server.queue(
@@ -438,7 +444,7 @@ async fn a_manual_escalated_retry_is_one_linked_attempt() {
     handle.join().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_body_over_the_cap_is_cut_and_reported() {
     let server = Server::new();
     let mut huge = omni_ok(200);
@@ -454,7 +460,7 @@ async fn a_body_over_the_cap_is_cut_and_reported() {
     assert!(all[0].body_bytes <= 1000);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn usage_is_read_and_the_key_is_sent_but_never_shown() {
     let server = Server::new();
     server.default_reply("/api/v1/scrape", alter_ok(200));
@@ -486,7 +492,7 @@ async fn usage_is_read_and_the_key_is_sent_but_never_shown() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn load_mode_keeps_the_concurrency_in_flight_and_follows_a_new_limit() {
     let server = Server::new();
     server.default_reply(
@@ -538,7 +544,7 @@ async fn load_mode_keeps_the_concurrency_in_flight_and_follows_a_new_limit() {
     handle.join().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_client_side_rate_spaces_requests() {
     let server = Server::new();
     server.default_reply("/v1/scrape", omni_ok(200));
@@ -564,7 +570,7 @@ async fn the_client_side_rate_spaces_requests() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_duration_ends_a_repeating_run() {
     let server = Server::new();
     server.default_reply("/v1/scrape", omni_ok(200));
@@ -584,7 +590,7 @@ async fn a_duration_ends_a_repeating_run() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_key_in_the_query_string_never_reaches_an_outcome() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -623,7 +629,7 @@ async fn a_key_in_the_query_string_never_reaches_an_outcome() {
     assert!(!serde_json::to_string(&all[0]).unwrap().contains(SECRET));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_query_key_reaches_the_api() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -689,7 +695,7 @@ async fn measure_load_mode_throughput() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_hold_stops_only_its_own_provider() {
     let server = Server::new();
     server.queue(
@@ -731,7 +737,7 @@ async fn a_hold_stops_only_its_own_provider() {
     assert!(gap(&omni, 0) >= Duration::from_secs(3));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_job_ends_the_attempt_without_a_retry() {
     let server = Server::new();
     server.default_reply(
@@ -770,7 +776,7 @@ async fn a_failed_job_ends_the_attempt_without_a_retry() {
     assert_eq!(server.seen_at("/api/v1/jobs/j-9").len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_key_echoed_by_the_api_is_redacted_everywhere() {
     // Some APIs quote the key they were sent ("invalid key sk_…"): the message becomes the pause
     // reason, and the message, headers and body excerpt go to the log and the report.
@@ -798,7 +804,7 @@ async fn a_key_echoed_by_the_api_is_redacted_everywhere() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_host() {
     let elsewhere = Server::new();
     elsewhere.default_reply("/v1/scrape", omni_ok(200));
@@ -868,7 +874,7 @@ fn completed_job() -> Reply {
     )
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_job_poll_refused_for_good_is_not_polled_again() {
     // A 401 on the poll is an account error like any other: one poll, then the provider pauses.
     // A 404 (the job is gone) is not polled again either. Transient poll failures still are.
@@ -895,7 +901,7 @@ async fn a_job_poll_refused_for_good_is_not_polled_again() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_job_that_does_not_end_in_time_is_reported_not_submitted_again() {
     // Issue 13, item 2: each submission is a job the provider may bill. One that is still
     // running at job_max_wait is reported (retryable by hand), never re-POSTed.
@@ -928,7 +934,7 @@ async fn a_job_that_does_not_end_in_time_is_reported_not_submitted_again() {
     assert!(!server.seen_at("/api/v1/jobs/j-slow").is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_job_whose_polls_keep_failing_is_not_submitted_again() {
     // Three transient poll failures give the job up; the scrape itself is not sent again.
     let busy = Reply::json(503, json!({"error": "NETWORK_ERROR", "message": "busy"}));
@@ -943,7 +949,7 @@ async fn a_job_whose_polls_keep_failing_is_not_submitted_again() {
     assert_eq!(server.seen_at("/api/v1/jobs/j-busy").len(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_transient_job_poll_failure_is_polled_again() {
     let busy = Reply::json(
         503,
@@ -956,7 +962,7 @@ async fn a_transient_job_poll_failure_is_polled_again() {
     assert_eq!(server.seen_at("/api/v1/jobs/j-2").len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_job_poll_answered_429_waits_for_its_retry_after() {
     let limited = alter_fail(429, "RATE_LIMIT_EXCEEDED").header("Retry-After", "3");
     let (server, events) = run_job_probe("j-3", vec![limited], completed_job()).await;
@@ -968,8 +974,8 @@ async fn a_job_poll_answered_429_waits_for_its_retry_after() {
     assert!(gap >= Duration::from_secs(3), "polled again after {gap:?}");
 }
 
-/// Slow: it spans one usage interval (30 s, the shortest the contracts allow).
-#[tokio::test]
+/// It spans one usage interval (30 s, the shortest the contracts allow), on paused time.
+#[tokio::test(start_paused = true)]
 async fn a_paused_provider_is_not_sent_usage_polls_either() {
     let server = Server::new();
     server.default_reply("/api/v1/scrape", alter_fail(401, "INVALID_API_KEY"));

@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use omniscope::clock::Clock;
 use omniscope::outcome::{LimitKind, RefundAudit, Transport};
 use omniscope::provider::{
     AttemptMeta, DEFAULT_BODY_CAP, Exchange, JobPoll, builtin_profiles, classify, parse_job_poll,
     parse_usage,
 };
-use omniscope::simulator::{RunningSimulator, Scenario, SimClock, SimConfig, start};
+use omniscope::simulator::{RunningSimulator, Scenario, SimConfig, start};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -32,7 +33,7 @@ async fn sim_with(toml: &str, seed: u64) -> RunningSimulator {
     let scenario = Scenario::from_toml_str(toml, "test").unwrap();
     let config = SimConfig::new(scenario)
         .seed(seed)
-        .clock(SimClock::manual(1_700_000_000));
+        .clock(Clock::manual(1_700_000_000));
     start(config).await.unwrap()
 }
 
@@ -922,7 +923,7 @@ async fn the_demo_scenario_stages_limits_waves_and_a_draining_balance() {
     let sim = start(
         SimConfig::new(scenario)
             .seed(9)
-            .clock(SimClock::manual(1_700_000_000)),
+            .clock(Clock::manual(1_700_000_000)),
     )
     .await
     .unwrap();

@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use omniscope::clock::Clock;
 
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -61,14 +62,24 @@ struct Script {
     seen: Vec<Seen>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Server {
     script: Arc<Mutex<Script>>,
+    /// Stamps `Seen::wall`; hand it to the engine so both read the same wall-clock time (under
+    /// tokio's paused time too).
+    clock: Clock,
 }
 
 impl Server {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            script: Arc::default(),
+            clock: Clock::real(),
+        }
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     /// Replies for `path`, in order; after them, the default.
@@ -129,7 +140,7 @@ async fn handle(
             headers,
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
             at: tokio::time::Instant::now(),
-            wall: chrono::Utc::now(),
+            wall: server.clock.now(),
         });
         let queued = script.queues.get_mut(&path).and_then(|queue| {
             if queue.is_empty() {

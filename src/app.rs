@@ -13,7 +13,7 @@ use crossterm::event::KeyEvent;
 
 pub use crate::config::Rate;
 pub use crate::probe::{EngineCommand, ProbeEvent, Scope};
-pub use keys::{Action, BindingError, KeyBinding, KeyBindings};
+pub use keys::{Action, BindingError, KeyBinding, KeyBindings, KeyError};
 
 use crate::outcome::{AttemptId, Outcome};
 use crate::policy;

@@ -151,8 +151,19 @@ impl fmt::Display for Rate {
     }
 }
 
+/// A rate that is not `N/s`, `N/min`, `N/h` or `unlimited`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateError {
+    #[error("rate {text:?}: unknown unit {unit:?} (use N/s, N/min, N/h or unlimited)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("rate {text:?} is not N/s, N/min, N/h or unlimited")]
+    NotANumber { text: String },
+    #[error("rate {text:?} must be above zero")]
+    NotAboveZero { text: String },
+}
+
 impl std::str::FromStr for Rate {
-    type Err = String;
+    type Err = RateError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
@@ -165,17 +176,19 @@ impl std::str::FromStr for Rate {
             "m" | "min" | "minute" => 60.0,
             "h" | "hour" => 3600.0,
             other => {
-                return Err(format!(
-                    "rate {text:?}: unknown unit {other:?} (use N/s, N/min, N/h or unlimited)"
-                ));
+                return Err(RateError::UnknownUnit {
+                    text: text.to_owned(),
+                    unit: other.to_owned(),
+                });
             }
         };
-        let count: f64 = number
-            .trim()
-            .parse()
-            .map_err(|_| format!("rate {text:?} is not N/s, N/min, N/h or unlimited"))?;
+        let count: f64 = number.trim().parse().map_err(|_| RateError::NotANumber {
+            text: text.to_owned(),
+        })?;
         if !(count.is_finite() && count > 0.0) {
-            return Err(format!("rate {text:?} must be above zero"));
+            return Err(RateError::NotAboveZero {
+                text: text.to_owned(),
+            });
         }
         Ok(Self::PerSecond(count / seconds))
     }
@@ -194,13 +207,23 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
+/// A duration humantime cannot read.
+#[derive(Debug, thiserror::Error)]
+#[error("duration {text:?}: {source} (examples: 10s, 5m, 1h)")]
+pub struct DurationError {
+    text: String,
+    source: humantime::DurationError,
+}
+
 /// `"10s"`, `"5m"`, `"1h 30m"` (humantime).
 ///
 /// # Errors
 /// Text humantime cannot read.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|error| format!("duration {text:?}: {error} (examples: 10s, 5m, 1h)"))
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    humantime::parse_duration(text.trim()).map_err(|source| DurationError {
+        text: text.to_owned(),
+        source,
+    })
 }
 
 fn opt_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {

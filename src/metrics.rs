@@ -306,7 +306,7 @@ pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> Result<MetricsS
         .with_state(registry);
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
-            crate::say!("omniscope: metrics server on {local_addr} stopped: {error}");
+            crate::note!("metrics server on {local_addr} stopped: {error}");
         }
     });
     Ok(MetricsServer { local_addr, task })

@@ -16,8 +16,8 @@ pub use classify::{
     AttemptMeta, BODY_EXCERPT_BYTES, DEFAULT_BODY_CAP, Exchange, JobPoll, MAX_WAIT, UsageReading,
     classify, parse_job_poll, parse_retry_after, parse_usage,
 };
-pub use field::{Field, FieldSource};
-pub use load::{ProfileError, Profiles, builtin_profiles, load_profiles};
+pub use field::{Field, FieldError, FieldSource};
+pub use load::{ProfileError, Profiles, RuleError, builtin_profiles, load_profiles};
 
 use crate::outcome::{BillingUnit, Fault, Retryable};
 
@@ -303,17 +303,22 @@ pub enum EscalationStep {
     NextTier,
 }
 
+/// An escalation step the profile format does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown escalation step {0:?}: expected \"mode=NAME\", \"proxy_country=next\" or \"tier=next\""
+)]
+pub struct UnknownStep(String);
+
 impl TryFrom<String> for EscalationStep {
-    type Error = String;
+    type Error = UnknownStep;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
         match text.split_once('=') {
             Some(("mode", mode)) if !mode.is_empty() => Ok(Self::Mode(mode.to_owned())),
             Some(("proxy_country", "next")) => Ok(Self::NextProxyCountry),
             Some(("tier", "next")) => Ok(Self::NextTier),
-            _ => Err(format!(
-                "unknown escalation step {text:?}: expected \"mode=NAME\", \"proxy_country=next\" or \"tier=next\""
-            )),
+            _ => Err(UnknownStep(text)),
         }
     }
 }

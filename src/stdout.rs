@@ -12,7 +12,7 @@ pub fn print(text: &str) -> bool {
         Ok(()) => true,
         Err(error) if error.kind() == ErrorKind::BrokenPipe => false,
         Err(error) => {
-            crate::say!("omniscope: cannot write to standard output: {error}");
+            crate::note!("cannot write to standard output: {error}");
             true
         }
     }

@@ -189,7 +189,7 @@ impl KeyBinding {
     ///
     /// # Errors
     /// A text naming no key.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
         let mut ctrl = false;
         let mut alt = false;
         let mut rest = text;
@@ -226,14 +226,12 @@ impl KeyBinding {
                 "space" => KeyCodeKey::Char(' '),
                 other => match other.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
                     Some(n) if (1..=24).contains(&n) => KeyCodeKey::F(n),
-                    _ => return Err(format!("unknown key {text:?}")),
+                    _ => return Err(KeyError::Unknown(text.to_owned())),
                 },
             },
         };
         if ctrl && matches!(code, KeyCodeKey::Char('c' | 'C')) {
-            return Err(format!(
-                "{text:?}: Ctrl-C always quits and cannot be rebound"
-            ));
+            return Err(KeyError::CtrlC(text.to_owned()));
         }
         Ok(Self { code, ctrl, alt })
     }
@@ -267,6 +265,15 @@ impl fmt::Display for KeyBinding {
             KeyCodeKey::F(n) => write!(f, "F{n}"),
         }
     }
+}
+
+/// A text that names no key a binding can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("unknown key {0:?}")]
+    Unknown(String),
+    #[error("{0:?}: Ctrl-C always quits and cannot be rebound")]
+    CtrlC(String),
 }
 
 /// A problem in the `[keys]` table.
@@ -369,9 +376,9 @@ impl KeyBindings {
                 .into_iter()
                 .map(KeyBinding::parse)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|message| BindingError::BadKey {
+                .map_err(|error| BindingError::BadKey {
                     action: name.clone(),
-                    message,
+                    message: error.to_string(),
                 })?;
             bindings.keys.insert(action, parsed);
         }

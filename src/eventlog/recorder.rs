@@ -187,7 +187,7 @@ impl Recorder {
             && let Some(log) = self.log.take()
             && let Err(error) = log.close().await
         {
-            crate::say!("omniscope: event log stopped: {error}");
+            crate::note!("event log stopped: {error}");
         }
     }
 
@@ -211,7 +211,7 @@ impl Recorder {
         match log.close().await {
             Ok(_) => Some(path),
             Err(error) => {
-                crate::say!("omniscope: {error}");
+                crate::note!("{error}");
                 None
             }
         }

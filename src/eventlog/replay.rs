@@ -64,15 +64,20 @@ impl Speed {
     }
 }
 
+/// A speed that is not 1, 10 or max.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown speed {0:?}: use 1, 10 or max")]
+pub struct UnknownSpeed(String);
+
 impl FromStr for Speed {
-    type Err = String;
+    type Err = UnknownSpeed;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.trim().trim_end_matches(['x', 'X']) {
             "1" => Ok(Self::RealTime),
             "10" => Ok(Self::Times10),
             "max" | "ma" => Ok(Self::Max),
-            _ => Err(format!("unknown speed {text:?}: use 1, 10 or max")),
+            _ => Err(UnknownSpeed(text.to_owned())),
         }
     }
 }

@@ -79,8 +79,19 @@ pub enum FieldSource {
     Status,
 }
 
+/// A field source that is not `json:/pointer`, `header:Name` or `status`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("JSON pointer {0:?} must start with '/'")]
+    Pointer(String),
+    #[error("{0:?} is not a valid header name")]
+    HeaderName(String),
+    #[error("field source {0:?} must be \"json:/pointer\", \"header:Name\" or \"status\"")]
+    Source(String),
+}
+
 impl TryFrom<String> for Field {
-    type Error = String;
+    type Error = FieldError;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
         if text == "status" {
@@ -93,7 +104,7 @@ impl TryFrom<String> for Field {
                     Parsed::Json(pointer_tokens(pointer).into()),
                 ));
             }
-            return Err(format!("JSON pointer {pointer:?} must start with '/'"));
+            return Err(FieldError::Pointer(pointer.to_owned()));
         }
         if let Some(name) = text.strip_prefix("header:") {
             if let Ok(parsed) = HeaderName::from_bytes(name.as_bytes()) {
@@ -102,11 +113,9 @@ impl TryFrom<String> for Field {
                     Parsed::Header(parsed),
                 ));
             }
-            return Err(format!("{name:?} is not a valid header name"));
+            return Err(FieldError::HeaderName(name.to_owned()));
         }
-        Err(format!(
-            "field source {text:?} must be \"json:/pointer\", \"header:Name\" or \"status\""
-        ))
+        Err(FieldError::Source(text))
     }
 }
 

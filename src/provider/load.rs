@@ -26,6 +26,29 @@ pub enum ProfileError {
     },
     #[error("provider profile {origin} is not valid: {message}")]
     Invalid { origin: String, message: String },
+    #[error("provider profile {origin} is not valid: {source}")]
+    Rule { origin: String, source: RuleError },
+}
+
+/// A profile that parses but breaks a rule the code relies on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("name {0:?} must be non-empty and use only letters, digits, '-' and '_'")]
+    Name(String),
+    #[error("base_url {0:?} must start with http:// or https://")]
+    BaseUrl(String),
+    #[error("endpoint path {0:?} must start with '/'")]
+    EndpointPath(String),
+    #[error("auth.name is required for header and query auth")]
+    AuthName,
+    #[error("status {0} is listed twice")]
+    DuplicateStatus(u16),
+    #[error("code {code} is listed twice under status {status}")]
+    DuplicateCode { code: String, status: u16 },
+    #[error("an escalation needs a status or a code to match")]
+    EscalationMatch,
+    #[error("an escalation needs at least one step")]
+    EscalationSteps,
 }
 
 /// All loaded profiles, in a stable order (built-ins first, then added ones by name).
@@ -126,9 +149,9 @@ fn load_from(
                     origin: file.clone(),
                     message: error.to_string(),
                 })?;
-        validate(&profile).map_err(|message| ProfileError::Invalid {
+        validate(&profile).map_err(|source| ProfileError::Rule {
             origin: file.clone(),
-            message,
+            source,
         })?;
         if profiles
             .iter()
@@ -186,23 +209,17 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
     }
 }
 
-fn validate(profile: &Profile) -> Result<(), String> {
+fn validate(profile: &Profile) -> Result<(), RuleError> {
     if profile.name.is_empty()
         || !profile
             .name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(format!(
-            "name {:?} must be non-empty and use only letters, digits, '-' and '_'",
-            profile.name
-        ));
+        return Err(RuleError::Name(profile.name.clone()));
     }
     if !(profile.base_url.starts_with("http://") || profile.base_url.starts_with("https://")) {
-        return Err(format!(
-            "base_url {:?} must start with http:// or https://",
-            profile.base_url
-        ));
+        return Err(RuleError::BaseUrl(profile.base_url.clone()));
     }
     for path in [
         Some(&profile.endpoints.scrape),
@@ -214,7 +231,7 @@ fn validate(profile: &Profile) -> Result<(), String> {
     .flatten()
     {
         if !path.starts_with('/') {
-            return Err(format!("endpoint path {path:?} must start with '/'"));
+            return Err(RuleError::EndpointPath(path.clone()));
         }
     }
     if matches!(
@@ -222,29 +239,29 @@ fn validate(profile: &Profile) -> Result<(), String> {
         super::AuthStyle::Header | super::AuthStyle::Query
     ) && profile.auth.name.as_deref().is_none_or(str::is_empty)
     {
-        return Err("auth.name is required for header and query auth".to_owned());
+        return Err(RuleError::AuthName);
     }
     let mut seen_status = std::collections::HashSet::new();
     for rule in &profile.statuses {
         if !seen_status.insert(rule.status) {
-            return Err(format!("status {} is listed twice", rule.status));
+            return Err(RuleError::DuplicateStatus(rule.status));
         }
     }
     let mut seen_code = std::collections::HashSet::new();
     for rule in &profile.errors {
         if !seen_code.insert((rule.code.as_str(), rule.status)) {
-            return Err(format!(
-                "code {} is listed twice under status {}",
-                rule.code, rule.status
-            ));
+            return Err(RuleError::DuplicateCode {
+                code: rule.code.clone(),
+                status: rule.status,
+            });
         }
     }
     for rule in &profile.escalations {
         if rule.status.is_none() && rule.code.is_none() {
-            return Err("an escalation needs a status or a code to match".to_owned());
+            return Err(RuleError::EscalationMatch);
         }
         if rule.steps.is_empty() {
-            return Err("an escalation needs at least one step".to_owned());
+            return Err(RuleError::EscalationSteps);
         }
     }
     Ok(())

@@ -81,7 +81,7 @@ pub enum SimError {
         source: std::io::Error,
     },
     #[error("simulator setup failed: {0}")]
-    Setup(String),
+    Setup(#[from] server::RouteError),
 }
 
 /// How to start a simulator.
@@ -223,10 +223,10 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
             .unwrap_or_default();
         let compiled = section
             .compile(profile)
-            .map_err(|message| ScenarioError::Invalid {
+            .map_err(|error| ScenarioError::Invalid {
                 origin: config.scenario.name.clone(),
                 provider: profile.name.clone(),
-                message,
+                message: error.to_string(),
             })?;
         providers.push(Arc::new(ProviderSim::new(
             Arc::clone(&shared),
@@ -235,7 +235,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
             compiled,
         )));
     }
-    let router = server::router(&providers).map_err(SimError::Setup)?;
+    let router = server::router(&providers)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| SimError::Bind {

@@ -37,7 +37,7 @@ pub enum EngineError {
     #[error("no provider profile named {0:?}")]
     UnknownProvider(String),
     #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    Client(reqwest::Error),
 }
 
 /// The running engine, as its driver holds it.
@@ -107,7 +107,7 @@ impl Engine {
         clock: Clock,
     ) -> Result<EngineHandle, EngineError> {
         let client = http::build_client(config.connect_timeout, config.timeout)
-            .map_err(|error| EngineError::Client(error.to_string()))?;
+            .map_err(EngineError::Client)?;
         let mut providers = HashMap::new();
         for settings in &config.providers {
             let profile = profiles

@@ -56,10 +56,28 @@ pub enum FaultName {
     Chaos(Chaos),
 }
 
+/// A fault name that is not one, or names what the provider's contract does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    #[error("{0:?}: the target status must be 100..599")]
+    TargetStatus(String),
+    #[error("{text:?}: unknown chaos kind (known: {known})")]
+    ChaosKind { text: String, known: String },
+    #[error(
+        "{0:?} is not a fault: use success, async, target:NNN, an error CODE or HTTP status \
+         from the provider's contract, or chaos:KIND"
+    )]
+    NotAFault(String),
+    #[error("{code} is not an error code of {provider}'s contract")]
+    UnknownCode { code: String, provider: String },
+    #[error("{status} is not an error status of {provider}'s contract")]
+    UnknownStatus { status: u16, provider: String },
+}
+
 impl FaultName {
     /// # Errors
     /// A name that matches none of the forms, with the forms listed.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, FaultError> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("success") {
             return Ok(Self::Success);
@@ -70,7 +88,7 @@ impl FaultName {
         if let Some(status) = text.strip_prefix("target:") {
             return match status.parse::<u16>() {
                 Ok(status @ 100..=599) => Ok(Self::Target(status)),
-                _ => Err(format!("{text:?}: the target status must be 100..599")),
+                _ => Err(FaultError::TargetStatus(text.to_owned())),
             };
         }
         if let Some(kind) = text.strip_prefix("chaos:") {
@@ -80,7 +98,10 @@ impl FaultName {
                 .map(|(_, chaos)| Self::Chaos(*chaos))
                 .ok_or_else(|| {
                     let names: Vec<&str> = Chaos::ALL.iter().map(|(name, _)| *name).collect();
-                    format!("{text:?}: unknown chaos kind (known: {})", names.join(", "))
+                    FaultError::ChaosKind {
+                        text: text.to_owned(),
+                        known: names.join(", "),
+                    }
                 });
         }
         if let Ok(status) = text.parse::<u16>() {
@@ -93,10 +114,7 @@ impl FaultName {
         {
             return Ok(Self::Code(text.to_owned()));
         }
-        Err(format!(
-            "{text:?} is not a fault: use success, async, target:NNN, an error CODE or HTTP status \
-             from the provider's contract, or chaos:KIND"
-        ))
+        Err(FaultError::NotAFault(text.to_owned()))
     }
 }
 
@@ -140,13 +158,17 @@ impl ApiError {
     ///
     /// # Errors
     /// The code is not in the profile's contract.
-    pub fn from_code(profile: &Profile, code: &str, status: Option<u16>) -> Result<Self, String> {
-        let rule = profile.error_rule(code, status).ok_or_else(|| {
-            format!(
-                "{code} is not an error code of {}'s contract",
-                profile.display_name
-            )
-        })?;
+    pub fn from_code(
+        profile: &Profile,
+        code: &str,
+        status: Option<u16>,
+    ) -> Result<Self, FaultError> {
+        let rule = profile
+            .error_rule(code, status)
+            .ok_or_else(|| FaultError::UnknownCode {
+                code: code.to_owned(),
+                provider: profile.display_name.clone(),
+            })?;
         Ok(Self {
             status: rule.status,
             code: Some(code.to_owned()),
@@ -159,15 +181,13 @@ impl ApiError {
     ///
     /// # Errors
     /// The status is not an error row of the profile's contract.
-    pub fn from_status(profile: &Profile, status: u16) -> Result<Self, String> {
+    pub fn from_status(profile: &Profile, status: u16) -> Result<Self, FaultError> {
         let rule = profile
             .status_rule(status)
             .filter(|rule| rule.status >= 400)
-            .ok_or_else(|| {
-                format!(
-                    "{status} is not an error status of {}'s contract",
-                    profile.display_name
-                )
+            .ok_or_else(|| FaultError::UnknownStatus {
+                status,
+                provider: profile.display_name.clone(),
             })?;
         Ok(Self {
             status,
@@ -181,7 +201,7 @@ impl ApiError {
 impl Planned {
     /// # Errors
     /// The fault names a code or status the provider's contract does not have.
-    pub fn resolve(profile: &Profile, name: &FaultName) -> Result<Self, String> {
+    pub fn resolve(profile: &Profile, name: &FaultName) -> Result<Self, FaultError> {
         Ok(match name {
             FaultName::Success => Self::Success { target_status: 200 },
             FaultName::Target(status) => Self::Success {

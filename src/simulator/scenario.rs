@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::fault::{FaultName, Planned};
+use super::fault::{FaultError, FaultName, Planned};
 use crate::provider::{Profile, Profiles};
 
 /// The built-in scenarios, as (name, TOML text).
@@ -226,7 +226,9 @@ impl Scenario {
                     profiles.names().join(", ")
                 ))
             })?;
-            section.compile(profile).map_err(invalid)?;
+            section
+                .compile(profile)
+                .map_err(|error| invalid(error.to_string()))?;
         }
         Ok(())
     }
@@ -243,15 +245,31 @@ pub struct CompiledProvider {
     pub latency_sigma: f64,
 }
 
+/// A provider section of a scenario that cannot be run against its profile.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CompileError {
+    #[error("{what} must be a non-negative number, not {value}")]
+    Negative { what: String, value: f64 },
+    #[error("refund_violation is a probability (0..1), not {0}")]
+    RefundViolation(f64),
+    #[error("latency.p95_ms must be at least latency.median_ms")]
+    LatencyOrder,
+    #[error(transparent)]
+    Fault(#[from] FaultError),
+}
+
 impl ProviderScenario {
     /// # Errors
     /// A fault name the contract does not have, or a negative or non-finite number.
-    pub fn compile(&self, profile: &Profile) -> Result<CompiledProvider, String> {
+    pub fn compile(&self, profile: &Profile) -> Result<CompiledProvider, CompileError> {
         let check = |what: &str, value: f64| {
             if value.is_finite() && value >= 0.0 {
                 Ok(())
             } else {
-                Err(format!("{what} must be a non-negative number, not {value}"))
+                Err(CompileError::Negative {
+                    what: what.to_owned(),
+                    value,
+                })
             }
         };
         check("price", self.price)?;
@@ -259,15 +277,12 @@ impl ProviderScenario {
             check("balance", balance)?;
         }
         if !(0.0..=1.0).contains(&self.refund_violation) {
-            return Err(format!(
-                "refund_violation is a probability (0..1), not {}",
-                self.refund_violation
-            ));
+            return Err(CompileError::RefundViolation(self.refund_violation));
         }
         if self.latency.p95_ms != 0 && self.latency.p95_ms < self.latency.median_ms {
-            return Err("latency.p95_ms must be at least latency.median_ms".to_owned());
+            return Err(CompileError::LatencyOrder);
         }
-        let resolve = |table: &BTreeMap<String, f64>| -> Result<Vec<(Planned, f64)>, String> {
+        let resolve = |table: &BTreeMap<String, f64>| -> Result<Vec<(Planned, f64)>, CompileError> {
             table
                 .iter()
                 .map(|(name, weight)| {
@@ -286,7 +301,7 @@ impl ProviderScenario {
                 }
                 Ok((wave.clone(), resolve(&wave.faults)?))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, CompileError>>()?;
         let median = self.latency.median_ms as f64;
         let p95 = self.latency.p95_ms.max(self.latency.median_ms) as f64;
         let (latency_mu, latency_sigma) = if median > 0.0 {

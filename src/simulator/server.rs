@@ -16,7 +16,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use super::fault::{ApiError, Chaos, FaultName, Planned};
+use super::fault::{ApiError, Chaos, FaultError, FaultName, Planned};
 use super::scenario::CompiledProvider;
 use super::state::{Account, AccountBook, Job, JobEnd, JobPhase, JobStore, to_micro};
 use super::wire::{Bill, Dialect, ErrorParts, JobParts, SuccessParts, amount};
@@ -221,7 +221,7 @@ fn read_request(profile: &Profile, body: &[u8]) -> Result<RequestView, &'static 
 }
 
 /// The fault a request asks for: the `X-Sim-Fault` header, or a target on the fault host.
-fn forced_fault(headers: &HeaderMap, url: &str) -> Option<Result<FaultName, String>> {
+fn forced_fault(headers: &HeaderMap, url: &str) -> Option<Result<FaultName, FaultError>> {
     if let Some(name) = header_text(headers, FAULT_HEADER) {
         return Some(FaultName::parse(name));
     }
@@ -361,11 +361,19 @@ impl Call<'_> {
     }
 }
 
+/// Two simulated providers claim one path, or a path is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{provider}: path {path:?} is invalid or already served")]
+pub struct RouteError {
+    pub provider: String,
+    pub path: String,
+}
+
 /// Build the router for every simulated provider.
 ///
 /// # Errors
 /// Two providers claim the same path.
-pub fn router(providers: &[Arc<ProviderSim>]) -> Result<Router, String> {
+pub fn router(providers: &[Arc<ProviderSim>]) -> Result<Router, RouteError> {
     let mut seen: Vec<String> = Vec::new();
     let mut app = Router::new();
     for sim in providers {
@@ -376,10 +384,10 @@ pub fn router(providers: &[Arc<ProviderSim>]) -> Result<Router, String> {
         paths.extend(endpoints.usage.iter().cloned());
         for path in &paths {
             if !path.starts_with('/') || seen.contains(path) {
-                return Err(format!(
-                    "{}: path {path:?} is invalid or already served",
-                    sim.profile.name
-                ));
+                return Err(RouteError {
+                    provider: sim.profile.name.clone(),
+                    path: path.clone(),
+                });
             }
             seen.push(path.clone());
         }

@@ -229,6 +229,19 @@ async fn run_serves_metrics_at_the_address_it_is_given() {
     assert!(!body.contains(SECRET));
 }
 
+#[tokio::test]
+async fn a_log_that_cannot_be_read_is_a_usage_error_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.ndjson");
+    let mut replay = command(dir.path());
+    replay.args(["replay", "--headless"]).arg(&missing);
+    let out = output(replay).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("missing.ndjson"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "said once: {stderr}");
+}
+
 #[test]
 fn a_closed_stdout_ends_the_output_quietly_not_in_a_panic() {
     // `omniscope providers | head -1`: the reader has gone. Rust ignores SIGPIPE, so a `print!`

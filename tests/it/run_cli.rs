@@ -278,6 +278,49 @@ async fn demo_refuses_the_users_conflicting_keys_like_watch_does() {
     );
 }
 
+#[tokio::test]
+async fn watch_refuses_conflicting_keys_before_it_needs_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keys.toml");
+    std::fs::write(
+        &config,
+        "[keys]\nquit = \"p\"\n\n[[probes]]\nprovider = \"omniscrape\"\napi_key_env = \"TEST_SCRAPE_KEY\"\ntargets = [\"https://a.example/\"]\n",
+    )
+    .unwrap();
+    let mut watch = command(dir.path());
+    watch.args(["watch", "--config"]).arg(&config);
+    let out = output(watch).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("keys.toml") && stderr.contains("pause_all"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "said once: {stderr}");
+}
+
+#[tokio::test]
+async fn a_report_path_that_cannot_be_written_exits_2_before_anything_is_sent() {
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--once"])
+        .args(["--target", "https://a.example/", "--report"])
+        .arg(dir.path().join("no-such-dir").join("r.json"));
+    let out = output(run).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot write report file") && stderr.contains("no-such-dir"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "said once: {stderr}");
+    assert!(server.seen_at("/v1/scrape").is_empty(), "nothing was sent");
+}
+
 #[test]
 fn an_error_to_a_closed_stderr_is_still_an_exit_code_not_a_panic() {
     // `omniscope run … 2>&1 | head -1`: the reader has gone before the error is written.

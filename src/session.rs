@@ -3,7 +3,7 @@
 //! ```text
 //!  plan(RunArgs)  profiles + config file + flags + keys from the environment  (checked first)
 //!  Session::open    event log + metrics opened, `session_start` recorded and folded into stats
-//!  sources          the probe engine (spawn_engine); a pass-through proxy would be a second one
+//!  sources          the probe engine (Session::spawn_engine); a pass-through proxy would be a second one
 //!       |  ProbeEvent, one bounded channel per source
 //!       v
 //!  the command's loop (run: fold + log; watch/demo: log, then the screen)   <- stop_signals()
@@ -13,7 +13,7 @@
 //! writes it to the log and folds it into the statistics with the same fold a replay uses, so the
 //! live session and its replay register the same providers. A new source of facts (issue 18's
 //! proxy) builds its own `session_start` record, opens a session the same way, and sends the same
-//! events; nothing here is specific to the engine except [`spawn_engine`].
+//! events; nothing here is specific to the engine except [`Session::spawn_engine`].
 
 use std::future::Future;
 use std::path::Path;
@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::app::KeyBindings;
 use crate::cli::{OutputArgs, RunArgs};
+use crate::clock::Clock;
 use crate::cmd::CliError;
 use crate::config::{self, EngineConfig, Overrides, Thresholds};
 use crate::eventlog::{self, EventLog, Record, Recorder};
@@ -157,10 +158,12 @@ fn origin(path: Option<&Path>) -> String {
     )
 }
 
-/// A session's statistics and where its records go (the event log, the metrics endpoint).
+/// A session's statistics, where its records go (the event log, the metrics endpoint), and the
+/// wall clock its sources and its own timestamps (start, end) read.
 pub struct Session {
     pub stats: SessionStats,
     pub recorder: Recorder,
+    pub clock: Clock,
 }
 
 impl Session {
@@ -170,7 +173,7 @@ impl Session {
     ///
     /// # Errors
     /// The log file cannot be created or the metrics address cannot be bound.
-    pub async fn open(start: Record, outputs: &OutputArgs) -> Result<Self, CliError> {
+    pub async fn open(start: Record, outputs: &OutputArgs, clock: Clock) -> Result<Self, CliError> {
         let started_at = start.at();
         let log = match eventlog::choose_path(outputs.log.clone(), outputs.no_log, started_at) {
             Some(path) => Some(EventLog::create(&path)?),
@@ -191,7 +194,11 @@ impl Session {
         eventlog::apply(&mut stats, &start);
         let mut recorder = Recorder::new(log, metrics);
         recorder.record(start).await;
-        Ok(Self { stats, recorder })
+        Ok(Self {
+            stats,
+            recorder,
+            clock,
+        })
     }
 
     /// A session of the probe engine: its `session_start` names the configured providers and the
@@ -204,23 +211,25 @@ impl Session {
         profiles: &Profiles,
         outputs: &OutputArgs,
     ) -> Result<Self, CliError> {
-        let start = Record::session_start(chrono::Utc::now(), engine, profiles);
-        Self::open(start, outputs).await
+        let clock = Clock::real();
+        let start = Record::session_start(clock.now(), engine, profiles);
+        Self::open(start, outputs, clock).await
     }
-}
 
-/// Start the probe engine as a source of facts: its events arrive on the returned channel, which
-/// ends when the engine has stopped.
-///
-/// # Errors
-/// The HTTP client cannot be built, or a probe names a provider without a profile.
-pub fn spawn_engine(
-    config: EngineConfig,
-    profiles: &Profiles,
-) -> Result<(EngineHandle, mpsc::Receiver<ProbeEvent>), CliError> {
-    let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let handle = Engine::spawn(config, profiles, events_tx)?;
-    Ok((handle, events))
+    /// Start the probe engine as a source of facts, on the session's clock: its events arrive
+    /// on the returned channel, which ends when the engine has stopped.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built, or a probe names a provider without a profile.
+    pub fn spawn_engine(
+        &self,
+        config: EngineConfig,
+        profiles: &Profiles,
+    ) -> Result<(EngineHandle, mpsc::Receiver<ProbeEvent>), CliError> {
+        let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let handle = Engine::spawn_with_clock(config, profiles, events_tx, self.clock.clone())?;
+        Ok((handle, events))
+    }
 }
 
 /// Ctrl-C, or SIGTERM on Unix, each arriving as one stop request on the returned channel.

@@ -5,8 +5,6 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 
-use chrono::Utc;
-
 use crate::cli::RunArgs;
 use crate::cmd::CliError;
 use crate::probe::ProbeEvent;
@@ -29,11 +27,13 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
     let plan = session::plan(args)?;
     // Opened first: a bad path is found before any money is spent.
     let mut report_file = args.report.as_deref().map(open_report).transpose()?;
+    let session = Session::for_engine(&plan.engine, &plan.profiles, &args.outputs).await?;
+    let (handle, mut events) = session.spawn_engine(plan.engine, &plan.profiles)?;
     let Session {
         mut stats,
         mut recorder,
-    } = Session::for_engine(&plan.engine, &plan.profiles, &args.outputs).await?;
-    let (handle, mut events) = session::spawn_engine(plan.engine, &plan.profiles)?;
+        clock,
+    } = session;
 
     let mut stops = session::stop_signals();
     let mut stop_requests = 0;
@@ -67,7 +67,7 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
     }
 
     // One instant for the report and the log's session_end: a replay then reports the same duration.
-    let ended_at = Utc::now();
+    let ended_at = clock.now();
     if let Some(path) = recorder.finish(ended_at).await {
         crate::note!("event log {}", path.display());
     }

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::mpsc;
 
 use crate::app::{App, KeyBindings};
@@ -104,10 +103,13 @@ async fn dashboard(
 ) -> Result<(), CliError> {
     tui::require_terminal().map_err(CliError::Terminal)?;
     // Opened before the terminal is taken, so a bad log path or metrics address is a plain error.
+    let session = Session::for_engine(&engine, &profiles, &outputs).await?;
+    let (handle, mut engine_events) = session.spawn_engine(engine.clone(), &profiles)?;
     let Session {
         stats,
         mut recorder,
-    } = Session::for_engine(&engine, &profiles, &outputs).await?;
+        clock,
+    } = session;
     let now = stats.started_at;
     let mut app = App::new(stats, profiles.clone(), bindings, now);
     for settings in &engine.providers {
@@ -118,7 +120,6 @@ async fn dashboard(
             Some(settings.concurrency),
         );
     }
-    let (handle, mut engine_events) = session::spawn_engine(engine, &profiles)?;
     let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     // Every event is recorded (log, metrics) before the screen sees it, and keeps being recorded
     // after the screen has closed, until the engine's channel ends.
@@ -132,7 +133,7 @@ async fn dashboard(
                 screen = None;
             }
         }
-        recorder.finish(Utc::now()).await
+        recorder.finish(clock.now()).await
     });
     let shown = tui::run(app, handle, events).await;
     // Requests still in the air after the engine's own grace period are not waited for long.

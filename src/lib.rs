@@ -2,6 +2,17 @@
 //!
 //! The middle is pure (profiles, classification, policy, statistics, app state, rendering); the
 //! edges do I/O (probe engine, terminal, simulator, files). See `../shared/STYLE.md`.
+//!
+//! Who calls whom at the top:
+//!
+//! ```text
+//!  main ── cli::Cli ──> cmd::dispatch ──> cmd/{run, watch (+demo), replay, providers, simulate}
+//!    ^                                        │ each: args in, Result<(), CliError> out
+//!    └── CliError: said once, its exit status │
+//!                                             v
+//!  session: runtime (block_on) · plan (profiles, config, flags, keys) · Session::open (event log,
+//!           metrics, session_start folded into stats) · spawn_engine · stop_signals
+//! ```
 
 #![forbid(unsafe_code)]
 

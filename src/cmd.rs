@@ -9,7 +9,7 @@ pub mod run;
 pub mod simulate;
 pub mod watch;
 
-pub use error::{CliError, EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE};
+pub use error::CliError;
 
 use crate::cli::{Cli, Command};
 

@@ -14,15 +14,14 @@ use crate::probe::EngineError;
 use crate::provider::ProfileError;
 use crate::simulator::{ScenarioError, SimError};
 
-/// The run completed, whatever it found.
-pub const EXIT_OK: u8 = 0;
+// Success (0) is `Ok`: a run that completed, whatever it found.
 /// Something failed that the user did not get wrong (the runtime, the terminal, a write after
 /// the run): Rust's usual failure status.
-pub const EXIT_FAILURE: u8 = 1;
+const EXIT_FAILURE: u8 = 1;
 /// A usage, config or key error.
-pub const EXIT_USAGE: u8 = 2;
+const EXIT_USAGE: u8 = 2;
 /// A threshold from the config was broken.
-pub const EXIT_THRESHOLD: u8 = 3;
+const EXIT_THRESHOLD: u8 = 3;
 
 /// Why a command stopped, in words the user can act on.
 #[derive(Debug, thiserror::Error)]

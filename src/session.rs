@@ -1,19 +1,22 @@
 //! What every command that watches providers sets up, in one place:
 //!
 //! ```text
-//!  plan(RunArgs)  profiles + config file + flags + keys from the environment  (checked first)
+//!  block_on         the runtime (one thread for `run`, workers for a screen or the simulator)
+//!  plan(RunArgs)    profiles + config file + flags + keys from the environment (checked first)
 //!  Session::open    event log + metrics opened, `session_start` recorded and folded into stats
-//!  sources          the probe engine (Session::spawn_engine); a pass-through proxy would be a second one
+//!  sources          the probe engine (Session::spawn_engine); a pass-through proxy would be
+//!       |           a second one, on the session's clock
 //!       |  ProbeEvent, one bounded channel per source
 //!       v
-//!  the command's loop (run: fold + log; watch/demo: log, then the screen)   <- stop_signals()
+//!  the command's loop (run: fold + log; watch/demo: log, then the screen)  <- stop_signals()
 //! ```
 //!
 //! A session starts from its first record: [`Session::open`] takes the `session_start` record,
 //! writes it to the log and folds it into the statistics with the same fold a replay uses, so the
 //! live session and its replay register the same providers. A new source of facts (issue 18's
 //! proxy) builds its own `session_start` record, opens a session the same way, and sends the same
-//! events; nothing here is specific to the engine except [`Session::spawn_engine`].
+//! events; nothing here is specific to the engine except [`Session::spawn_engine`] and
+//! [`Session::for_engine`].
 
 use std::future::Future;
 use std::path::Path;

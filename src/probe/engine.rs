@@ -660,43 +660,47 @@ enum Turn {
 }
 
 /// Wait until this provider may be sent a request: a place in the gate, no hold, the pacer's
-/// slot, and not paused (checked last, right before sending).
+/// slot, and not paused. A pause that comes while waiting (an account error on the attempt ahead)
+/// skips at once, rather than after a gate place, a hold or a pacing slot the skip does not need.
 async fn take_turn(shared: &Shared, provider: &ProviderRuntime, place: Option<GatePass>) -> Turn {
+    let mut paused = provider.paused.subscribe();
     if let Some(reason) = provider.paused() {
         return Turn::Skip(reason);
     }
+    let pass = tokio::select! {
+        () = shared.cancel.cancelled() => return Turn::Cancelled,
+        _ = paused.wait_for(Option::is_some) => None,
+        pass = clear_to_send(provider, place) => Some(pass),
+    };
+    // Checked last, right before sending. (Paused and resumed again while waiting: the place
+    // given up is not taken again, this turn is skipped.)
+    match (provider.paused(), pass) {
+        (None, Some(pass)) => Turn::Go(pass),
+        (reason, _) => Turn::Skip(reason.unwrap_or_else(|| "paused while waiting".to_owned())),
+    }
+}
+
+/// A place in the gate (unless `place` is one), then no hold and the pacer's slot.
+async fn clear_to_send(provider: &ProviderRuntime, place: Option<GatePass>) -> GatePass {
     let pass = match place {
         Some(pass) => pass,
-        None => tokio::select! {
-            () = shared.cancel.cancelled() => return Turn::Cancelled,
-            (pass, _) = provider.gate.enter() => pass,
-        },
+        None => provider.gate.enter().await.0,
     };
     loop {
         while let Some(until) = provider
             .held_until()
             .filter(|until| *until > Instant::now())
         {
-            tokio::select! {
-                () = shared.cancel.cancelled() => return Turn::Cancelled,
-                () = tokio::time::sleep_until(until) => {}
-            }
+            tokio::time::sleep_until(until).await;
         }
-        tokio::select! {
-            () = shared.cancel.cancelled() => return Turn::Cancelled,
-            () = provider.pacer.wait_turn() => {}
-        }
+        provider.pacer.wait_turn().await;
         // A hold may have begun while waiting for the slot.
         if provider
             .held_until()
             .is_none_or(|until| until <= Instant::now())
         {
-            break;
+            return pass;
         }
-    }
-    match provider.paused() {
-        Some(reason) => Turn::Skip(reason),
-        None => Turn::Go(pass),
     }
 }
 

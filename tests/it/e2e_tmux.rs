@@ -37,7 +37,7 @@ impl Tmux {
                 start.elapsed() < DEADLINE,
                 "timed out waiting for {what}; screen:\n{screen}"
             );
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(25));
         }
     }
 }

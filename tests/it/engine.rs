@@ -314,6 +314,36 @@ async fn an_account_error_pauses_the_provider_and_nothing_is_sent_after() {
     assert_eq!(provider.paused.as_deref(), Some(reason.as_str()));
 }
 
+/// What waits behind an account error is skipped at once, not each after a pacing slot it no
+/// longer needs. On paused time the elapsed figure is tokio's, exact, not the machine's.
+#[tokio::test(start_paused = true)]
+async fn what_waits_behind_an_account_error_is_skipped_without_waiting_for_its_turn() {
+    let server = Server::new();
+    server.default_reply("/api/v1/scrape", alter_fail(402, "INSUFFICIENT_CREDITS"));
+    let base = server.start().await;
+    let targets = [
+        "https://a.example/",
+        "https://b.example/",
+        "https://c.example/",
+    ];
+    let toml = format!("{FAST_RETRY}[providers.alterlab]\nconcurrency = 3\nrate = \"1/min\"\n");
+    let config = engine_config(&toml, "alterlab", &base, &targets, true);
+    let started = tokio::time::Instant::now();
+    let events = run_all(config).await;
+    assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
+    let skipped = events
+        .iter()
+        .filter(|event| matches!(event, ProbeEvent::Skipped { .. }))
+        .count();
+    assert_eq!(skipped, 2);
+    // Each pacing slot is a minute: waiting for them would take two.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the skips waited {:?} for pacing slots",
+        started.elapsed()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_slow_consumer_loses_nothing() {
     let server = Server::new();

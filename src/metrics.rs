@@ -197,14 +197,14 @@ impl Metrics {
                 let charged = outcome
                     .billing
                     .charged
-                    .filter(|c| c.is_finite() && *c > 0.0);
+                    .filter(|c| *c > 0.0 && crate::outcome::sane_amount(*c));
                 self.charged
                     .get_or_create(&unit)
                     .inc_by(charged.unwrap_or(0.0));
                 let refunded = outcome
                     .billing
                     .refunded
-                    .filter(|r| r.is_finite() && *r > 0.0);
+                    .filter(|r| *r > 0.0 && crate::outcome::sane_amount(*r));
                 self.refunded
                     .get_or_create(&unit)
                     .inc_by(refunded.unwrap_or(0.0));

@@ -127,6 +127,53 @@ impl Outcome {
     }
 }
 
+/// Longest error code kept from a provider (the contracts' longest is 24 bytes).
+pub const MAX_CODE_BYTES: usize = 64;
+/// Longest request id, job id or plan name kept (and the longest job id polled).
+pub const MAX_ID_BYTES: usize = 128;
+/// Longest provider message kept.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+/// The largest amount one attempt (or one balance reading) can plausibly carry, in any unit:
+/// beyond it, or not finite, or negative, an amount is unreadable. Sums of sane amounts stay
+/// finite, so no total is ever NaN.
+pub const MAX_AMOUNT: f64 = 1e12;
+
+/// Whether `value` can be an amount of money: finite, non-negative, at most [`MAX_AMOUNT`].
+#[must_use]
+pub fn sane_amount(value: f64) -> bool {
+    value.is_finite() && (0.0..=MAX_AMOUNT).contains(&value)
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with `…` when cut.
+#[must_use]
+pub fn bounded(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max.saturating_sub('…'.len_utf8());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// [`bounded`] from a borrowed text, copying no more than is kept.
+#[must_use]
+pub fn bounded_str(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut cut = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut kept = String::with_capacity(cut + '…'.len_utf8());
+    kept.push_str(&text[..cut]);
+    kept.push('…');
+    kept
+}
+
 /// What [`Outcome::redact`] puts where the key was.
 pub const REDACTED: &str = "[redacted]";
 /// Shortest secret [`Outcome::redact`] replaces.
@@ -229,6 +276,10 @@ pub struct Billing {
     pub unit: BillingUnit,
     /// What the contract's refund rules say about this attempt's billing.
     pub audit: RefundAudit,
+    /// The provider sent a charge or refund no bill can be (negative, not finite, absurdly
+    /// large): the amount is unknown, never counted as a number.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
 }
 
 impl Billing {

@@ -86,6 +86,10 @@ pub struct BillingReport {
     pub balance: Option<f64>,
     pub refund_mismatches: u64,
     pub balance_unit: Option<String>,
+    /// Attempts whose charge or refund could not be read as an amount (absurd, not finite): the
+    /// spend is unknown by that much, and a `max_spend` threshold counts as broken.
+    #[serde(default)]
+    pub unreadable: u64,
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {
@@ -146,6 +150,7 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
             unit: provider.billing.unit.label().to_owned(),
             balance: provider.billing.balance,
             refund_mismatches: provider.billing.refund_mismatches,
+            unreadable: provider.billing.unreadable,
             balance_unit: provider
                 .billing
                 .balance_unit
@@ -192,6 +197,12 @@ pub fn broken_thresholds(report: &Report, thresholds: &Thresholds) -> Vec<String
                 broken.push(format!(
                     "{}: spend {spend} {} is above the maximum {maximum}",
                     provider.name, provider.billing.unit
+                ));
+            } else if provider.billing.unreadable > 0 {
+                // Unknown spend is not spend within the limit.
+                broken.push(format!(
+                    "{}: spend unknown: {} attempts carried unreadable billing (the maximum is {maximum} {})",
+                    provider.name, provider.billing.unreadable, provider.billing.unit
                 ));
             }
         }

@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 pub use ring::{SecondBucket, SecondRing, WindowSummary};
 pub use status_counts::{StatusClass, StatusCounts};
 
-use crate::outcome::{BillingUnit, LimitKind, Outcome, Retryable};
+use crate::outcome::{BillingUnit, LimitKind, Outcome, Retryable, sane_amount};
 use crate::provider::UsageReading;
 
 /// Attempts kept for the "recent attempts" list and the detail view.
@@ -132,6 +132,8 @@ pub struct BillingState {
     /// Usage the provider reports as used this period.
     pub usage_used: Option<f64>,
     pub refund_mismatches: u64,
+    /// Attempts whose charge or refund was unreadable (absurd, not finite): spend unknown.
+    pub unreadable: u64,
 }
 
 impl BillingState {
@@ -223,8 +225,21 @@ impl ProviderStats {
         }
 
         let billing = &mut self.billing;
-        billing.charged += outcome.billing.charged.unwrap_or(0.0);
-        billing.refunded += outcome.billing.refunded.unwrap_or(0.0);
+        // Checked again here: a replayed log may come from a build that let 1e308 through, and
+        // one such amount would make every total after it infinite or NaN.
+        let sane = |amount: Option<f64>| amount.filter(|value| sane_amount(*value));
+        let (charged, refunded) = (
+            sane(outcome.billing.charged),
+            sane(outcome.billing.refunded),
+        );
+        billing.charged += charged.unwrap_or(0.0);
+        billing.refunded += refunded.unwrap_or(0.0);
+        if outcome.billing.unreadable
+            || charged != outcome.billing.charged
+            || refunded != outcome.billing.refunded
+        {
+            billing.unreadable += 1;
+        }
         if outcome.billing.audit.is_mismatch() {
             billing.refund_mismatches += 1;
         }

@@ -9,8 +9,9 @@ use serde_json::Value;
 use super::field::{Field, Found, Parsed, json_at};
 use super::{Profile, ResetFormat, ResponseShape, json_subset};
 use crate::outcome::{
-    AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind, Outcome,
-    RateLimitReading, RequestOptions, Retryable, Transport,
+    AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind,
+    MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Outcome, RateLimitReading, RequestOptions,
+    Retryable, Transport, bounded_str,
 };
 use crate::policy;
 
@@ -52,7 +53,8 @@ pub struct Exchange<'a> {
     pub body_cap: usize,
 }
 
-/// Classify one exchange against a profile. Never panics, whatever the bytes.
+/// Classify one exchange against a profile. Never panics, whatever the bytes; every text it keeps
+/// from the provider is bounded ([`crate::outcome::bounded`]).
 #[must_use]
 pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) -> Outcome {
     let over_cap = exchange.body.len() > exchange.body_cap;
@@ -77,8 +79,49 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
         headers: exchange.headers,
         status: exchange.status,
     };
+    let mut outcome = unjudged_outcome(profile, meta, exchange, transport, &reader);
 
-    let mut outcome = Outcome {
+    if outcome.transport != Transport::Ok {
+        judge_transport(profile, exchange.status, &mut outcome);
+        return outcome;
+    }
+    let Some(status) = exchange.status else {
+        outcome.message = Some("no HTTP status received".to_owned());
+        outcome.class = transport_class(&Transport::Other {
+            detail: String::new(),
+        });
+        return outcome;
+    };
+    read_answer(profile, &reader, &mut outcome);
+    judge_answer(
+        profile,
+        status,
+        json.is_some(),
+        exchange.body,
+        &reader,
+        &mut outcome,
+    );
+    if status == 202 && outcome.api_success {
+        read_job(profile, &reader, &mut outcome);
+    }
+    judge_target(&mut outcome);
+    if !outcome.api_success && profile.billing.failures_free {
+        outcome.class.refund_expected = true;
+    }
+    outcome.billing.audit = policy::refund_audit(&outcome);
+    outcome
+}
+
+/// What every exchange yields before its status is judged: the attempt, the wire's headers and
+/// excerpt, the limits' readings.
+fn unjudged_outcome(
+    profile: &Profile,
+    meta: &AttemptMeta,
+    exchange: &Exchange<'_>,
+    transport: Transport,
+    reader: &Reader<'_>,
+) -> Outcome {
+    Outcome {
         provider: profile.name.clone(),
         probe_id: meta.probe_id,
         attempt_id: meta.attempt_id,
@@ -94,7 +137,7 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
         error_code: None,
         message: None,
         target_status: None,
-        request_id: reader.text(&profile.response.request_id),
+        request_id: reader.bounded_text(&profile.response.request_id, MAX_ID_BYTES),
         rate_limit: read_rate_limit(profile, exchange.headers, exchange.received_at),
         concurrency: read_concurrency(profile, exchange.headers),
         billing: Billing {
@@ -106,43 +149,51 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
         body_excerpt: excerpt(exchange.body),
         headers: keep_headers(exchange.headers),
         class: Classification::default(),
-    };
-
-    if outcome.transport != Transport::Ok {
-        outcome.class = transport_class(&outcome.transport);
-        outcome.message = Some(transport_message(&outcome.transport));
-        if let Some(status) = exchange.status {
-            // Headers arrived before the body failed: keep what the status row says about
-            // retrying and refunds, but the fault stays with the transfer.
-            let by_status = rule_class(profile, status, None);
-            outcome.class.account_stop = by_status.account_stop;
-            if !by_status.retryable.allows_plain_retry() {
-                outcome.class.retryable = Retryable::No;
-            }
-        }
-        return outcome;
     }
+}
 
-    let Some(status) = exchange.status else {
-        outcome.message = Some("no HTTP status received".to_owned());
-        outcome.class = transport_class(&Transport::Other {
-            detail: String::new(),
-        });
-        return outcome;
-    };
+/// The transfer failed: the fault is the network's, but headers that arrived before the body
+/// failed still say what the status row says about retrying, refunds and the account.
+fn judge_transport(profile: &Profile, status: Option<u16>, outcome: &mut Outcome) {
+    outcome.class = transport_class(&outcome.transport);
+    outcome.message = Some(transport_message(&outcome.transport));
+    if let Some(status) = status {
+        let by_status = rule_class(profile, status, None);
+        outcome.class.account_stop = by_status.account_stop;
+        if !by_status.retryable.allows_plain_retry() {
+            outcome.class.retryable = Retryable::No;
+        }
+    }
+}
 
+/// The provider's own words: code, message, the target's status, what it billed.
+fn read_answer(profile: &Profile, reader: &Reader<'_>, outcome: &mut Outcome) {
+    let shape = &profile.response;
     outcome.error_code = reader
-        .text(&profile.response.error_code)
+        .bounded_text(&shape.error_code, MAX_CODE_BYTES)
         .filter(|code| !code.is_empty());
-    outcome.message = reader.text(&profile.response.message);
-    outcome.target_status = reader.status(&profile.response.target_status);
-    outcome.billing.charged = reader.amount(&profile.response.charged);
-    outcome.billing.refunded =
-        read_refund(&reader, &profile.response.refunded, outcome.billing.charged);
+    outcome.message = reader.bounded_text(&shape.message, MAX_MESSAGE_BYTES);
+    outcome.target_status = reader.status(&shape.target_status);
+    let charged = read_amount(reader, &shape.charged);
+    outcome.billing.charged = charged.and_then(Amount::sane);
+    let refunded = read_refund(reader, &shape.refunded, outcome.billing.charged);
+    outcome.billing.refunded = refunded.and_then(Amount::sane);
+    outcome.billing.unreadable =
+        charged == Some(Amount::Unreadable) || refunded == Some(Amount::Unreadable);
+}
 
+/// The API's verdict on the call, and the contract's class for its status and code.
+fn judge_answer(
+    profile: &Profile,
+    status: u16,
+    parsed_json: bool,
+    body: &[u8],
+    reader: &Reader<'_>,
+    outcome: &mut Outcome,
+) {
     let is_2xx = (200..300).contains(&status);
     let body_expected = status != 204;
-    let parsed = json.is_some() || !body_expected;
+    let parsed = parsed_json || !body_expected;
     let flag = reader.flag(&profile.response.success);
     outcome.api_success = parsed && is_2xx && flag.unwrap_or(outcome.error_code.is_none());
 
@@ -150,50 +201,66 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     if is_2xx && !parsed {
         // HTML where JSON was promised, a truncated body, or nothing at all: the call may have been
         // billed, so it is not retried blindly.
-        outcome.class = Classification {
-            fault: Fault::Provider,
-            retryable: Retryable::No,
-            meaning: Some("unreadable response".to_owned()),
-            advice: Some("The API answered 2xx with a body omniscope could not read as JSON; inspect the body excerpt.".to_owned()),
-            ..Classification::default()
-        };
-        outcome.message = Some(describe_unreadable(exchange.body));
+        outcome.class = unreadable_class(
+            "The API answered 2xx with a body omniscope could not read as JSON; inspect the body excerpt.",
+        );
+        outcome.message = Some(describe_unreadable(body));
     } else if is_2xx && !outcome.api_success {
         outcome.class.fault = Fault::Provider;
         outcome.class.retryable = Retryable::No;
         outcome.class.refund_expected = profile.billing.failures_free;
-    } else if !is_2xx && json.is_none() && outcome.message.is_none() && !exchange.body.is_empty() {
-        outcome.message = Some(describe_unreadable(exchange.body));
+    } else if !is_2xx && !parsed_json && outcome.message.is_none() && !body.is_empty() {
+        outcome.message = Some(describe_unreadable(body));
     }
+}
 
-    if status == 202 && outcome.api_success {
-        let job_id = reader
-            .text(&profile.response.job_id)
-            .filter(|id| !id.is_empty());
-        match job_id {
-            Some(id) => {
-                let poll_path = reader
-                    .text(&profile.response.poll_path)
-                    .filter(|path| path.starts_with('/'))
-                    .or_else(|| {
-                        profile
-                            .endpoints
-                            .job_poll
-                            .as_ref()
-                            .map(|template| template.replace("{job_id}", &id))
-                    })
-                    .unwrap_or_default();
-                outcome.job = Some(JobRef { id, poll_path });
-            }
-            None => {
-                outcome.api_success = false;
-                outcome.message = Some("202 Accepted without a job id".to_owned());
-                outcome.class.fault = Fault::Provider;
-                outcome.class.retryable = Retryable::No;
-            }
+fn unreadable_class(advice: &str) -> Classification {
+    Classification {
+        fault: Fault::Provider,
+        retryable: Retryable::No,
+        meaning: Some("unreadable response".to_owned()),
+        advice: Some(advice.to_owned()),
+        ..Classification::default()
+    }
+}
+
+/// A 202's job: its id, and where to poll it. An id that is not a plausible token (a path, a
+/// megabyte, control characters) is an unreadable answer: it is never put into a URL.
+fn read_job(profile: &Profile, reader: &Reader<'_>, outcome: &mut Outcome) {
+    let unreadable = |outcome: &mut Outcome, message: &str| {
+        outcome.api_success = false;
+        outcome.message = Some(message.to_owned());
+        outcome.class = unreadable_class(
+            "The API accepted the job but its answer cannot be polled safely; it is not submitted again.",
+        );
+    };
+    let id = match reader.find(&profile.response.job_id, Found::as_text) {
+        None => return unreadable(outcome, "202 Accepted without a job id"),
+        Some(id) if id.is_empty() => return unreadable(outcome, "202 Accepted without a job id"),
+        Some(id) if !plausible_job_id(&id) => {
+            return unreadable(
+                outcome,
+                "202 Accepted with a job id that is not a plausible token (not polled)",
+            );
         }
-    }
+        Some(id) => id,
+    };
+    let poll_path = reader
+        .text(&profile.response.poll_path)
+        .filter(|path| plausible_poll_path(path))
+        .or_else(|| {
+            profile
+                .endpoints
+                .job_poll
+                .as_ref()
+                .map(|template| template.replace("{job_id}", &path_segment(&id)))
+        })
+        .unwrap_or_default();
+    outcome.job = Some(JobRef { id, poll_path });
+}
 
+/// The target's layer: an API success whose target answered 4xx/5xx is the target's fault.
+fn judge_target(outcome: &mut Outcome) {
     if outcome.api_success
         && let Some(target) = outcome.target_status.filter(|status| *status >= 400)
     {
@@ -205,12 +272,46 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
         };
         outcome.class.meaning = Some(format!("target site answered {target}"));
     }
+}
 
-    if !outcome.api_success && profile.billing.failures_free {
-        outcome.class.refund_expected = true;
-    }
-    outcome.billing.audit = policy::refund_audit(&outcome);
-    outcome
+/// A job id omniscope will put into a poll URL: one short token of visible ASCII that cannot be
+/// read as a path (no separator, no dot segment, no escape).
+fn plausible_job_id(id: &str) -> bool {
+    (1..=MAX_ID_BYTES).contains(&id.len())
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|byte| {
+            byte.is_ascii_graphic() && !matches!(byte, b'/' | b'\\' | b'?' | b'#' | b'%')
+        })
+}
+
+/// A poll path from the provider's answer, used only when it stays a plain path on the same
+/// host: visible ASCII, no query or fragment, and no segment that is (or decodes to) a dot
+/// segment or a separator. Otherwise the profile's template is used.
+fn plausible_poll_path(path: &str) -> bool {
+    const MAX_POLL_PATH: usize = 512;
+    path.len() <= MAX_POLL_PATH
+        && path.starts_with('/')
+        && !path.starts_with("//")
+        && path
+            .bytes()
+            .all(|byte| byte.is_ascii_graphic() && !matches!(byte, b'\\' | b'?' | b'#'))
+        && path.split('/').skip(1).all(|segment| {
+            let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+            decoded != "." && decoded != ".." && !decoded.contains(['/', '\\'])
+        })
+}
+
+/// Characters left as they are in a path segment: RFC 3986's unreserved set.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` as one percent-encoded path segment.
+fn path_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 /// The JSON pointers classify reads, as tokens: the body is parsed for these values only (see
@@ -468,6 +569,11 @@ impl<'a> Reader<'a> {
         self.find(fields, Found::as_text)
     }
 
+    /// [`Reader::text`], cut to at most `max` bytes: a provider's text is kept, never without bound.
+    fn bounded_text(&self, fields: &[Field], max: usize) -> Option<String> {
+        self.find(fields, |found| found.as_bounded_text(max))
+    }
+
     fn status(&self, fields: &[Field]) -> Option<u16> {
         self.find(fields, Found::as_status)
     }
@@ -481,17 +587,46 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// An amount as the provider wrote it: a sane one, or a number no bill can be (negative, not
+/// finite, beyond [`crate::outcome::MAX_AMOUNT`]), which is recorded as unreadable billing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Amount {
+    Sane(f64),
+    Unreadable,
+}
+
+impl Amount {
+    fn of(value: f64) -> Self {
+        if crate::outcome::sane_amount(value) {
+            Self::Sane(value)
+        } else {
+            Self::Unreadable
+        }
+    }
+
+    fn sane(self) -> Option<f64> {
+        match self {
+            Self::Sane(value) => Some(value),
+            Self::Unreadable => None,
+        }
+    }
+}
+
+fn read_amount(reader: &Reader<'_>, fields: &[Field]) -> Option<Amount> {
+    reader.find(fields, |found| found.as_number().map(Amount::of))
+}
+
 /// `billing.refunded` as an amount, or `true` meaning the whole charge.
-fn read_refund(reader: &Reader<'_>, fields: &[Field], charged: Option<f64>) -> Option<f64> {
+fn read_refund(reader: &Reader<'_>, fields: &[Field], charged: Option<f64>) -> Option<Amount> {
     reader.find(fields, |found| {
         found.as_bool().map_or_else(
-            || found.as_amount(),
+            || found.as_number().map(Amount::of),
             |refunded| {
-                Some(if refunded {
+                Some(Amount::Sane(if refunded {
                     charged.unwrap_or(0.0)
                 } else {
                     0.0
-                })
+                }))
             },
         )
     })
@@ -610,7 +745,8 @@ fn keep_headers(headers: &HeaderMap) -> Vec<(String, String)> {
             text.truncate(cut);
             text.push('…');
         }
-        (name.as_str().to_owned(), text)
+        // A name is as much the provider's text as a value (one was seen carrying the key).
+        (bounded_str(name.as_str(), MAX_HEADER_VALUE), text)
     }));
     kept
 }
@@ -646,7 +782,7 @@ pub fn parse_job_poll(profile: &Profile, body: &[u8]) -> JobPoll {
         headers: &empty,
         status: None,
     };
-    let Some(status) = reader.text(&shape.status) else {
+    let Some(status) = reader.bounded_text(&shape.status, MAX_CODE_BYTES) else {
         return JobPoll::Unreadable("job response has no status".to_owned());
     };
     let matches = |list: &[String]| list.iter().any(|word| word.eq_ignore_ascii_case(&status));
@@ -659,7 +795,7 @@ pub fn parse_job_poll(profile: &Profile, body: &[u8]) -> JobPoll {
     }
     if matches(&shape.failed) {
         return JobPoll::Failed {
-            reason: reader.text(&shape.error),
+            reason: reader.bounded_text(&shape.error, MAX_MESSAGE_BYTES),
             status,
         };
     }
@@ -692,7 +828,7 @@ pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
     Some(UsageReading {
         balance: reader.amount(&shape.balance),
         unit: shape.balance_unit,
-        plan: reader.text(&shape.plan),
+        plan: reader.bounded_text(&shape.plan, MAX_ID_BYTES),
         used: reader.amount(&shape.quota_used),
     })
 }

@@ -162,14 +162,34 @@ impl<'a> Found<'a> {
         }
     }
 
-    /// A non-negative finite number.
-    pub(crate) fn as_amount(self) -> Option<f64> {
-        let value = match self {
-            Found::Json(Value::Number(number)) => number.as_f64()?,
-            Found::Status(status) => f64::from(status),
-            other => other.raw_text()?.trim().parse().ok()?,
+    /// [`Found::as_text`], cut to at most `max` bytes on a character boundary.
+    pub(crate) fn as_bounded_text(self, max: usize) -> Option<String> {
+        let text = match self {
+            // Cut before copying: a megabyte of message is never copied whole.
+            Found::Json(Value::String(text)) => crate::outcome::bounded_str(text, max),
+            Found::Text(text) => crate::outcome::bounded_str(text.trim(), max),
+            other => {
+                return other
+                    .as_text()
+                    .map(|text| crate::outcome::bounded(text, max));
+            }
         };
-        (value.is_finite() && value >= 0.0).then_some(value)
+        Some(text)
+    }
+
+    /// Any number, as written (negative, infinite and NaN included: the caller judges it).
+    pub(crate) fn as_number(self) -> Option<f64> {
+        match self {
+            Found::Json(Value::Number(number)) => number.as_f64(),
+            Found::Status(status) => Some(f64::from(status)),
+            other => other.raw_text()?.trim().parse().ok(),
+        }
+    }
+
+    /// A sane amount: finite, non-negative, not absurd ([`crate::outcome::sane_amount`]).
+    pub(crate) fn as_amount(self) -> Option<f64> {
+        self.as_number()
+            .filter(|value| crate::outcome::sane_amount(*value))
     }
 
     /// An HTTP status (100–999).

@@ -11,6 +11,7 @@ mod contracts;
 mod e2e_tmux;
 mod engine;
 mod eventlog_files;
+mod hostile;
 mod metrics_http;
 mod replay_cli;
 mod run_cli;

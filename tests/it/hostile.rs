@@ -1,0 +1,471 @@
+//! A hostile provider on loopback (issue 13): it answers with codes from other status rows,
+//! oversized text, a new error code every time, job ids that are paths, absurd amounts and the
+//! key echoed in every encoding. omniscope, run as users run it, must not spend more, keep more
+//! or show more than it should. Behaviour, not timing: every assertion counts requests, bytes or
+//! fields.
+
+use crate::support::binary;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use binary::{output, text};
+
+/// Long enough to be redacted, with a `/` for JSON's `\/` and characters percent-encoding changes.
+pub const KEY: &str = "sk_live_h0st1le/K3y+with=odd&chars";
+
+/// One answer of the hostile server.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// Appended in order: the same name may come twice.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &Value) -> Self {
+        Self::raw(status, body.to_string())
+    }
+
+    /// A body as given, byte for byte (numbers serde_json would refuse to write, such as 1e308).
+    pub fn raw(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![(b"content-type".to_vec(), b"application/json".to_vec())],
+            body: body.into(),
+        }
+    }
+
+    pub fn header(mut self, name: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// What the server was asked: the request count on this path so far (from 0), and the request.
+pub struct Asked<'a> {
+    pub n: u64,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+}
+
+type Answer = Arc<dyn Fn(&Asked<'_>) -> Reply + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+}
+
+#[derive(Clone, Default)]
+pub struct Hostile {
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Hostile {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answer every request to `path` with `answer`.
+    pub fn on(
+        self,
+        path: &str,
+        answer: impl Fn(&Asked<'_>) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), Arc::new(answer));
+        self
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, path: &str) -> usize {
+        self.seen().iter().filter(|seen| seen.path == path).count()
+    }
+
+    /// Serve on 127.0.0.1 (ephemeral port); the base URL.
+    pub async fn start(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(self.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}")
+    }
+}
+
+async fn handle(
+    State(server): State<Hostile>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    _body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let n = {
+        let mut seen = server.seen.lock().unwrap();
+        let n = seen.iter().filter(|seen| seen.path == path).count() as u64;
+        seen.push(Seen {
+            method: method.to_string(),
+            path: path.clone(),
+        });
+        n
+    };
+    let answer = server.answers.lock().unwrap().get(&path).cloned();
+    let Some(answer) = answer else {
+        return (StatusCode::NOT_FOUND, "nothing here").into_response();
+    };
+    let reply = answer(&Asked {
+        n,
+        path: &path,
+        query: uri.query(),
+        headers: &headers,
+    });
+    let mut response = Response::new(axum::body::Body::from(reply.body));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap();
+    for (name, value) in reply.headers {
+        response.headers_mut().append(
+            HeaderName::from_bytes(&name).unwrap(),
+            HeaderValue::from_bytes(&value).unwrap(),
+        );
+    }
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the real binary against it
+
+fn command(dir: &Path) -> Command {
+    binary::command(dir, KEY)
+}
+
+/// What one `omniscope run` left behind.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    report: Value,
+    report_text: String,
+    log_text: String,
+}
+
+/// `omniscope run` for one provider against `base`, with `args` added and the report and event
+/// log written into `dir`; `config` (TOML) is used when not empty.
+async fn run(dir: &Path, provider: &str, base: &str, config: &str, args: &[&str]) -> Run {
+    let mut quick = vec!["--provider", provider, "--endpoint", base];
+    quick.extend([
+        "--api-key-env",
+        "TEST_SCRAPE_KEY",
+        "--target",
+        "https://a.example/",
+    ]);
+    quick.extend(["--rate", "unlimited"]);
+    quick.extend(args);
+    run_with(dir, config, &quick).await
+}
+
+/// `omniscope run ARGS --timeout 10s` with the report and event log written into `dir`, and
+/// `config` (TOML) when not empty.
+async fn run_with(dir: &Path, config: &str, args: &[&str]) -> Run {
+    let report_path = dir.join("report.json");
+    let log_path = dir.join("events.ndjson");
+    let mut command = command(dir);
+    command
+        .args(["run", "--timeout", "10s"])
+        .args(args)
+        .arg("--report")
+        .arg(&report_path)
+        .arg("--log")
+        .arg(&log_path);
+    if !config.is_empty() {
+        let config_path = dir.join("omniscope.toml");
+        std::fs::write(&config_path, config).unwrap();
+        command.arg("--config").arg(&config_path);
+    }
+    let out = output(command).await;
+    let report_text = std::fs::read_to_string(&report_path).unwrap_or_default();
+    Run {
+        code: out.status.code(),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+        report: serde_json::from_str(&report_text).unwrap_or(Value::Null),
+        report_text,
+        log_text: std::fs::read_to_string(&log_path).unwrap_or_default(),
+    }
+}
+
+impl Run {
+    fn provider(&self) -> &Value {
+        &self.report["providers"][0]
+    }
+
+    /// Every `attempt` record's outcome in the event log.
+    fn outcomes(&self) -> Vec<Value> {
+        self.log_text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|record| record["type"] == "attempt")
+            .map(|record| record["outcome"].clone())
+            .collect()
+    }
+
+    fn everything(&self) -> [&str; 4] {
+        [
+            &self.stdout,
+            &self.stderr,
+            &self.report_text,
+            &self.log_text,
+        ]
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Money
+
+#[tokio::test]
+async fn a_401_or_402_with_another_rows_code_stops_the_provider_in_a_load_run() {
+    // Issue 13, item 1: before, these never paused and tens of thousands of requests followed.
+    let cases = [
+        (
+            "omniscrape",
+            "/v1/scrape",
+            401,
+            json!({"success": false, "error": "x", "code": "CONCURRENCY_LIMIT"}),
+        ),
+        (
+            "alterlab",
+            "/api/v1/scrape",
+            401,
+            json!({"error": "NETWORK_ERROR", "message": "m"}),
+        ),
+        (
+            "alterlab",
+            "/api/v1/scrape",
+            402,
+            json!({"error": "BRAND_NEW_CODE", "message": "m"}),
+        ),
+    ];
+    for (provider, path, status, body) in cases {
+        let server = Hostile::new()
+            .on(path, move |_| Reply::json(status, &body))
+            .on("/api/v1/usage", |_| {
+                Reply::json(200, &json!({"balance_credits": 5}))
+            });
+        let base = server.start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let concurrency = 4;
+        let run = run(
+            dir.path(),
+            provider,
+            &base,
+            "",
+            &["--every", "0s", "--concurrency", "4", "--duration", "2s"],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let sent = server.count(path);
+        // Only those already in the air when the first answer came back.
+        assert!(
+            (1..=concurrency).contains(&sent),
+            "{provider} {status}: {sent} scrapes sent after an account stop"
+        );
+        assert!(
+            run.provider()["paused"]
+                .as_str()
+                .is_some_and(|reason| !reason.is_empty()),
+            "{provider} {status}: {}",
+            run.provider()
+        );
+    }
+}
+
+#[tokio::test]
+async fn alterlabs_target_login_wall_and_paywall_still_do_not_pause() {
+    for (status, code) in [(401, "REQUIRES_AUTH"), (402, "PAYWALL_DETECTED")] {
+        let server = Hostile::new()
+            .on("/api/v1/scrape", move |_| {
+                Reply::json(status, &json!({"error": code, "message": "m", "billing": {"total_credits": 1, "refunded": true}}))
+            })
+            .on("/api/v1/usage", |_| Reply::json(200, &json!({"balance_credits": 5})));
+        let base = server.start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let run = run(dir.path(), "alterlab", &base, "", &["--once"]).await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert!(
+            run.provider()["paused"].is_null(),
+            "{code}: {}",
+            run.provider()
+        );
+        assert_eq!(server.count("/api/v1/scrape"), 1, "{code} was retried");
+    }
+}
+
+#[tokio::test]
+async fn hostile_job_ids_are_never_polled_and_the_job_is_never_submitted_again() {
+    // Issue 13, items 2 and 10: a job id that is a path, a megabyte, or has control characters.
+    let long = "j".repeat(100_000);
+    for id in [
+        "../../x",
+        "..",
+        "a/b",
+        "a?b=1",
+        "%2e%2e",
+        "tab\there",
+        long.as_str(),
+        "",
+    ] {
+        let body = json!({"success": true, "job_id": id, "status": "queued"});
+        let server = Hostile::new()
+            .on("/v1/scrape/async", move |_| Reply::json(202, &body))
+            .on("/v1/scrape", |_| {
+                Reply::json(500, &json!({"success": false}))
+            });
+        let base = server.start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "[providers.omniscrape]\nendpoint = \"{base}\"\napi_key_env = \"TEST_SCRAPE_KEY\"\n\n[[probes]]\nprovider = \"omniscrape\"\ntargets = [\"https://a.example/\"]\nasync = true\n"
+        );
+        let run = run_with(dir.path(), &config, &["--once"]).await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let seen = server.seen();
+        let shown: String = id.chars().take(20).collect();
+        assert_eq!(
+            seen.iter().filter(|seen| seen.method == "POST").count(),
+            1,
+            "{shown:?}: {seen:?}"
+        );
+        assert!(
+            seen.iter().all(|seen| seen.method == "POST"),
+            "{shown:?}: polled {seen:?}"
+        );
+        let outcomes = run.outcomes();
+        assert_eq!(outcomes.len(), 1, "{shown:?}");
+        assert_eq!(outcomes[0]["api_success"], false, "{shown:?}");
+        assert_eq!(outcomes[0]["class"]["retryable"], "no", "{shown:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_id_with_odd_but_harmless_characters_is_polled_as_one_encoded_segment() {
+    let server = Hostile::new()
+        .on("/api/v1/scrape", |_| Reply::json(202, &json!({"job_id": "job:1~a.b", "status": "queued"})))
+        .on("/api/v1/jobs/job%3A1~a.b", |_| {
+            Reply::json(200, &json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}))
+        })
+        .on("/api/v1/usage", |_| Reply::json(200, &json!({"balance_credits": 5})));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[run]\njob_poll_interval = \"1s\"\n";
+    let run = run(dir.path(), "alterlab", &base, config, &["--once"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        server.count("/api/v1/jobs/job%3A1~a.b"),
+        1,
+        "{:?}",
+        server.seen()
+    );
+    assert_eq!(run.provider()["succeeded"], 1, "{}", run.provider());
+}
+
+#[tokio::test]
+async fn absurd_amounts_are_unreadable_billing_never_null_or_nan_and_max_spend_trips() {
+    // Issue 13, item 4: 1e308 made `charged` null in the report and the spend NaN.
+    for amount in ["1e308", "-5", "1e13", "\"NaN\"", "\"inf\""] {
+        let body = format!(
+            r#"{{"success":true,"data":{{"status_code":200,"content":"x"}},"billing":{{"charged":{amount}}}}}"#
+        );
+        let server = Hostile::new().on("/v1/scrape", move |_| Reply::raw(200, body.clone()));
+        let base = server.start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = "[thresholds]\nmax_spend = 1\n";
+        let run = run(
+            dir.path(),
+            "omniscrape",
+            &base,
+            config,
+            &["--every", "0s", "--concurrency", "2", "--duration", "1s"],
+        )
+        .await;
+        assert_eq!(
+            run.code,
+            Some(3),
+            "{amount}: {}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(run.stderr.contains("spend"), "{amount}: {}", run.stderr);
+        let billing = &run.provider()["billing"];
+        let charged = billing["charged"].as_f64();
+        assert!(charged.is_some_and(f64::is_finite), "{amount}: {billing}");
+        assert!(
+            billing["unreadable"].as_u64().unwrap() >= 1,
+            "{amount}: {billing}"
+        );
+        assert!(!run.report_text.contains("NaN") && !run.report_text.contains("null,\"refunded\""));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded memory and output
+
+#[tokio::test]
+async fn megabyte_messages_codes_and_ids_are_kept_bounded() {
+    // Issue 13, item 5: 1 MB messages drove RSS to gigabytes.
+    let big = "m".repeat(1 << 20);
+    let body = json!({"error": big.clone(), "message": big.clone(), "request_id": big.clone()});
+    let server = Hostile::new()
+        .on("/api/v1/scrape", move |_| Reply::json(503, &body))
+        .on("/api/v1/usage", move |_| {
+            Reply::json(
+                200,
+                &json!({"balance_credits": 5, "plan": "p".repeat(1 << 20)}),
+            )
+        });
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(
+        dir.path(),
+        "alterlab",
+        &base,
+        "[retry]\nbase_delay = \"10ms\"\nmax_delay = \"10ms\"\n",
+        &["--once"],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let outcomes = run.outcomes();
+    assert!(!outcomes.is_empty());
+    for outcome in &outcomes {
+        for field in ["error_code", "message", "request_id"] {
+            let kept = outcome[field].as_str().unwrap_or("");
+            assert!(kept.len() <= 1024, "{field}: {} bytes kept", kept.len());
+        }
+    }
+    for line in run.log_text.lines() {
+        assert!(line.len() < 16 * 1024, "a log line of {} bytes", line.len());
+    }
+    assert!(
+        run.report_text.len() < 16 * 1024,
+        "{} bytes of report",
+        run.report_text.len()
+    );
+}

@@ -671,8 +671,9 @@ fn resolve_provider(
     if reqwest::Url::parse(&base_url).is_err()
         || !(base_url.starts_with("http://") || base_url.starts_with("https://"))
     {
+        let shown = crate::redact::without_credentials(&endpoint);
         return Err(blame.file(format!(
-            "provider {name}: endpoint {endpoint:?} must be an http:// or https:// URL"
+            "provider {name}: endpoint {shown:?} must be an http:// or https:// URL"
         )));
     }
     let api_key_env = from

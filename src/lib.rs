@@ -28,6 +28,7 @@ pub mod paths;
 pub mod policy;
 pub mod probe;
 pub mod provider;
+pub mod redact;
 pub mod report;
 pub mod session;
 pub mod simulator;

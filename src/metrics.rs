@@ -4,9 +4,10 @@
 //! [`Metrics::observe`] takes one [`Record`], so the live run, the dashboard and a replay all
 //! update metrics from the one stream they already fold into statistics.
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::extract::State;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::eventlog::Record;
+use crate::outcome::{MAX_UNKNOWN_CODES, OTHER_CODE, Outcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabel {
@@ -62,6 +64,10 @@ pub struct Metrics {
     pub paused: Family<ProviderLabel, Gauge>,
     pub charged: Family<UnitLabels, FloatCounter>,
     pub refunded: Family<UnitLabels, FloatCounter>,
+    /// Per provider, the unknown error codes given a label of their own (at most
+    /// [`MAX_UNKNOWN_CODES`]; later ones are labelled [`OTHER_CODE`]), so a provider that sends
+    /// a new code every time cannot grow the series without bound.
+    unknown_codes: Arc<Mutex<HashMap<String, HashSet<String>>>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -84,6 +90,7 @@ impl Metrics {
             paused: Family::default(),
             charged: Family::default(),
             refunded: Family::default(),
+            unknown_codes: Arc::default(),
         };
         let registry = registry.sub_registry_with_prefix("omniscope");
         registry.register(
@@ -140,6 +147,24 @@ impl Metrics {
     }
 
     /// Update the metrics from one record.
+    /// The `error_code` label for `code`: itself when the profile knows it or it is among the
+    /// first [`MAX_UNKNOWN_CODES`] unknown ones of its provider, else [`OTHER_CODE`].
+    fn code_label(&self, outcome: &Outcome, code: &str) -> String {
+        if outcome.class.known_code {
+            return code.to_owned();
+        }
+        let mut unknown = self
+            .unknown_codes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let kept = unknown.entry(outcome.provider.clone()).or_default();
+        if kept.contains(code) || (kept.len() < MAX_UNKNOWN_CODES && kept.insert(code.to_owned())) {
+            code.to_owned()
+        } else {
+            OTHER_CODE.to_owned()
+        }
+    }
+
     pub fn observe(&self, record: &Record) {
         match record {
             Record::SessionStart { providers, .. } => {
@@ -162,8 +187,8 @@ impl Metrics {
                     target_status: status(outcome.target_status),
                     error_code: outcome
                         .error_code
-                        .clone()
-                        .unwrap_or_else(|| "none".to_owned()),
+                        .as_deref()
+                        .map_or_else(|| "none".to_owned(), |code| self.code_label(outcome, code)),
                     result: if outcome.succeeded() {
                         "succeeded"
                     } else {

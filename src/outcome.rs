@@ -81,18 +81,18 @@ impl Outcome {
 
     /// Replace `secret` wherever the response put it: some APIs echo the key they were sent in
     /// an error message, a header or the body ("invalid key sk_live_…"), and everything here
-    /// reaches the screen, the event log and the report. Secrets shorter than
-    /// [`MIN_REDACTED_SECRET`] bytes are left alone: replacing every "k" of a one-letter test key
-    /// would garble the text and protect nothing.
+    /// reaches the screen, the event log and the report. See [`Outcome::redact_forms`].
     pub fn redact(&mut self, secret: &str) {
-        if secret.len() < MIN_REDACTED_SECRET {
+        self.redact_forms(&KeyForms::new(secret));
+    }
+
+    /// Replace the key in every form it takes on the wire ([`KeyForms`]), in every text the
+    /// outcome keeps: code, message, ids, the excerpt, header names and values (a key split
+    /// across headers sent one after another included).
+    pub fn redact_forms(&mut self, key: &KeyForms) {
+        if key.is_empty() {
             return;
         }
-        let scrub = |text: &mut String| {
-            if text.contains(secret) {
-                *text = text.replace(secret, REDACTED);
-            }
-        };
         for text in [
             &mut self.error_code,
             &mut self.message,
@@ -101,31 +101,27 @@ impl Outcome {
         .into_iter()
         .flatten()
         {
-            scrub(text);
+            key.scrub(text);
         }
         // The excerpt and header values are cut at a fixed length: a key that straddled the cut
-        // left its start at the end (only starts long enough not to match by chance).
-        let scrub_cut = |text: &mut String| {
-            scrub(text);
-            if let Some(start) = (MIN_REDACTED_SECRET..secret.len())
-                .rev()
-                .filter_map(|len| secret.get(..len))
-                .find(|start| text.ends_with(start))
-            {
-                text.truncate(text.len() - start.len());
-                text.push_str(REDACTED);
-            }
-        };
-        scrub_cut(&mut self.body_excerpt);
-        for (_, value) in &mut self.headers {
-            scrub_cut(value);
-        }
+        // left its start at the end.
+        key.scrub_cut(&mut self.body_excerpt);
+        let (mut names, mut values): (Vec<&mut String>, Vec<&mut String>) = self
+            .headers
+            .iter_mut()
+            .map(|(name, value)| (name, value))
+            .unzip();
+        key.scrub_across(&mut names);
+        key.scrub_across(&mut values);
         if let Some(job) = &mut self.job {
-            scrub(&mut job.id);
-            scrub(&mut job.poll_path);
+            key.scrub(&mut job.id);
+            key.scrub(&mut job.poll_path);
         }
     }
 }
+
+use crate::redact::KeyForms;
+pub use crate::redact::{MIN_REDACTED_SECRET, REDACTED};
 
 /// Longest error code kept from a provider (the contracts' longest is 24 bytes).
 pub const MAX_CODE_BYTES: usize = 64;
@@ -173,11 +169,6 @@ pub fn bounded_str(text: &str, max: usize) -> String {
     kept.push('…');
     kept
 }
-
-/// What [`Outcome::redact`] puts where the key was.
-pub const REDACTED: &str = "[redacted]";
-/// Shortest secret [`Outcome::redact`] replaces.
-pub const MIN_REDACTED_SECRET: usize = 6;
 
 /// The knobs of a scrape request that escalation changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -427,6 +418,10 @@ pub struct Classification {
     pub meaning: Option<String>,
     /// Which limit a 429 hit, when the attempt hit one.
     pub limit: Option<LimitKind>,
+    /// The error code is one the profile's table lists. Counts keep every known code by name but
+    /// only a bounded number of unknown ones (a provider can send a new code every time).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known_code: bool,
 }
 
 /// The two kinds of limit a plan sets.
@@ -449,9 +444,16 @@ impl Default for Classification {
             advice: None,
             meaning: None,
             limit: None,
+            known_code: false,
         }
     }
 }
+
+/// Unknown error codes kept by name, per provider, in statistics, reports and metric labels;
+/// further ones are counted under [`OTHER_CODE`].
+pub const MAX_UNKNOWN_CODES: usize = 32;
+/// The name the unknown codes beyond [`MAX_UNKNOWN_CODES`] are counted under.
+pub const OTHER_CODE: &str = "other";
 
 mod duration_ms {
     use std::time::Duration;

@@ -16,7 +16,9 @@ use hdrhistogram::Histogram;
 pub use ring::{SecondBucket, SecondRing, WindowSummary};
 pub use status_counts::{StatusClass, StatusCounts};
 
-use crate::outcome::{BillingUnit, LimitKind, Outcome, Retryable, sane_amount};
+use crate::outcome::{
+    BillingUnit, LimitKind, MAX_UNKNOWN_CODES, OTHER_CODE, Outcome, Retryable, sane_amount,
+};
 use crate::provider::UsageReading;
 
 /// Attempts kept for the "recent attempts" list and the detail view.
@@ -59,6 +61,8 @@ pub struct ProviderStats {
     pub transport_errors: BTreeMap<&'static str, u64>,
     /// Structured codes the provider sent, with what the contract says about them.
     pub error_codes: BTreeMap<String, CodeStats>,
+    /// How many of `error_codes` the profile does not list (bounded by [`MAX_UNKNOWN_CODES`]).
+    pub unknown_codes_kept: usize,
     /// Latency in microseconds.
     pub latency: Histogram<u64>,
     pub rate_limit: RateLimitState,
@@ -168,6 +172,7 @@ impl ProviderStats {
             target_status: StatusCounts::default(),
             transport_errors: BTreeMap::new(),
             error_codes: BTreeMap::new(),
+            unknown_codes_kept: 0,
             latency: new_latency_histogram(),
             rate_limit: RateLimitState::default(),
             concurrency: ConcurrencyState::default(),
@@ -251,10 +256,32 @@ impl ProviderStats {
         );
     }
 
+    /// Count a code: every code the profile knows by name, unknown ones by name up to
+    /// [`MAX_UNKNOWN_CODES`], the rest under [`OTHER_CODE`].
     fn count_code(&mut self, code: &str, outcome: &Outcome) {
         if let Some(stats) = self.error_codes.get_mut(code) {
             stats.count += 1;
             return;
+        }
+        let known = outcome.class.known_code;
+        if !known && self.unknown_codes_kept >= MAX_UNKNOWN_CODES {
+            self.error_codes
+                .entry(OTHER_CODE.to_owned())
+                .or_insert_with(|| CodeStats {
+                    count: 0,
+                    api_status: None,
+                    retryable: Retryable::No,
+                    refund_expected: false,
+                    advice: None,
+                    meaning: Some(format!(
+                        "codes the profile does not list, beyond the first {MAX_UNKNOWN_CODES}"
+                    )),
+                })
+                .count += 1;
+            return;
+        }
+        if !known {
+            self.unknown_codes_kept += 1;
         }
         self.error_codes.insert(
             code.to_owned(),

@@ -102,7 +102,8 @@ impl Record {
         let settings = serde_json::json!({
             "providers": config.providers.iter().map(|p| serde_json::json!({
                 "name": p.name,
-                "base_url": p.base_url,
+                // Credentials in a URL (`http://user:pass@host`) are sent, never written.
+                "base_url": crate::redact::without_credentials(&p.base_url),
                 "api_key_env": p.api_key_env,
                 "concurrency": p.concurrency,
                 "rate": p.rate,
@@ -110,7 +111,7 @@ impl Record {
             "probes": config.probes.iter().map(|p| serde_json::json!({
                 "id": p.id,
                 "provider": p.provider,
-                "targets": p.targets,
+                "targets": p.targets.iter().map(|target| crate::redact::without_credentials(target)).collect::<Vec<_>>(),
                 "options": p.options,
                 "every_s": p.every.as_secs_f64(),
             })).collect::<Vec<_>>(),

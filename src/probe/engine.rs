@@ -22,6 +22,7 @@ use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
 use crate::outcome::{AttemptId, Fault, JobRef, Outcome, RequestOptions, Retryable, Transport};
 use crate::policy::{self, Decision, RetryPolicy, RetryState};
 use crate::provider::{self, AttemptMeta, Exchange, JobPoll, Profile, Profiles};
+use crate::redact::KeyForms;
 
 /// Failed attempts kept for manual retries.
 const RECENT_FAILURES: usize = 1000;
@@ -224,6 +225,8 @@ struct ProviderRuntime {
     /// The scrape request (and the async submit, when the profile has one), prepared once.
     scrape_request: Option<RequestTemplate>,
     submit_request: Option<RequestTemplate>,
+    /// The key in every form a provider may echo it in, for redaction (found once).
+    key_forms: KeyForms,
 }
 
 impl ProviderRuntime {
@@ -243,6 +246,7 @@ impl ProviderRuntime {
         Self {
             scrape_request,
             submit_request,
+            key_forms: KeyForms::new(settings.key.expose_secret()),
             gate: Gate::new(settings.concurrency),
             pacer: Pacer::new(settings.rate.interval()),
             hold_until: Mutex::new(None),
@@ -776,11 +780,11 @@ async fn run_attempt(
     let mut outcome = classify(shared, profile, &meta, &received, started);
     // Before anything reads it: the job's events, a pause reason, a hold, the log and the report
     // copy its text.
-    outcome.redact(provider.settings.key.expose_secret());
+    outcome.redact_forms(&provider.key_forms);
     if outcome.api_status == Some(202) && outcome.job.is_some() {
         // The gate place is kept while the job runs: the provider is still working for us.
         outcome = follow_job(shared, provider, &meta, outcome, started).await;
-        outcome.redact(provider.settings.key.expose_secret());
+        outcome.redact_forms(&provider.key_forms);
     }
 
     let now = shared.clock.now();
@@ -987,8 +991,9 @@ async fn emit_job_pending(
     provider: &ProviderRuntime,
     meta: &AttemptMeta,
     job_id: &str,
-    status: String,
+    mut status: String,
 ) {
+    provider.key_forms.scrub(&mut status);
     shared
         .emit(ProbeEvent::JobPending {
             provider: provider.name().to_owned(),
@@ -1087,11 +1092,16 @@ async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
         let event = match (&received.transport, received.status) {
             (Transport::Ok, Some(status)) if (200..300).contains(&status) => {
                 match provider::parse_usage(&provider.profile, &received.body) {
-                    Some(reading) => ProbeEvent::Usage {
-                        provider: provider.name().to_owned(),
-                        reading,
-                        at: shared.clock.now(),
-                    },
+                    Some(mut reading) => {
+                        if let Some(plan) = &mut reading.plan {
+                            provider.key_forms.scrub(plan);
+                        }
+                        ProbeEvent::Usage {
+                            provider: provider.name().to_owned(),
+                            reading,
+                            at: shared.clock.now(),
+                        }
+                    }
                     None => ProbeEvent::UsageFailed {
                         provider: provider.name().to_owned(),
                         message: "usage response is not the JSON the profile describes".to_owned(),

@@ -354,6 +354,7 @@ fn rule_class(profile: &Profile, status: u16, code: Option<&str>) -> Classificat
         limit: code_rule
             .concurrency_limit
             .then_some(LimitKind::Concurrency),
+        known_code: true,
     }
     .with_status_advice(status_rule);
     if code_rule.status == status {
@@ -365,7 +366,10 @@ fn rule_class(profile: &Profile, status: u16, code: Option<&str>) -> Classificat
     // 400): the HTTP status is read first. An account stop the status calls for holds whatever
     // the code says, and so does a status the contract says not to retry.
     if by_status.account_stop {
-        return by_status;
+        return Classification {
+            known_code: true,
+            ..by_status
+        };
     }
     let mut class = by_code;
     class.account_stop |= by_status.account_stop;
@@ -384,6 +388,7 @@ fn status_class(rule: &super::StatusRule) -> Classification {
         advice: rule.advice.clone(),
         meaning: Some(rule.meaning.clone()),
         limit: None,
+        known_code: false,
     }
 }
 

@@ -55,8 +55,6 @@ impl Reply {
 /// What the server was asked: the request count on this path so far (from 0), and the request.
 pub struct Asked<'a> {
     pub n: u64,
-    pub path: &'a str,
-    pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
 }
 
@@ -137,8 +135,6 @@ async fn handle(
     };
     let reply = answer(&Asked {
         n,
-        path: &path,
-        query: uri.query(),
         headers: &headers,
     });
     let mut response = Response::new(axum::body::Body::from(reply.body));
@@ -468,4 +464,181 @@ async fn megabyte_messages_codes_and_ids_are_kept_bounded() {
         "{} bytes of report",
         run.report_text.len()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The key
+
+#[tokio::test]
+async fn the_key_echoed_in_any_encoding_reaches_no_output() {
+    // Issue 13, item 9: each of these reached the event log.
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+    let echo = |asked: &Asked<'_>| {
+        let key = asked
+            .headers
+            .get("x-api-key")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let escaped = serde_json::to_string(&key).unwrap().replace('/', "\\/");
+        let body = format!(
+            r#"{{"error":"BAD_THING","message":"bad key {}","request_id":{escaped}}}"#,
+            &escaped[1..escaped.len() - 1]
+        );
+        let encoded = utf8_percent_encode(&key, NON_ALPHANUMERIC).to_string();
+        let (head, tail) = key.split_at(key.len() / 2);
+        Reply::raw(400, body)
+            .header("x-echo-url", format!("https://api/?api_key={encoded}"))
+            .header(
+                "x-echo-basic",
+                format!("Basic {}", STANDARD.encode(format!("{key}:"))),
+            )
+            .header(
+                "x-echo-user",
+                format!("Basic {}", STANDARD.encode(format!("user:{key}"))),
+            )
+            .header(format!("x-{}", encoded.to_ascii_lowercase()), "1")
+            .header("x-split", head)
+            .header("x-split", tail)
+    };
+    let server = Hostile::new()
+        .on("/api/v1/scrape", echo)
+        .on("/api/v1/usage", |asked| {
+            let key = asked
+                .headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Reply::json(
+                200,
+                &json!({"balance_credits": 5, "plan": format!("plan-for-{key}")}),
+            )
+        });
+    let base = server.start().await;
+    // Credentials in the endpoint are sent, never written.
+    let with_credentials = base.replace("http://", "http://someone:hunter2pass@");
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(dir.path(), "alterlab", &with_credentials, "", &["--once"]).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(server.count("/api/v1/scrape"), 1);
+    assert!(
+        run.log_text.contains("\"type\":\"usage\""),
+        "no usage reading: {}",
+        run.log_text
+    );
+    assert!(
+        run.log_text.contains("[redacted]"),
+        "nothing was echoed: {}",
+        run.log_text
+    );
+    let forms = omniscope::redact::KeyForms::new(KEY);
+    for (index, shown) in run.everything().into_iter().enumerate() {
+        assert!(
+            !forms.found_in(shown),
+            "output {index} holds the key: {shown}"
+        );
+        assert!(
+            !shown.contains("h0st1le"),
+            "output {index} holds part of the key: {shown}"
+        );
+        assert!(
+            !shown.contains("hunter2pass"),
+            "output {index} holds the endpoint's password"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endless codes
+
+#[tokio::test]
+async fn a_new_error_code_every_time_keeps_the_report_bounded() {
+    // Issue 13, item 6: a new code on every response grew the report to 19 MB in 30 s.
+    let server = Hostile::new()
+        .on("/api/v1/scrape", |asked| {
+            Reply::json(
+                400,
+                &json!({"error": format!("CODE_{}", asked.n), "message": "m"}),
+            )
+        })
+        .on("/api/v1/usage", |_| {
+            Reply::json(200, &json!({"balance_credits": 5}))
+        });
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(
+        dir.path(),
+        "alterlab",
+        &base,
+        "",
+        &["--every", "0s", "--concurrency", "4", "--duration", "2s"],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let provider = run.provider();
+    let attempts = provider["attempts"].as_u64().unwrap();
+    let max_unknown = omniscope::outcome::MAX_UNKNOWN_CODES as u64;
+    assert!(
+        attempts > max_unknown + 10,
+        "only {attempts} attempts: too few to tell"
+    );
+    let codes = provider["error_codes"].as_object().unwrap();
+    assert_eq!(codes.len() as u64, max_unknown + 1, "{codes:?}");
+    let counted: u64 = codes.values().map(|count| count.as_u64().unwrap()).sum();
+    assert_eq!(
+        counted, attempts,
+        "every attempt is counted, by name or as other"
+    );
+    assert_eq!(codes["other"].as_u64().unwrap(), attempts - max_unknown);
+}
+
+#[test]
+fn a_new_error_code_every_time_keeps_the_metric_series_bounded_and_known_codes_named() {
+    use omniscope::eventlog::Record;
+    use omniscope::metrics::Metrics;
+    use omniscope::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
+
+    let alter = builtin_profiles().get("alterlab").unwrap().clone();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let empty = reqwest::header::HeaderMap::new();
+    let observe = |code: &str| {
+        let body = json!({"error": code, "message": "m"}).to_string();
+        let outcome = classify(
+            &alter,
+            &AttemptMeta::default(),
+            &Exchange {
+                transport: &omniscope::outcome::Transport::Ok,
+                status: Some(400),
+                headers: &empty,
+                body: body.as_bytes(),
+                received_at: chrono::Utc::now(),
+                latency: std::time::Duration::from_millis(5),
+                body_cap: 1 << 20,
+            },
+        );
+        metrics.observe(&Record::Attempt {
+            at: chrono::Utc::now(),
+            outcome: Box::new(outcome),
+            in_flight: None,
+        });
+    };
+    for n in 0..500 {
+        observe(&format!("CODE_{n}"));
+    }
+    // A code the profile knows still gets its own series after the unknown ones ran out.
+    observe("EXCEEDS_COST_LIMIT");
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let series: std::collections::HashSet<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("omniscope_attempts_total"))
+        .filter_map(|line| line.split("error_code=\"").nth(1)?.split('"').next())
+        .collect();
+    let max_unknown = omniscope::outcome::MAX_UNKNOWN_CODES;
+    assert_eq!(series.len(), max_unknown + 2, "{series:?}");
+    assert!(series.contains("other") && series.contains("EXCEEDS_COST_LIMIT"));
 }

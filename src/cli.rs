@@ -95,20 +95,22 @@ pub struct RunArgs {
     /// Probe each target once (with its retries), in order, then exit.
     #[arg(long, conflicts_with = "duration")]
     pub once: bool,
-    /// Stop after this long (10m, 1h); without it, run until Ctrl-C or SIGTERM.
-    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    /// Stop after this long (10m, 1h; at most 366 days); without it, run until Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_run_duration)]
     pub duration: Option<Duration>,
-    /// Time between two probes of one target; 0s = back to back, keeping --concurrency in flight.
-    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    /// Time between two probes of one target (at most 24h); 0s = back to back, keeping
+    /// --concurrency in flight.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_probe_interval)]
     pub every: Option<Duration>,
-    /// Requests in flight at once, per provider.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Requests in flight at once, per provider (1 to 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::config::MAX_CONCURRENCY)))]
     pub concurrency: Option<u32>,
-    /// Client-side request rate per provider: N/s, N/min or unlimited.
+    /// Client-side request rate per provider: N/s, N/min, N/h (one a day to 1000000/s) or
+    /// unlimited.
     #[arg(long, value_name = "N/s|unlimited")]
     pub rate: Option<Rate>,
-    /// Total timeout of one request.
-    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_duration)]
+    /// Total timeout of one request (above zero, at most 1h).
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_request_timeout)]
     pub timeout: Option<Duration>,
     /// Write the JSON report (schema omniscope.report.v1) to this file.
     #[arg(long, value_name = "FILE.json")]

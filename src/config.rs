@@ -16,6 +16,13 @@ use crate::outcome::RequestOptions;
 use crate::policy::RetryPolicy;
 use crate::provider::{DEFAULT_BODY_CAP, Profiles};
 
+mod bounds;
+
+pub use bounds::{
+    DurationRange, MAX_CONCURRENCY, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, check_concurrency,
+    parse_probe_interval, parse_request_timeout, parse_run_duration,
+};
+
 /// File name of the config inside the config dir.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
 /// Usage endpoints are read no more often than this.
@@ -47,22 +54,22 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
     /// Time between two probes of one target in repeat mode (`0s`: back to back).
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_probe_interval")]
     pub every: Option<Duration>,
     /// Total timeout of one request.
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_request_timeout")]
     pub timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_request_timeout")]
     pub connect_timeout: Option<Duration>,
     /// Largest response body read, in bytes (default 10 MiB).
     #[serde(default)]
     pub body_cap_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_job_poll_interval")]
     pub job_poll_interval: Option<Duration>,
     /// Longest wait for an async job before the attempt counts as a timeout.
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_job_max_wait")]
     pub job_max_wait: Option<Duration>,
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_usage_interval")]
     pub usage_interval: Option<Duration>,
 }
 
@@ -70,9 +77,9 @@ pub struct RunSection {
 #[serde(deny_unknown_fields)]
 pub struct RetrySection {
     pub max_attempts: Option<u32>,
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_retry_delay")]
     pub base_delay: Option<Duration>,
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_retry_delay")]
     pub max_delay: Option<Duration>,
     pub jitter: Option<f64>,
     /// Apply escalations that cost more without asking (every provider).
@@ -96,7 +103,8 @@ pub struct ProviderSection {
     /// Base URL override (scheme and host).
     pub endpoint: Option<String>,
     pub api_key_env: Option<String>,
-    /// Requests in flight at once (the plan's limit).
+    /// Requests in flight at once (the plan's limit), 1 to [`MAX_CONCURRENCY`].
+    #[serde(default, deserialize_with = "bounds::opt_concurrency")]
     pub concurrency: Option<u32>,
     /// `"5/s"`, `"30/min"`, `"unlimited"`.
     pub rate: Option<Rate>,
@@ -120,7 +128,7 @@ pub struct ProbeSection {
     pub timeout_s: Option<u32>,
     #[serde(default, rename = "async")]
     pub use_async: bool,
-    #[serde(default, deserialize_with = "opt_duration")]
+    #[serde(default, deserialize_with = "bounds::opt_probe_interval")]
     pub every: Option<Duration>,
 }
 
@@ -190,7 +198,7 @@ impl std::str::FromStr for Rate {
                 text: text.to_owned(),
             });
         }
-        Ok(Self::PerSecond(count / seconds))
+        bounds::check_rate(text, count / seconds).map(Self::PerSecond)
     }
 }
 
@@ -224,13 +232,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         text: text.to_owned(),
         source,
     })
-}
-
-fn opt_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_duration(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
 }
 
 /// A config problem: usage, file or key. `omniscope run` exits 2 on these.
@@ -699,8 +700,12 @@ fn resolve_provider(
         .or_else(|| section.and_then(|s| s.concurrency))
         .or_else(|| profile.plan.and_then(|plan| plan.concurrency))
         .unwrap_or(1);
-    if concurrency == 0 {
-        return Err(blame.file(format!("provider {name}: concurrency must be at least 1")));
+    if let Err(message) = check_concurrency(concurrency) {
+        return Err(if from.overrides.concurrency.is_some() {
+            Blame::flags(format!("--concurrency: {message}"))
+        } else {
+            blame.file(format!("provider {name}: {message}"))
+        });
     }
     let rate = from
         .overrides
@@ -848,12 +853,16 @@ mod tests {
         };
         let error = resolve_with(&ConfigFile::default(), &flag).unwrap_err();
         assert!(error.to_string().contains("--timeout"), "{error}");
+        // In a file, a zero timeout is refused while parsing, where the line is still known.
         for text in [
             "[run]\ntimeout = \"0s\"\n",
             "[run]\nconnect_timeout = \"0s\"\n",
         ] {
-            let error = resolve_with(&parse(text).unwrap(), &quick).unwrap_err();
-            assert!(error.to_string().contains("test.toml"), "{error}");
+            let error = parse(text).unwrap_err();
+            assert!(
+                error.contains("line 2") && error.contains("timeout"),
+                "{error}"
+            );
         }
         let fine = Overrides {
             timeout: Some(Duration::from_millis(1)),
@@ -891,6 +900,43 @@ mod tests {
         assert!(
             check("[thresholds]\nmin_success_rate = 0.9\nmax_p99_ms = 0\nmax_spend = 5\n").is_ok()
         );
+    }
+
+    #[test]
+    fn out_of_range_durations_rates_and_counts_name_their_line() {
+        for (text, line) in [
+            ("[run]\njob_max_wait = \"300000000000y\"\n", "line 2"),
+            ("[run]\njob_max_wait = \"0s\"\n", "line 2"),
+            (
+                "[run]\nevery = \"10s\"\nusage_interval = \"3000y\"\n",
+                "line 3",
+            ),
+            ("[retry]\nmax_delay = \"1000000h\"\n", "line 2"),
+            ("[providers.alterlab]\nrate = \"1e-20/s\"\n", "line 2"),
+            ("[providers.alterlab]\nrate = \"1e300/s\"\n", "line 2"),
+            ("[providers.alterlab]\nconcurrency = 1000000\n", "line 2"),
+            ("[providers.alterlab]\nconcurrency = 0\n", "line 2"),
+            (
+                "[[probes]]\nprovider = \"alterlab\"\ntargets = []\nevery = \"400days\"\n",
+                "line 4",
+            ),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(line), "{text}: {error}");
+        }
+        assert!(parse("[run]\nevery = \"0s\"\njob_max_wait = \"1h\"\n").is_ok());
+        assert!(parse("[providers.alterlab]\nrate = \"1/h\"\nconcurrency = 1000\n").is_ok());
+    }
+
+    #[test]
+    fn a_rate_never_silently_means_unlimited() {
+        for text in ["1e-20/s", "0.5/day", "0.001/h", "1e-300/min"] {
+            assert!(text.parse::<Rate>().is_err(), "{text}");
+        }
+        for text in ["1/h", "1000000/s", "0.1/s"] {
+            let rate: Rate = text.parse().unwrap();
+            assert!(rate.interval().is_some(), "{text}");
+        }
     }
 
     #[test]

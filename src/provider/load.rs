@@ -256,6 +256,18 @@ fn validate(profile: &Profile) -> Result<(), RuleError> {
             });
         }
     }
+    if let Some(plan) = profile.plan {
+        if let Some(concurrency) = plan.concurrency {
+            crate::config::check_concurrency(concurrency)
+                .map_err(|message| format!("plan {message}"))?;
+        }
+        if plan.requests_per_minute == Some(0) {
+            return Err(
+                "plan requests_per_minute must be at least 1 (leave it out for no published rate)"
+                    .to_owned(),
+            );
+        }
+    }
     for rule in &profile.escalations {
         if rule.status.is_none() && rule.code.is_none() {
             return Err(RuleError::EscalationMatch);

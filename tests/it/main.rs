@@ -16,3 +16,4 @@ mod metrics_http;
 mod replay_cli;
 mod run_cli;
 mod simulator;
+mod usage_ranges;

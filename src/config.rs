@@ -860,7 +860,7 @@ mod tests {
         ] {
             let error = parse(text).unwrap_err();
             assert!(
-                error.contains("line 2") && error.contains("timeout"),
+                error.to_string().contains("line 2") && error.to_string().contains("timeout"),
                 "{error}"
             );
         }
@@ -922,7 +922,7 @@ mod tests {
             ),
         ] {
             let error = parse(text).unwrap_err();
-            assert!(error.contains(line), "{text}: {error}");
+            assert!(error.to_string().contains(line), "{text}: {error}");
         }
         assert!(parse("[run]\nevery = \"0s\"\njob_max_wait = \"1h\"\n").is_ok());
         assert!(parse("[providers.alterlab]\nrate = \"1/h\"\nconcurrency = 1000\n").is_ok());

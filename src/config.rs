@@ -19,8 +19,9 @@ use crate::provider::{DEFAULT_BODY_CAP, Profiles};
 mod bounds;
 
 pub use bounds::{
-    DurationRange, MAX_CONCURRENCY, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND, check_concurrency,
-    parse_probe_interval, parse_request_timeout, parse_run_duration,
+    ConcurrencyError, DurationRange, DurationRangeError, MAX_CONCURRENCY, MAX_RATE_PER_SECOND,
+    MIN_RATE_PER_SECOND, check_concurrency, parse_probe_interval, parse_request_timeout,
+    parse_run_duration,
 };
 
 /// File name of the config inside the config dir.
@@ -168,6 +169,13 @@ pub enum RateError {
     NotANumber { text: String },
     #[error("rate {text:?} must be above zero")]
     NotAboveZero { text: String },
+    #[error("rate {text:?} is below one request a day, the slowest limit (e.g. 1/h, 30/min, 5/s)")]
+    TooSlow { text: String },
+    #[error(
+        "rate {text:?} is above {}/s; to send without a client-side limit, say \"unlimited\"",
+        MAX_RATE_PER_SECOND
+    )]
+    TooFast { text: String },
 }
 
 impl std::str::FromStr for Rate {

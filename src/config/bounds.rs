@@ -5,9 +5,12 @@
 //! Without these, `--rate 1e-20/s` meant unlimited (its interval overflowed), a `job_max_wait` of
 //! 300 billion years overflowed the clock, and `--concurrency 1000000` spawned a million workers.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+use super::{DurationError, RateError};
 
 /// Where a duration setting may lie, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,44 +77,64 @@ pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
 /// hundred; each place in load mode is a worker task and a connection.
 pub const MAX_CONCURRENCY: u32 = 1000;
 
-impl DurationRange {
-    /// `duration`, if it lies in the range; otherwise what the range is.
-    ///
-    /// # Errors
-    /// The duration is below the minimum or above the maximum.
-    pub fn check(self, duration: Duration) -> Result<Duration, String> {
-        if duration >= self.min && duration <= self.max {
-            return Ok(duration);
-        }
+impl fmt::Display for DurationRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = |d: Duration| humantime::format_duration(d).to_string();
-        let range = if self.min.is_zero() {
+        if self.min.is_zero() {
             let zero = self
                 .zero_means
                 .map(|meaning| format!(" (0s = {meaning})"))
                 .unwrap_or_default();
-            format!("from 0s{zero} to {}", shown(self.max))
+            write!(f, "from 0s{zero} to {}", shown(self.max))
         } else {
-            format!("from {} to {}", shown(self.min), shown(self.max))
-        };
-        Err(format!("must be {range}, not {}", shown(duration)))
+            write!(f, "from {} to {}", shown(self.min), shown(self.max))
+        }
+    }
+}
+
+/// A duration setting that cannot be read or lies outside its range.
+#[derive(Debug, thiserror::Error)]
+pub enum DurationRangeError {
+    #[error(transparent)]
+    Unreadable(#[from] DurationError),
+    #[error("duration {text:?} must be {range}")]
+    OutOfRange { text: String, range: DurationRange },
+}
+
+impl DurationRange {
+    /// Whether `duration` lies in the range.
+    #[must_use]
+    pub fn contains(self, duration: Duration) -> bool {
+        duration >= self.min && duration <= self.max
     }
 
     /// Parse `text` as a duration and check it.
     ///
     /// # Errors
     /// Text humantime cannot read, or a duration out of the range.
-    pub fn parse(self, text: &str) -> Result<Duration, String> {
+    pub fn parse(self, text: &str) -> Result<Duration, DurationRangeError> {
         let duration = super::parse_duration(text)?;
-        self.check(duration)
-            .map_err(|message| format!("duration {:?} {message}", text.trim()))
+        if self.contains(duration) {
+            Ok(duration)
+        } else {
+            Err(DurationRangeError::OutOfRange {
+                text: text.trim().to_owned(),
+                range: self,
+            })
+        }
     }
 }
+
+/// A concurrency out of `1..=MAX_CONCURRENCY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("concurrency must be from 1 to {MAX_CONCURRENCY}, not {0}")]
+pub struct ConcurrencyError(pub u32);
 
 /// clap's parser for `--duration`.
 ///
 /// # Errors
 /// As [`DurationRange::parse`].
-pub fn parse_run_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_run_duration(text: &str) -> Result<Duration, DurationRangeError> {
     RUN_DURATION.parse(text)
 }
 
@@ -119,7 +142,7 @@ pub fn parse_run_duration(text: &str) -> Result<Duration, String> {
 ///
 /// # Errors
 /// As [`DurationRange::parse`].
-pub fn parse_probe_interval(text: &str) -> Result<Duration, String> {
+pub fn parse_probe_interval(text: &str) -> Result<Duration, DurationRangeError> {
     PROBE_INTERVAL.parse(text)
 }
 
@@ -127,21 +150,21 @@ pub fn parse_probe_interval(text: &str) -> Result<Duration, String> {
 ///
 /// # Errors
 /// As [`DurationRange::parse`].
-pub fn parse_request_timeout(text: &str) -> Result<Duration, String> {
+pub fn parse_request_timeout(text: &str) -> Result<Duration, DurationRangeError> {
     REQUEST_TIMEOUT.parse(text)
 }
 
 /// Requests per second out of range: too slow to be meant, too fast to be a limit.
-pub(super) fn check_rate(text: &str, per_second: f64) -> Result<f64, String> {
+pub(super) fn check_rate(text: &str, per_second: f64) -> Result<f64, RateError> {
     if per_second < MIN_RATE_PER_SECOND {
-        return Err(format!(
-            "rate {text:?} is below one request a day, the slowest limit (e.g. 1/h, 30/min, 5/s)"
-        ));
+        return Err(RateError::TooSlow {
+            text: text.to_owned(),
+        });
     }
     if per_second > MAX_RATE_PER_SECOND {
-        return Err(format!(
-            "rate {text:?} is above {MAX_RATE_PER_SECOND}/s; to send without a client-side limit, say \"unlimited\""
-        ));
+        return Err(RateError::TooFast {
+            text: text.to_owned(),
+        });
     }
     Ok(per_second)
 }
@@ -150,13 +173,11 @@ pub(super) fn check_rate(text: &str, per_second: f64) -> Result<f64, String> {
 ///
 /// # Errors
 /// Zero, or above [`MAX_CONCURRENCY`].
-pub fn check_concurrency(concurrency: u32) -> Result<u32, String> {
+pub fn check_concurrency(concurrency: u32) -> Result<u32, ConcurrencyError> {
     if (1..=MAX_CONCURRENCY).contains(&concurrency) {
         Ok(concurrency)
     } else {
-        Err(format!(
-            "concurrency must be from 1 to {MAX_CONCURRENCY}, not {concurrency}"
-        ))
+        Err(ConcurrencyError(concurrency))
     }
 }
 
@@ -198,12 +219,12 @@ mod tests {
 
     #[test]
     fn ranges_say_what_they_allow() {
-        let error = JOB_MAX_WAIT.parse("0s").unwrap_err();
+        let error = JOB_MAX_WAIT.parse("0s").unwrap_err().to_string();
         assert!(error.contains("from 1s to 1day"), "{error}");
-        let error = PROBE_INTERVAL.parse("2days").unwrap_err();
+        let error = PROBE_INTERVAL.parse("2days").unwrap_err().to_string();
         assert!(error.contains("0s = back to back"), "{error}");
-        assert_eq!(PROBE_INTERVAL.parse("0s"), Ok(Duration::ZERO));
-        assert_eq!(RUN_DURATION.parse("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(PROBE_INTERVAL.parse("0s").unwrap(), Duration::ZERO);
+        assert_eq!(RUN_DURATION.parse("10m").unwrap(), Duration::from_secs(600));
     }
 
     #[test]
@@ -220,7 +241,7 @@ mod tests {
         assert!(check_concurrency(0).is_err());
         assert_eq!(check_concurrency(1), Ok(1));
         assert_eq!(check_concurrency(MAX_CONCURRENCY), Ok(MAX_CONCURRENCY));
-        let error = check_concurrency(1_000_000).unwrap_err();
-        assert!(error.contains("1000"), "{error}");
+        let error = check_concurrency(1_000_000).unwrap_err().to_string();
+        assert!(error.contains("1 to 1000"), "{error}");
     }
 }

@@ -49,6 +49,10 @@ pub enum RuleError {
     EscalationMatch,
     #[error("an escalation needs at least one step")]
     EscalationSteps,
+    #[error("plan {0}")]
+    PlanConcurrency(#[from] crate::config::ConcurrencyError),
+    #[error("plan requests_per_minute must be at least 1 (leave it out for no published rate)")]
+    PlanRate,
 }
 
 /// All loaded profiles, in a stable order (built-ins first, then added ones by name).
@@ -258,14 +262,10 @@ fn validate(profile: &Profile) -> Result<(), RuleError> {
     }
     if let Some(plan) = profile.plan {
         if let Some(concurrency) = plan.concurrency {
-            crate::config::check_concurrency(concurrency)
-                .map_err(|message| format!("plan {message}"))?;
+            crate::config::check_concurrency(concurrency)?;
         }
         if plan.requests_per_minute == Some(0) {
-            return Err(
-                "plan requests_per_minute must be at least 1 (leave it out for no published rate)"
-                    .to_owned(),
-            );
+            return Err(RuleError::PlanRate);
         }
     }
     for rule in &profile.escalations {

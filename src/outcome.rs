@@ -105,7 +105,8 @@ impl Outcome {
         }
         // The excerpt and header values are cut at a fixed length: a key that straddled the cut
         // left its start at the end.
-        key.scrub_cut(&mut self.body_excerpt);
+        let excerpt_cut = self.body_bytes > self.body_excerpt.len() as u64;
+        key.scrub_cut(&mut self.body_excerpt, excerpt_cut);
         let (mut names, mut values): (Vec<&mut String>, Vec<&mut String>) = self
             .headers
             .iter_mut()

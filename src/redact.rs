@@ -110,20 +110,30 @@ impl KeyForms {
         }
     }
 
-    /// [`KeyForms::scrub`], and a start of the key left at the end of a text cut at a fixed
-    /// length (only starts long enough not to match by chance).
-    pub fn scrub_cut(&self, text: &mut String) {
+    /// [`KeyForms::scrub`], and a start of the key left at the end of a text (before a `…` that
+    /// marks a cut): a text cut at a fixed length may end inside the key. Only starts long
+    /// enough not to match by chance. `cut` says the text was cut: then a start of any form is
+    /// looked for, else (the common case, kept cheap) a start of the key as is.
+    pub fn scrub_cut(&self, text: &mut String, cut: bool) {
         self.scrub(text);
-        let Some(key) = self.forms.first() else {
-            return;
+        let forms = if cut {
+            &self.forms[..]
+        } else {
+            &self.forms[..self.forms.len().min(1)]
         };
-        if let Some(start) = (MIN_REDACTED_SECRET..key.len())
-            .rev()
-            .filter_map(|len| key.get(..len))
-            .find(|start| text.ends_with(start))
-        {
-            text.truncate(text.len() - start.len());
+        let body_len = text.strip_suffix('…').map_or(text.len(), str::len);
+        let body = &text[..body_len];
+        let start = forms.iter().find_map(|form| {
+            (MIN_REDACTED_SECRET..form.len())
+                .rev()
+                .filter_map(|len| form.get(..len))
+                .find(|start| body.ends_with(start))
+        });
+        if let Some(start) = start {
+            let tail = text[body_len..].to_owned();
+            text.truncate(body_len - start.len());
             text.push_str(REDACTED);
+            text.push_str(&tail);
         }
     }
 
@@ -132,7 +142,8 @@ impl KeyForms {
     /// part in each piece is replaced.
     pub fn scrub_across(&self, pieces: &mut [&mut String]) {
         for piece in pieces.iter_mut() {
-            self.scrub_cut(piece);
+            let cut = piece.ends_with('…');
+            self.scrub_cut(piece, cut);
         }
         if self.forms.is_empty() || pieces.len() < 2 {
             return;

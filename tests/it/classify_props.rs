@@ -403,3 +403,188 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile answers (issue 13): account stops, accepted jobs, bounded texts, the key.
+
+/// A text of any length up to `max` bytes and beyond, of one repeated character (cheap to make,
+/// as long as a hostile provider likes).
+fn any_long_text() -> impl Strategy<Value = String> {
+    (any::<char>(), 0usize..3000).prop_map(|(c, n)| c.to_string().repeat(n))
+}
+
+/// A 401 or 402 answer: any code (listed under any status, or unknown), any body shape.
+fn any_account_answer() -> impl Strategy<Value = (&'static Profile, u16, Vec<u8>)> {
+    (
+        any_profile(),
+        prop::sample::select(vec![401u16, 402]),
+        prop_oneof![
+            any_code_body(),
+            any_body(),
+            ".{0,12}".prop_map(|code| {
+                serde_json::to_vec(&json!({"success": false, "error": code, "code": code})).unwrap()
+            })
+        ],
+    )
+}
+
+fn classify_plain(profile: &Profile, status: u16, headers: &HeaderMap, body: &[u8]) -> Outcome {
+    classify(
+        profile,
+        &AttemptMeta {
+            attempt: 1,
+            ..AttemptMeta::default()
+        },
+        &Exchange {
+            transport: &Transport::Ok,
+            status: Some(status),
+            headers,
+            body,
+            received_at: received_at(),
+            latency: Duration::from_millis(10),
+            body_cap: 10 * 1024 * 1024,
+        },
+    )
+}
+
+/// The key in one of the forms it takes on the wire.
+fn encode_key(key: &str, encoding: usize, user: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    match encoding % 8 {
+        0 => key.to_owned(),
+        1 => key.replace('/', "\\/"),
+        2 => utf8_percent_encode(key, NON_ALPHANUMERIC).to_string(),
+        3 => utf8_percent_encode(key, NON_ALPHANUMERIC)
+            .to_string()
+            .to_ascii_lowercase(),
+        4 => STANDARD.encode(format!("{key}:")),
+        5 => STANDARD.encode(format!("{user}:{key}")),
+        6 => URL_SAFE.encode(format!("{user}:{key}")),
+        _ => key.to_ascii_lowercase(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_401_or_402_stops_the_provider_unless_its_code_is_that_statuses_own_target_side_row(
+        (profile, status, body) in any_account_answer(),
+    ) {
+        let outcome = classify_plain(profile, status, &HeaderMap::new(), &body);
+        let own_row_not_stopping = outcome
+            .error_code
+            .as_deref()
+            .and_then(|code| profile.error_rule(code, Some(status)))
+            .is_some_and(|rule| rule.status == status && !rule.account_stop);
+        prop_assert_eq!(outcome.class.account_stop, !own_row_not_stopping, "{:?}", outcome.error_code);
+        let decision = decide(profile, &RetryPolicy::default(), &outcome, RetryState::default(), received_at(), 0.5);
+        if outcome.class.account_stop {
+            prop_assert!(matches!(decision, Decision::PauseProvider { .. }), "{:?}", decision);
+        }
+        prop_assert!(!matches!(decision, Decision::Retry { .. }), "a {} was retried", status);
+    }
+
+    #[test]
+    fn an_accepted_job_is_never_retried_automatically(input in any_input(), id in "[a-z0-9-]{1,12}") {
+        let mut outcome = run(&input);
+        outcome.job = Some(omniscope::outcome::JobRef { poll_path: format!("/jobs/{id}"), id });
+        let policy = RetryPolicy { automatic_escalation: true, ..RetryPolicy::default() };
+        for consecutive in [1, 2, 5] {
+            let decision = decide(
+                input.profile,
+                &policy,
+                &outcome,
+                RetryState { consecutive_same_failure: consecutive, escalation_level: 0 },
+                received_at(),
+                0.5,
+            );
+            prop_assert!(!matches!(decision, Decision::Retry { .. }), "{:?}", decision);
+        }
+    }
+
+    #[test]
+    fn every_kept_provider_text_is_bounded(
+        profile in any_profile(),
+        status in any_status(),
+        texts in prop::collection::vec(any_long_text(), 6),
+        header in any_long_text(),
+    ) {
+        let [code, message, request_id, job_id, plan, job_status] = <[String; 6]>::try_from(texts).unwrap();
+        let body = json!({
+            "success": status == Some(202), "error": code, "code": code, "message": message,
+            "request_id": request_id, "job_id": job_id, "plan": plan, "status": job_status,
+            "data": {"status": job_status, "error": message},
+        });
+        let body = serde_json::to_vec(&body).unwrap();
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(&header) {
+            headers.append("x-request-id", value.clone());
+            headers.append("x-echo", value);
+        }
+        let outcome = classify_plain(profile, status.unwrap_or(202), &headers, &body);
+        let bound = |text: &Option<String>, max: usize| text.as_ref().is_none_or(|text| text.len() <= max);
+        prop_assert!(bound(&outcome.error_code, 64));
+        prop_assert!(bound(&outcome.message, 1024));
+        prop_assert!(bound(&outcome.request_id, 128));
+        prop_assert!(outcome.job.as_ref().is_none_or(|job| job.id.len() <= 128 && job.poll_path.len() <= 512));
+        for (name, value) in &outcome.headers {
+            prop_assert!(name.len() <= 203 && value.len() <= 203);
+        }
+        if let omniscope::provider::JobPoll::Pending(status) | omniscope::provider::JobPoll::Failed { status, .. } = parse_job_poll(profile, &body) {
+            prop_assert!(status.len() <= 64);
+        }
+        if let Some(usage) = parse_usage(profile, &body) {
+            prop_assert!(bound(&usage.plan, 128));
+        }
+    }
+
+    #[test]
+    fn the_key_in_any_encoding_never_reaches_a_kept_text(
+        key in "sk_[A-Za-z0-9/+=&%._~-]{8,32}",
+        encoding in 0usize..8,
+        user in "[a-z]{0,5}",
+        place in 0usize..6,
+        padding in 0usize..600,
+        profile in any_profile(),
+    ) {
+        let echoed = encode_key(&key, encoding, &user);
+        let text = format!("bad key {echoed} here");
+        let mut body = json!({"success": false, "error": "BAD", "code": "BAD", "message": "m", "request_id": "r"});
+        let mut headers = HeaderMap::new();
+        match place {
+            0 => body["message"] = json!(text),
+            1 => { body["error"] = json!(text); body["code"] = json!(text); }
+            2 => body["request_id"] = json!(text),
+            3 => {
+                if let Ok(value) = HeaderValue::from_str(&text) {
+                    headers.append("x-echo", value);
+                }
+            }
+            4 => {
+                // Split across two headers of the same name.
+                let (head, tail) = echoed.split_at(echoed.len() / 2);
+                if let (Ok(head), Ok(tail)) = (HeaderValue::from_str(head), HeaderValue::from_str(tail)) {
+                    headers.append("x-split", head);
+                    headers.append("x-split", tail);
+                }
+            }
+            _ => {
+                // In the body, where the excerpt may cut it.
+                body["pad"] = json!("p".repeat(padding));
+                body["echo"] = json!(text);
+            }
+        }
+        let body = serde_json::to_vec(&body).unwrap();
+        let mut outcome = classify_plain(profile, 400, &headers, &body);
+        let forms = omniscope::redact::KeyForms::new(&key);
+        outcome.redact_forms(&forms);
+        let written = serde_json::to_string(&outcome).unwrap();
+        prop_assert!(!forms.found_in(&written), "{}", written);
+        for (name, value) in &outcome.headers {
+            prop_assert!(!forms.found_in(name) && !forms.found_in(value), "{}: {}", name, value);
+        }
+    }
+}

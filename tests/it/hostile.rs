@@ -642,3 +642,131 @@ fn a_new_error_code_every_time_keeps_the_metric_series_bounded_and_known_codes_n
     assert_eq!(series.len(), max_unknown + 2, "{series:?}");
     assert!(series.contains("other") && series.contains("EXCEEDS_COST_LIMIT"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The engine's decisions, for any sequence of answers
+
+mod engine_props {
+    use super::{Hostile, Reply};
+
+    use std::time::Duration;
+
+    use omniscope::config::{self, Overrides};
+    use omniscope::probe::{Engine, ProbeEvent};
+    use omniscope::provider::builtin_profiles;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use tokio::sync::mpsc;
+
+    /// One answer of AlterLab's scrape endpoint: the kinds that spend, stop, hold or queue.
+    fn any_answer() -> impl Strategy<Value = Reply> {
+        prop::sample::select(vec![
+            Reply::json(
+                200,
+                &json!({"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}),
+            ),
+            Reply::json(503, &json!({"error": "NETWORK_ERROR", "message": "m"})),
+            Reply::json(500, &json!({"error": "UNHEARD_OF", "message": "m"})),
+            Reply::json(
+                429,
+                &json!({"error": "RATE_LIMIT_EXCEEDED", "message": "m"}),
+            )
+            .header("retry-after", "0"),
+            Reply::json(401, &json!({"error": "NETWORK_ERROR", "message": "m"})),
+            Reply::json(402, &json!({"error": "BRAND_NEW", "message": "m"})),
+            Reply::json(401, &json!({"error": "REQUIRES_AUTH", "message": "m"})),
+            Reply::json(202, &json!({"job_id": "job-1", "status": "queued"})),
+            Reply::json(202, &json!({"job_id": "../../admin", "status": "queued"})),
+            Reply::raw(200, "<html>not json</html>"),
+        ])
+    }
+
+    fn run_engine(script: Vec<Reply>, concurrency: u32) -> (Hostile, Vec<ProbeEvent>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let fallback = Reply::json(200, &json!({"status_code": 200, "content": "ok"}));
+            let server = Hostile::new()
+                .on("/api/v1/scrape", move |asked| {
+                    usize::try_from(asked.n)
+                        .ok()
+                        .and_then(|n| script.get(n))
+                        .cloned()
+                        .unwrap_or_else(|| fallback.clone())
+                })
+                .on("/api/v1/jobs/job-1", |_| {
+                    Reply::json(503, &json!({"error": "NETWORK_ERROR", "message": "m"}))
+                })
+                .on("/api/v1/usage", |_| Reply::json(200, &json!({"balance_credits": 5})));
+            let base = server.start().await;
+            let toml = format!(
+                "[retry]\nbase_delay = \"5ms\"\nmax_delay = \"20ms\"\njitter = 0.0\n[run]\nevery = \"0s\"\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\nconcurrency = {concurrency}\n"
+            );
+            let overrides = Overrides {
+                provider: Some("alterlab".to_owned()),
+                endpoint: Some(base),
+                targets: vec!["https://a.example/".to_owned()],
+                duration: Some(Duration::from_millis(1500)),
+                ..Overrides::default()
+            };
+            let file = config::parse(&toml).unwrap();
+            let config = config::resolve(&file, "test", &overrides, &builtin_profiles(), |_| {
+                Some("sk_test_engine_props_key".to_owned())
+            })
+            .unwrap();
+            let (tx, mut rx) = mpsc::channel(64);
+            let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
+            let mut events = Vec::new();
+            while let Some(event) = rx.recv().await {
+                events.push(event);
+            }
+            handle.join().await;
+            (server, events)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+
+        #[test]
+        fn no_request_follows_an_account_stop_and_no_accepted_job_is_sent_twice(
+            script in prop::collection::vec(any_answer(), 1..12),
+            concurrency in 1u32..4,
+        ) {
+            let (server, events) = run_engine(script, concurrency);
+            // After the pause, only requests that were already past the gate may start: at most
+            // the other places of the concurrency limit.
+            if let Some(paused_at) = events.iter().position(|event| matches!(event, ProbeEvent::Paused { .. })) {
+                let started_after = events[paused_at..]
+                    .iter()
+                    .filter(|event| matches!(event, ProbeEvent::AttemptStarted { .. }))
+                    .count();
+                prop_assert!(
+                    started_after < concurrency as usize,
+                    "{} attempts started after the pause (concurrency {})", started_after, concurrency
+                );
+            }
+            let outcomes: Vec<_> = events
+                .iter()
+                .filter_map(|event| match event {
+                    ProbeEvent::Attempt { outcome, .. } => Some(outcome),
+                    _ => None,
+                })
+                .collect();
+            for accepted in outcomes.iter().filter(|outcome| outcome.api_status == Some(202) || outcome.job.is_some()) {
+                let resent = outcomes.iter().filter(|outcome| outcome.retry_of == Some(accepted.attempt_id)).count();
+                prop_assert_eq!(resent, 0, "the accepted job {} was submitted again", accepted.attempt_id);
+            }
+            // The hostile job id is never polled; nothing but the scrape, the usage and the one
+            // plausible job's path is ever asked for.
+            for seen in server.seen() {
+                prop_assert!(
+                    ["/api/v1/scrape", "/api/v1/usage", "/api/v1/jobs/job-1"].contains(&seen.path.as_str()),
+                    "asked for {}", seen.path
+                );
+            }
+        }
+    }
+}

@@ -525,3 +525,34 @@ fn a_logged_success_drops_headers_and_excerpt_and_a_failure_keeps_them() {
         crate::report::build(&replayed, at(20))
     );
 }
+
+#[test]
+fn a_logged_failure_never_holds_a_secret_looking_header() {
+    // Masked where the headers are kept (provider::classify), so the log has no other copy.
+    let headers = [
+        ("set-cookie", "session=c00kie-value"),
+        ("x-api-key", "sk_live_echoed_back"),
+        ("x-ratelimit-remaining", "9"),
+    ];
+    let failure = outcome(
+        "omniscrape",
+        200,
+        OMNI_TARGET_404,
+        &headers,
+        1,
+        Duration::from_millis(5),
+    );
+    assert!(
+        !failure.succeeded(),
+        "a failure keeps its headers in the log"
+    );
+    let line = to_ndjson(&[Record::Attempt {
+        at: at(10),
+        outcome: Box::new(failure),
+        in_flight: Some(0),
+    }]);
+    assert!(!line.contains("c00kie-value"), "{line}");
+    assert!(!line.contains("sk_live_echoed_back"), "{line}");
+    assert!(line.contains(crate::outcome::REDACTED), "{line}");
+    assert!(line.contains("x-ratelimit-remaining"), "{line}");
+}

@@ -10,8 +10,8 @@ use super::field::{Field, Found, Parsed, json_at};
 use super::{Profile, ResetFormat, ResponseShape, json_subset};
 use crate::outcome::{
     AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind,
-    MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Outcome, RateLimitReading, RequestOptions,
-    Retryable, Transport, bounded_str,
+    MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Outcome, REDACTED, RateLimitReading,
+    RequestOptions, Retryable, Transport, bounded_str,
 };
 use crate::policy;
 
@@ -738,9 +738,22 @@ fn lossy_text(bytes: &[u8]) -> String {
     }
 }
 
+/// Header names whose values are never kept: keys, tokens, cookies. (Header names arrive
+/// lower-case from `http`.)
+fn is_secret(name: &str) -> bool {
+    ["key", "auth", "token", "cookie", "secret", "password"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// The response headers an outcome keeps: bounded in number and length, secret-looking values
+/// masked here, so neither the dashboard nor the event log ever holds them.
 fn keep_headers(headers: &HeaderMap) -> Vec<(String, String)> {
     let mut kept = Vec::with_capacity(headers.len().min(MAX_HEADERS));
     kept.extend(headers.iter().take(MAX_HEADERS).map(|(name, value)| {
+        if is_secret(name.as_str()) {
+            return (name.as_str().to_owned(), REDACTED.to_owned());
+        }
         let mut text = lossy_text(value.as_bytes());
         if text.len() > MAX_HEADER_VALUE {
             let mut cut = MAX_HEADER_VALUE;
@@ -1067,6 +1080,26 @@ mod tests {
         let (_, value) = kept.iter().find(|(name, _)| name == "x-long").unwrap();
         assert!(value.ends_with('…'));
         assert!(value.len() <= MAX_HEADER_VALUE + '…'.len_utf8());
+    }
+
+    #[test]
+    fn secret_looking_headers_are_masked_when_kept() {
+        let map = headers(&[
+            ("set-cookie", b"session=s3cr3t-cookie"),
+            ("x-api-key", b"sk_live_echoed"),
+            ("www-authenticate", b"Bearer realm=\"t0ken\""),
+            ("x-ratelimit-remaining", b"7"),
+        ]);
+        let kept = keep_headers(&map);
+        let value = |wanted: &str| {
+            kept.iter()
+                .find(|(name, _)| name == wanted)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(value("set-cookie"), Some(REDACTED));
+        assert_eq!(value("x-api-key"), Some(REDACTED));
+        assert_eq!(value("www-authenticate"), Some(REDACTED));
+        assert_eq!(value("x-ratelimit-remaining"), Some("7"));
     }
 
     #[test]

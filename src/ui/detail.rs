@@ -1,4 +1,4 @@
-//! One attempt's detail: request options, API and target status, headers (secrets redacted), error
+//! One attempt's detail: request options, API and target status, headers (secrets masked when kept), error
 //! and advice, a body excerpt, billing, and its retries.
 
 use ratatui::Frame;
@@ -11,14 +11,6 @@ use super::{amount, class_color, dim};
 use crate::app::App;
 use crate::outcome::{AttemptId, Outcome};
 use crate::stats::StatusClass;
-
-/// Header names whose values are never shown: keys, tokens, cookies.
-fn is_secret(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["key", "auth", "token", "cookie", "secret", "password"]
-        .iter()
-        .any(|word| name.contains(word))
-}
 
 fn field(label: &str, value: impl Into<String>) -> Line<'static> {
     Line::from(vec![
@@ -198,15 +190,11 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
             dim(),
         )));
     }
+    // Secret-looking values were masked when the headers were kept (provider::classify).
     for (name, value) in &o.headers {
-        let shown = if is_secret(name) {
-            "[redacted]".to_owned()
-        } else {
-            value.clone()
-        };
         out.push(Line::from(vec![
             Span::styled(format!("            {name}: "), dim()),
-            Span::raw(shown),
+            Span::raw(value.clone()),
         ]));
     }
     out.push(field("body", format!("{} bytes; starts:", o.body_bytes)));

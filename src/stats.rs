@@ -4,6 +4,7 @@
 //! does not grow with the number of attempts, however long a session runs. Time comes from the
 //! outcomes themselves (or is passed in), never from the clock.
 
+mod derived;
 mod ring;
 mod status_counts;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use hdrhistogram::Histogram;
 
+pub use derived::{Pressure, QuotaProjection};
 pub use ring::{SecondBucket, SecondRing, WindowSummary};
 pub use status_counts::{StatusClass, StatusCounts};
 

@@ -30,18 +30,18 @@ mod latency;
 mod limits;
 mod recent;
 mod status;
+mod theme;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
 
 use crate::app::{Action, App, Focus, Overlay};
-use crate::stats::StatusClass;
 
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -117,16 +117,13 @@ fn render_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .map(|p| p.name.as_str())
         .collect();
     let state = if !app.engine_running {
-        Span::styled(
-            " engine stopped ",
-            Style::new().fg(Color::Black).bg(Color::Red),
-        )
+        Span::styled(" engine stopped ", theme::badge(theme::BAD))
     } else if paused.is_empty() {
-        Span::styled(" running ", Style::new().fg(Color::Black).bg(Color::Green))
+        Span::styled(" running ", theme::badge(theme::GOOD))
     } else {
         Span::styled(
             format!(" PAUSED: {} ", paused.join(", ")),
-            Style::new().fg(Color::Black).bg(Color::Yellow),
+            theme::badge(theme::WARN),
         )
     };
     let line = Line::from(vec![
@@ -147,9 +144,9 @@ fn render_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let mut spans = Vec::new();
     if let Some(notice) = &app.notice {
         let style = if notice.warning {
-            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+            Style::new().fg(theme::WARN).add_modifier(Modifier::BOLD)
         } else {
-            Style::new().fg(Color::Cyan)
+            Style::new().fg(theme::ACCENT)
         };
         spans.push(Span::styled(format!(" {} ", notice.text), style));
         spans.push(Span::raw("│"));
@@ -178,7 +175,7 @@ fn render_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
         ));
         spans.push(Span::styled(
             format!(" {label}"),
-            Style::new().fg(Color::Gray),
+            Style::new().fg(theme::HINT),
         ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -188,7 +185,7 @@ fn render_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
 fn pane(title: &str, app: &App, focus: Focus) -> Block<'static> {
     let focused = app.focus == focus && app.overlay == Overlay::None;
     let (style, border) = if focused {
-        (Style::new().fg(Color::Cyan), BorderType::Thick)
+        (Style::new().fg(theme::ACCENT), BorderType::Thick)
     } else {
         (Style::new(), BorderType::Plain)
     };
@@ -199,17 +196,6 @@ fn pane(title: &str, app: &App, focus: Focus) -> Block<'static> {
             format!(" {title} "),
             style.add_modifier(Modifier::BOLD),
         ))
-}
-
-/// Colour of a status class.
-fn class_color(class: StatusClass) -> Color {
-    match class {
-        StatusClass::Success => Color::Green,
-        StatusClass::Redirect => Color::Cyan,
-        StatusClass::ClientError => Color::Yellow,
-        StatusClass::ServerError => Color::Red,
-        StatusClass::Transport => Color::Magenta,
-    }
 }
 
 /// `hh:mm:ss`.
@@ -251,7 +237,7 @@ fn amount(value: f64) -> String {
 }
 
 fn dim() -> Style {
-    Style::new().fg(Color::DarkGray)
+    Style::new().fg(theme::MUTED)
 }
 
 #[cfg(test)]

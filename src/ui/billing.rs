@@ -4,11 +4,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph};
 
-use super::{amount, dim, pane};
+use super::{amount, dim, pane, theme};
 use crate::app::{App, Focus};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -16,7 +16,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
-    let hours = app.stats.elapsed(app.now).as_secs_f64() / 3600.0;
+    let elapsed = app.stats.elapsed(app.now);
     let mut y = inner.y;
     let bottom = inner.y + inner.height;
     for (index, provider) in app.shown_providers().enumerate() {
@@ -50,10 +50,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Rect::new(inner.x, y, inner.width, 1),
         );
 
-        let burn = (hours > 0.0).then(|| billing.net() / hours);
         let mut second = vec![Span::raw(format!(
             "  burn {}/h",
-            burn.map_or_else(|| "—".to_owned(), amount)
+            billing
+                .burn_per_hour(elapsed)
+                .map_or_else(|| "—".to_owned(), amount)
         ))];
         if let Some(balance) = billing.balance {
             let balance_unit = billing.balance_unit.map_or(unit, |u| u.label());
@@ -61,13 +62,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 " · bal {} {balance_unit}",
                 amount(balance)
             )));
-            // Exhaustion is projected only when the burn and the balance count in the same unit.
-            if let Some(burn) =
-                burn.filter(|b| *b > 0.0 && billing.balance_unit == Some(billing.unit))
-            {
+            if let Some(hours) = billing.hours_to_empty(elapsed) {
                 second.push(Span::styled(
-                    format!(" · empty {}", hours_label(balance / burn)),
-                    Style::new().fg(Color::Yellow),
+                    format!(" · empty {}", hours_label(hours)),
+                    Style::new().fg(theme::WARN),
                 ));
             }
         } else if let Some(error) = app
@@ -77,7 +75,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         {
             second.push(Span::styled(
                 format!(" · usage: {error}"),
-                Style::new().fg(Color::Red),
+                Style::new().fg(theme::BAD),
             ));
         }
         frame.render_widget(
@@ -96,7 +94,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                     } else {
                         format!("  ⚠ {} refund mismatch(es)", billing.refund_mismatches)
                     },
-                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                    theme::alarm(),
                 )),
                 Rect::new(inner.x, y, inner.width, 1),
             );
@@ -104,26 +102,20 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         }
 
         let quota = app.live.get(&provider.name).and_then(|l| l.plan_quota);
-        if let Some(quota) = quota.filter(|q| *q > 0)
+        if let Some(projection) = quota.and_then(|quota| provider.quota_projection(quota, elapsed))
             && y < bottom
         {
-            // Requests count against the plan: attempts made this session (the usage endpoint's
-            // figure wins when the provider has one).
-            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-            let used = billing.usage_used.unwrap_or(provider.attempts as f64);
-            #[allow(clippy::cast_precision_loss)]
-            let ratio = (used / quota as f64).clamp(0.0, 1.0);
-            let per_hour = (hours > 0.0).then(|| used / hours);
-            #[allow(clippy::cast_precision_loss)]
-            let left = (quota as f64 - used).max(0.0);
-            let exhaustion = per_hour
-                .filter(|r| *r > 0.0)
-                .map_or_else(|| "—".to_owned(), |r| hours_label(left / r));
-            let color = if ratio > 0.9 { Color::Red } else { Color::Blue };
+            let exhaustion = projection
+                .hours_left
+                .map_or_else(|| "—".to_owned(), hours_label);
+            let color = theme::gauge(projection.pressure(), theme::QUOTA);
             frame.render_widget(
                 LineGauge::default()
-                    .ratio(ratio)
-                    .label(format!("  quota {used:.0}/{quota} · out {exhaustion}"))
+                    .ratio(projection.used_ratio)
+                    .label(format!(
+                        "  quota {:.0}/{} · out {exhaustion}",
+                        projection.used, projection.quota
+                    ))
                     .filled_style(Style::new().fg(color))
                     .unfilled_style(dim()),
                 Rect::new(inner.x, y, inner.width, 1),

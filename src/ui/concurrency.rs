@@ -2,11 +2,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph, Sparkline};
 
-use super::{dim, pane};
+use super::{dim, pane, theme};
 use crate::app::{App, Focus};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -23,9 +23,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             break;
         }
         let state = &provider.concurrency;
-        let limit = state
-            .limit
-            .or_else(|| app.live.get(&provider.name).and_then(|l| l.concurrency));
+        let limit = state.limit_or(app.live.get(&provider.name).and_then(|l| l.concurrency));
         let selected = app.focus == Focus::Concurrency && index == app.selection.provider;
         let name_style = if selected {
             Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
@@ -40,15 +38,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 limit.map_or_else(|| "?".to_owned(), |l| l.to_string())
             )),
         ]);
-        #[allow(clippy::cast_precision_loss)] // small counts
-        let ratio = limit.filter(|l| *l > 0).map_or(0.0, |l| {
-            (f64::from(state.in_flight) / f64::from(l)).clamp(0.0, 1.0)
-        });
-        let color = if ratio >= 1.0 {
-            Color::Red
-        } else {
-            Color::Cyan
-        };
+        let ratio = state.fill_ratio(limit);
+        let color = theme::gauge(state.pressure(limit), theme::ACCENT);
         frame.render_widget(
             LineGauge::default()
                 .ratio(ratio)
@@ -75,7 +66,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 Sparkline::default()
                     .data(&history)
                     .max(u64::from(limit.unwrap_or(1).max(1)))
-                    .style(Style::new().fg(Color::Cyan)),
+                    .style(Style::new().fg(theme::ACCENT)),
                 Rect::new(row.x + text_width, row.y, spark_width, row.height),
             );
         }

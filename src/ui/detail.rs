@@ -3,11 +3,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::{amount, class_color, dim};
+use super::{amount, dim, theme};
 use crate::app::App;
 use crate::outcome::{AttemptId, Outcome};
 use crate::stats::StatusClass;
@@ -26,7 +26,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, id: AttemptId) {
     let popup = area.centered(Constraint::Percentage(86), Constraint::Percentage(86));
     frame.render_widget(Clear, popup);
     let block = Block::bordered()
-        .border_style(Style::new().fg(Color::Cyan))
+        .border_style(Style::new().fg(theme::ACCENT))
         .title(format!(
             " Attempt #{id} · Esc closes · r retry · e escalate "
         ));
@@ -85,7 +85,7 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
                     o.api_status
                         .map_or_else(|| o.transport.label().to_owned(), |s| s.to_string())
                 ),
-                Style::new().fg(class_color(StatusClass::of(o.api_status))),
+                Style::new().fg(theme::status_class(StatusClass::of(o.api_status))),
             ),
             Span::raw(" · "),
             Span::styled(
@@ -94,7 +94,7 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
                     o.target_status
                         .map_or_else(|| "—".to_owned(), |s| s.to_string())
                 ),
-                Style::new().fg(class_color(StatusClass::of(o.target_status))),
+                Style::new().fg(theme::status_class(StatusClass::of(o.target_status))),
             ),
             Span::raw(format!(
                 " · {} · {} ms · fault {}",
@@ -136,7 +136,7 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
     let audit = if o.billing.audit.is_mismatch() {
         Span::styled(
             format!(" · REFUND MISMATCH ({:?})", o.billing.audit),
-            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            theme::alarm(),
         )
     } else {
         Span::raw("")

@@ -3,11 +3,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState, Wrap};
 
-use super::{dim, pane};
+use super::{dim, pane, theme};
 use crate::app::{App, Focus};
 use crate::outcome::Retryable;
 
@@ -31,13 +31,13 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .map(|(provider, code, stats)| {
             let retry = match stats.retryable {
                 Retryable::Yes | Retryable::AfterDelay => {
-                    Span::styled("retry", Style::new().fg(Color::Green))
+                    Span::styled("retry", Style::new().fg(theme::GOOD))
                 }
-                Retryable::Maybe => Span::styled("maybe", Style::new().fg(Color::Yellow)),
-                _ => Span::styled("no", Style::new().fg(Color::Red)),
+                Retryable::Maybe => Span::styled("maybe", Style::new().fg(theme::WARN)),
+                _ => Span::styled("no", Style::new().fg(theme::BAD)),
             };
             let refund = if stats.refund_expected {
-                Span::styled("refund", Style::new().fg(Color::Green))
+                Span::styled("refund", Style::new().fg(theme::GOOD))
             } else {
                 Span::styled("billed", dim())
             };

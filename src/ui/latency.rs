@@ -3,10 +3,10 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Cell, Row, Sparkline, Table};
 
-use super::pane;
+use super::{pane, theme};
 use crate::app::{App, Focus};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -72,7 +72,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         frame.render_widget(
             Sparkline::default()
                 .data(&slowest)
-                .style(Style::new().fg(Color::Magenta)),
+                .style(Style::new().fg(theme::TRANSPORT)),
             spark_area,
         );
     }

@@ -3,11 +3,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph};
 
-use super::{countdown, dim, pane};
+use super::{countdown, dim, pane, theme};
 use crate::app::{App, Focus};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -29,17 +29,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             Style::new().add_modifier(Modifier::BOLD)
         };
         let row = Rect::new(inner.x, y, inner.width, 1);
-        match (rate.limit, rate.remaining) {
-            (Some(limit), Some(remaining)) if limit > 0 => {
-                #[allow(clippy::cast_precision_loss)] // small counts
-                let ratio = (remaining as f64 / limit as f64).clamp(0.0, 1.0);
-                let color = if ratio < 0.1 {
-                    Color::Red
-                } else if ratio < 0.3 {
-                    Color::Yellow
-                } else {
-                    Color::Green
-                };
+        match (
+            rate.limit,
+            rate.remaining,
+            rate.remaining_ratio(),
+            rate.pressure(),
+        ) {
+            (Some(limit), Some(remaining), Some(ratio), Some(pressure)) => {
+                let color = theme::gauge(pressure, theme::GOOD);
                 let gauge = LineGauge::default()
                     .ratio(ratio)
                     .label(Line::from(vec![
@@ -61,9 +58,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         let retry_after = rate.retry_after_until.filter(|until| *until > app.now);
         let next = app.next_allowed(provider);
         let next_style = if next.is_some() {
-            Style::new().fg(Color::Yellow)
+            Style::new().fg(theme::WARN)
         } else {
-            Style::new().fg(Color::Green)
+            Style::new().fg(theme::GOOD)
         };
         let timing = Line::from(vec![
             Span::raw(format!("  reset {} · ", countdown(rate.reset_at, app.now))),

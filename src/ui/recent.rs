@@ -2,10 +2,10 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
-use super::{amount, class_color, clock, pane};
+use super::{amount, clock, pane, theme};
 use crate::app::{App, Focus};
 use crate::outcome::Outcome;
 use crate::stats::StatusClass;
@@ -46,12 +46,13 @@ fn row(app: &App, o: &Outcome, wide: bool) -> Row<'static> {
         Cell::from(format!("#{}", o.attempt_id)),
         Cell::from(clock(since)),
         Cell::from(o.provider.clone()),
-        Cell::from(api).style(Style::new().fg(class_color(api_class))),
-        Cell::from(target).style(Style::new().fg(class_color(StatusClass::of(o.target_status)))),
+        Cell::from(api).style(Style::new().fg(theme::status_class(api_class))),
+        Cell::from(target)
+            .style(Style::new().fg(theme::status_class(StatusClass::of(o.target_status)))),
         Cell::from(mark).style(Style::new().fg(if o.succeeded() {
-            Color::Green
+            theme::GOOD
         } else {
-            Color::Red
+            theme::BAD
         })),
         Cell::from(o.error_code.clone().unwrap_or_default()),
         Cell::from(o.latency.as_millis().to_string()),

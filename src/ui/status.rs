@@ -9,7 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::{class_color, pane, share};
+use super::{pane, share, theme};
 use crate::app::{App, Focus};
 use crate::stats::StatusClass;
 
@@ -71,7 +71,7 @@ fn layer_table(title: &str, rows: &Rows) -> Table<'static> {
                     "·".to_owned()
                 }),
             ])
-            .style(Style::new().fg(class_color(class)))
+            .style(Style::new().fg(theme::status_class(class)))
         })
         .collect();
     if lines.is_empty() {

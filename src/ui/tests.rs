@@ -172,3 +172,18 @@ fn detail_of_a_replayed_success_says_why_headers_and_body_are_missing() {
     let text = screen(120, 40, &app);
     assert!(!text.contains("not in the event log"), "{text}");
 }
+
+/// The colours, not just the text: every cell's style of the whole screen and of the detail popup
+/// (the theme must draw exactly what the hard-coded colours drew).
+#[test]
+fn styles_of_the_full_screen_and_the_detail() {
+    let styled = |app: &App, width: u16, height: u16| {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|frame| render(frame, app)).unwrap();
+        format!("{:?}", terminal.backend().buffer())
+    };
+    let mut app = fixture::app();
+    insta::assert_snapshot!("styles_full_screen_120x40", styled(&app, 120, 40));
+    app.overlay = Overlay::Detail(35);
+    insta::assert_snapshot!("styles_detail_120x40", styled(&app, 120, 40));
+}

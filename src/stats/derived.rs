@@ -1,0 +1,237 @@
+//! Figures derived from the aggregated state: burn rate, time to empty, quota projection, and how
+//! close each gauge is to its limit. Computed here once, for the dashboard's panes and the report
+//! alike; the panes only format them.
+
+use std::time::Duration;
+
+use super::{BillingState, ConcurrencyState, ProviderStats, RateLimitState};
+
+/// How close a gauge is to its limit; the theme gives each a colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressure {
+    Normal,
+    /// Getting close: worth a look.
+    High,
+    /// At or near the limit: requests will be refused.
+    Critical,
+}
+
+/// Progress through a plan's request quota, projected at this session's pace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuotaProjection {
+    /// Requests counted against the quota.
+    pub used: f64,
+    pub quota: u64,
+    /// `used / quota`, 0–1.
+    pub used_ratio: f64,
+    /// Hours until the quota is spent at this session's pace; `None` before there is a pace.
+    pub hours_left: Option<f64>,
+}
+
+impl QuotaProjection {
+    /// Above 90 % used is critical.
+    #[must_use]
+    pub fn pressure(&self) -> Pressure {
+        if self.used_ratio > 0.9 {
+            Pressure::Critical
+        } else {
+            Pressure::Normal
+        }
+    }
+}
+
+fn hours(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() / 3600.0
+}
+
+impl BillingState {
+    /// Net spend per hour over `elapsed`; `None` before any time has passed.
+    #[must_use]
+    pub fn burn_per_hour(&self, elapsed: Duration) -> Option<f64> {
+        let hours = hours(elapsed);
+        (hours > 0.0).then(|| self.net() / hours)
+    }
+
+    /// Hours until the balance is spent at [`BillingState::burn_per_hour`]. Only projected when
+    /// something is being spent and the burn and the balance count in the same unit.
+    #[must_use]
+    pub fn hours_to_empty(&self, elapsed: Duration) -> Option<f64> {
+        let balance = self.balance?;
+        let burn = self
+            .burn_per_hour(elapsed)
+            .filter(|burn| *burn > 0.0 && self.balance_unit == Some(self.unit))?;
+        Some(balance / burn)
+    }
+}
+
+impl ProviderStats {
+    /// Progress through a plan quota of `quota` requests after `elapsed`: the usage endpoint's
+    /// figure when the provider has one, else the attempts made this session. `None` for a zero
+    /// quota.
+    #[must_use]
+    pub fn quota_projection(&self, quota: u64, elapsed: Duration) -> Option<QuotaProjection> {
+        if quota == 0 {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let (attempts, quota_f) = (self.attempts as f64, quota as f64);
+        let used = self.billing.usage_used.unwrap_or(attempts);
+        let hours = hours(elapsed);
+        let per_hour = (hours > 0.0).then(|| used / hours);
+        let left = (quota_f - used).max(0.0);
+        Some(QuotaProjection {
+            used,
+            quota,
+            used_ratio: (used / quota_f).clamp(0.0, 1.0),
+            hours_left: per_hour.filter(|rate| *rate > 0.0).map(|rate| left / rate),
+        })
+    }
+}
+
+impl RateLimitState {
+    /// The share of the rate-limit window left, 0–1, when the provider sent both figures.
+    #[must_use]
+    pub fn remaining_ratio(&self) -> Option<f64> {
+        let limit = self.limit.filter(|limit| *limit > 0)?;
+        let remaining = self.remaining?;
+        #[allow(clippy::cast_precision_loss)] // header counts far below 2^52
+        Some((remaining as f64 / limit as f64).clamp(0.0, 1.0))
+    }
+
+    /// Under 10 % of the window left is critical, under 30 % high.
+    #[must_use]
+    pub fn pressure(&self) -> Option<Pressure> {
+        self.remaining_ratio().map(|ratio| {
+            if ratio < 0.1 {
+                Pressure::Critical
+            } else if ratio < 0.3 {
+                Pressure::High
+            } else {
+                Pressure::Normal
+            }
+        })
+    }
+}
+
+impl ConcurrencyState {
+    /// The limit in force: the provider's own figure when it sent one, else `configured`.
+    #[must_use]
+    pub fn limit_or(&self, configured: Option<u32>) -> Option<u32> {
+        self.limit.or(configured)
+    }
+
+    /// Requests in flight as a share of `limit`, 0–1 (0 without a limit).
+    #[must_use]
+    pub fn fill_ratio(&self, limit: Option<u32>) -> f64 {
+        limit.filter(|limit| *limit > 0).map_or(0.0, |limit| {
+            (f64::from(self.in_flight) / f64::from(limit)).clamp(0.0, 1.0)
+        })
+    }
+
+    /// Every place taken is critical: the next request waits or is refused.
+    #[must_use]
+    pub fn pressure(&self, limit: Option<u32>) -> Pressure {
+        if self.fill_ratio(limit) >= 1.0 {
+            Pressure::Critical
+        } else {
+            Pressure::Normal
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::BillingUnit;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn burn_and_time_to_empty_need_time_a_spend_and_one_unit() {
+        let mut billing = BillingState {
+            unit: BillingUnit::Credits,
+            charged: 12.0,
+            refunded: 2.0,
+            balance: Some(40.0),
+            balance_unit: Some(BillingUnit::Credits),
+            ..BillingState::default()
+        };
+        assert_eq!(billing.burn_per_hour(Duration::ZERO), None);
+        assert_eq!(billing.burn_per_hour(HOUR * 2), Some(5.0));
+        assert_eq!(billing.hours_to_empty(HOUR * 2), Some(8.0));
+        billing.balance_unit = Some(BillingUnit::Usd);
+        assert_eq!(billing.hours_to_empty(HOUR * 2), None, "units differ");
+        billing.balance_unit = Some(BillingUnit::Credits);
+        billing.refunded = 12.0;
+        assert_eq!(billing.hours_to_empty(HOUR), None, "nothing spent");
+        billing.balance = None;
+        assert_eq!(billing.hours_to_empty(HOUR), None);
+    }
+
+    #[test]
+    fn the_quota_projection_prefers_the_providers_usage_figure() {
+        let mut provider = ProviderStats::new("p", BillingUnit::Credits);
+        provider.attempts = 50;
+        assert_eq!(provider.quota_projection(0, HOUR), None);
+        let projection = provider.quota_projection(100, HOUR).unwrap();
+        assert_eq!(projection.used, 50.0);
+        assert_eq!(projection.used_ratio, 0.5);
+        assert_eq!(projection.hours_left, Some(1.0));
+        assert_eq!(projection.pressure(), Pressure::Normal);
+        provider.billing.usage_used = Some(95.0);
+        let projection = provider.quota_projection(100, HOUR).unwrap();
+        assert_eq!(projection.used, 95.0);
+        assert_eq!(projection.pressure(), Pressure::Critical);
+        assert_eq!(
+            provider
+                .quota_projection(100, Duration::ZERO)
+                .unwrap()
+                .hours_left,
+            None
+        );
+        provider.billing.usage_used = Some(150.0);
+        let over = provider.quota_projection(100, HOUR).unwrap();
+        assert_eq!((over.used_ratio, over.hours_left), (1.0, Some(0.0)));
+    }
+
+    #[test]
+    fn rate_limit_pressure_follows_the_share_left() {
+        let state = |limit, remaining| RateLimitState {
+            limit,
+            remaining,
+            ..RateLimitState::default()
+        };
+        assert_eq!(state(None, Some(3)).pressure(), None);
+        assert_eq!(state(Some(0), Some(0)).pressure(), None);
+        assert_eq!(state(Some(100), Some(50)).remaining_ratio(), Some(0.5));
+        assert_eq!(
+            state(Some(100), Some(50)).pressure(),
+            Some(Pressure::Normal)
+        );
+        assert_eq!(state(Some(100), Some(29)).pressure(), Some(Pressure::High));
+        assert_eq!(
+            state(Some(100), Some(9)).pressure(),
+            Some(Pressure::Critical)
+        );
+        assert_eq!(state(Some(10), Some(20)).remaining_ratio(), Some(1.0));
+    }
+
+    #[test]
+    fn concurrency_is_critical_when_every_place_is_taken() {
+        let state = ConcurrencyState {
+            in_flight: 3,
+            limit: None,
+            ..ConcurrencyState::default()
+        };
+        assert_eq!(state.limit_or(Some(4)), Some(4));
+        assert_eq!(state.fill_ratio(None), 0.0);
+        assert_eq!(state.fill_ratio(Some(4)), 0.75);
+        assert_eq!(state.pressure(Some(4)), Pressure::Normal);
+        assert_eq!(state.pressure(Some(3)), Pressure::Critical);
+        let reported = ConcurrencyState {
+            limit: Some(3),
+            ..state
+        };
+        assert_eq!(reported.limit_or(Some(10)), Some(3));
+    }
+}

@@ -293,6 +293,8 @@ pub enum BillingUnit {
     Credits,
     /// Millionths of a cent (AlterLab's account endpoints).
     Microcents,
+    /// Millionths of a US dollar (Zyte's Stats API `cost_microusd_*`).
+    MicroUsd,
 }
 
 impl BillingUnit {
@@ -302,6 +304,7 @@ impl BillingUnit {
             Self::Usd => "usd",
             Self::Credits => "credits",
             Self::Microcents => "microcents",
+            Self::MicroUsd => "micro_usd",
         }
     }
 }

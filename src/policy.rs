@@ -306,7 +306,9 @@ pub fn apply_step(
     let mut next = options.clone();
     let change = match step {
         EscalationStep::Mode(mode) => {
-            request.mode.as_ref()?;
+            if !request.has_modes() {
+                return None;
+            }
             if options.mode.as_deref() == Some(mode.as_str()) {
                 return None;
             }

@@ -5,6 +5,7 @@
 //! merge key by key; arrays and values replace). Code interprets profiles; it never branches on a
 //! provider's name.
 
+mod check;
 mod classify;
 mod field;
 mod json_subset;
@@ -12,6 +13,7 @@ mod load;
 
 use serde::{Deserialize, Serialize};
 
+pub use check::query_text;
 pub use classify::{
     AttemptMeta, BODY_EXCERPT_BYTES, DEFAULT_BODY_CAP, Exchange, JobPoll, MAX_WAIT, UsageReading,
     classify, parse_job_poll, parse_retry_after, parse_usage,
@@ -40,6 +42,10 @@ pub struct Profile {
     pub jobs: Option<JobShape>,
     #[serde(default)]
     pub usage: Option<UsageShape>,
+    /// The usage call's own auth, when it differs from the scrape call's (ZenRows takes the key as
+    /// the `apikey` query parameter for scrapes but as an `X-API-Key` header for its usage endpoint).
+    #[serde(default)]
+    pub usage_auth: Option<Auth>,
     pub billing: BillingRules,
     #[serde(default)]
     pub rate_limit: RateLimitHeaders,
@@ -61,17 +67,60 @@ pub struct Profile {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoints {
-    /// Path of the scrape call (POST).
+    /// Path of the scrape call.
     pub scrape: String,
+    /// The scrape call's method: a POST with a JSON body (OmniScrape), or a GET whose query carries
+    /// the target (ScraperAPI, ScrapingBee, ZenRows, ScrapFly, Crawlbase).
+    #[serde(default)]
+    pub method: ScrapeMethod,
     /// Path that queues an async job, when the provider has a separate one.
     #[serde(default)]
     pub async_submit: Option<String>,
     /// Job status path; `{job_id}` is replaced.
     #[serde(default)]
     pub job_poll: Option<String>,
-    /// Usage / balance path (GET), if the provider has one.
+    /// Usage / balance path (GET), if the provider has one. It may carry a query
+    /// (`/account?product=crawling-api`).
     #[serde(default)]
     pub usage: Option<String>,
+}
+
+/// The HTTP method of the scrape call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScrapeMethod {
+    #[default]
+    Post,
+    Get,
+}
+
+impl ScrapeMethod {
+    #[must_use]
+    pub fn as_http(self) -> reqwest::Method {
+        match self {
+            Self::Post => reqwest::Method::POST,
+            Self::Get => reqwest::Method::GET,
+        }
+    }
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Post => "POST",
+            Self::Get => "GET",
+        }
+    }
+}
+
+/// Where the scrape request carries the target URL and its options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Fields of a JSON body (names may be pointers to nested fields).
+    #[default]
+    Json,
+    /// Query parameters of the URL.
+    Query,
 }
 
 /// How the API key travels.
@@ -147,15 +196,54 @@ pub struct RequestShape {
     /// Tiers, cheapest first.
     #[serde(default)]
     pub tiers: Vec<String>,
+    /// Where the target and the options travel: a JSON body (default) or the query string.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Parameters sent with every scrape, as typed values (Bright Data's `zone` and `format`).
+    #[serde(default)]
+    pub params: toml::Table,
+    /// A mode as a set of parameters in the provider's own terms: `render = { render = "true" }`
+    /// for ScraperAPI, `browser = { browserHtml = true }` for Zyte. A mode named here is sent as
+    /// its parameters instead of as `mode = NAME`, so such profiles need no `mode` field.
+    #[serde(default)]
+    pub mode_params: std::collections::BTreeMap<String, toml::Table>,
+}
+
+impl RequestShape {
+    /// Whether a request can say which mode it wants, as a field or as a set of parameters.
+    #[must_use]
+    pub fn has_modes(&self) -> bool {
+        self.mode.is_some() || !self.mode_params.is_empty()
+    }
+}
+
+/// What the scrape response's body is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyKind {
+    /// A JSON envelope; a 2xx that is not JSON is unreadable.
+    #[default]
+    Json,
+    /// The target's own page (ScraperAPI, ScrapingBee, ZenRows, Crawlbase, Bright Data): a 2xx body
+    /// is not parsed as an envelope, though error bodies are read as JSON when they are JSON.
+    Raw,
 }
 
 /// Where each response field lives. Every entry is a list of sources tried in order.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseShape {
+    /// A JSON envelope (default) or the target's raw page.
+    #[serde(default)]
+    pub body: BodyKind,
     /// The provider's success flag. Empty: success is a 2xx status with no error code.
     #[serde(default)]
     pub success: Vec<Field>,
+    /// A third layer: the provider's own status inside a 2xx (Crawlbase's `cb_status`, formerly
+    /// `pc_status`). Anything but 2xx means the call failed; with no error code read, the status
+    /// itself becomes the code (`"525"`), so `[[errors]]` rows classify it.
+    #[serde(default)]
+    pub provider_status: Vec<Field>,
     #[serde(default)]
     pub error_code: Vec<Field>,
     #[serde(default)]
@@ -197,12 +285,18 @@ pub struct JobShape {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageShape {
+    /// The remaining balance. Empty: derived as `quota_limit` − `quota_used` (ScraperAPI's
+    /// `requestLimit` − `requestCount`, ScrapingBee's `max_api_credit` − `used_api_credit`).
+    #[serde(default)]
     pub balance: Vec<Field>,
     pub balance_unit: BillingUnit,
     #[serde(default)]
     pub plan: Vec<Field>,
     #[serde(default)]
     pub quota_used: Vec<Field>,
+    /// The period's allowance, in `balance_unit`.
+    #[serde(default)]
+    pub quota_limit: Vec<Field>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -365,6 +459,12 @@ pub struct PlanLimits {
 }
 
 impl Profile {
+    /// How the usage call carries the key: its own `[usage_auth]`, else the scrape call's.
+    #[must_use]
+    pub fn usage_auth(&self) -> &Auth {
+        self.usage_auth.as_ref().unwrap_or(&self.auth)
+    }
+
     /// The code row for `code`, preferring the one listed under `status` (a code can appear under
     /// two statuses: AlterLab's `SESSION_EXPIRED` is 401 for tokens and 410 for cookies).
     #[must_use]

@@ -47,8 +47,10 @@ fn render_profile(out: &mut String, profile: &Profile) {
     let _ = writeln!(out, "{} ({})", profile.display_name, profile.name);
     let _ = writeln!(
         out,
-        "  endpoint   POST {}{}",
-        profile.base_url, endpoints.scrape
+        "  endpoint   {:<4} {}{}",
+        endpoints.method.label(),
+        profile.base_url,
+        endpoints.scrape
     );
     if let Some(path) = &endpoints.async_submit {
         let _ = writeln!(out, "  async      POST {}{path}", profile.base_url);
@@ -60,6 +62,9 @@ fn render_profile(out: &mut String, profile: &Profile) {
         let _ = writeln!(out, "  usage      GET  {}{path}", profile.base_url);
     }
     let _ = writeln!(out, "  auth       {}", profile.auth.describe());
+    if let Some(auth) = &profile.usage_auth {
+        let _ = writeln!(out, "  usage auth {}", auth.describe());
+    }
     let _ = writeln!(out, "  billing    {}", profile.billing.unit.label());
     if let Some(docs) = &profile.docs_url {
         let _ = writeln!(out, "  contract   {docs}");

@@ -234,7 +234,7 @@ impl ProviderRuntime {
         let template = |path: &str| {
             RequestTemplate::new(
                 client,
-                Method::POST,
+                profile.endpoints.method.as_http(),
                 &profile,
                 &settings.base_url,
                 path,
@@ -768,14 +768,14 @@ async fn run_attempt(
         .unwrap_or_else(|| {
             http::authorized(
                 &shared.client,
-                Method::POST,
+                profile.endpoints.method.as_http(),
                 profile,
                 &provider.settings.base_url,
                 path,
                 &provider.settings.key,
             )
-        })
-        .json(&http::request_body(profile, &plan.target, &plan.options));
+        });
+    let request = http::with_target(request, profile, &plan.target, &plan.options);
     let received = http::send(request, shared.config.body_cap).await;
     let mut outcome = classify(shared, profile, &meta, &received, started);
     // Before anything reads it: the job's events, a pause reason, a hold, the log and the report
@@ -1080,10 +1080,10 @@ async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
                 _ = paused.wait_for(Option::is_none) => continue,
             }
         }
-        let request = http::authorized(
+        let request = http::authorized_as(
             &shared.client,
             Method::GET,
-            &provider.profile,
+            provider.profile.usage_auth(),
             &provider.settings.base_url,
             &path,
             &provider.settings.key,

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use crate::outcome::{RequestOptions, Transport};
-use crate::provider::{AuthStyle, Profile};
+use crate::provider::{self, Auth, AuthStyle, Placement, Profile};
 
 /// The one client every probe shares: rustls, explicit timeouts, redirects off (a redirect would
 /// carry the key header to another host). `timeout` bounds the whole exchange, body included, so
@@ -40,13 +40,77 @@ pub fn request_body(profile: &Profile, target: &str, options: &RequestOptions) -
             body.insert(field.clone(), Value::String(value.clone()));
         }
     };
-    put(&shape.mode, &options.mode);
+    if mode_params(profile, options).is_none() {
+        put(&shape.mode, &options.mode);
+    }
     put(&shape.proxy_country, &options.proxy_country);
     put(&shape.tier, &options.tier);
     if let (Some(field), Some(seconds)) = (&shape.timeout, options.timeout_s) {
         body.insert(field.clone(), Value::from(seconds));
     }
+    for (name, value) in shape
+        .params
+        .iter()
+        .chain(mode_params(profile, options).into_iter().flatten())
+    {
+        if let Ok(value) = serde_json::to_value(value) {
+            body.insert(name.clone(), value);
+        }
+    }
     Value::Object(body)
+}
+
+/// The parameters the requested mode stands for, when the profile spells modes that way.
+fn mode_params<'p>(profile: &'p Profile, options: &RequestOptions) -> Option<&'p toml::Table> {
+    profile.request.mode_params.get(options.mode.as_deref()?)
+}
+
+/// The scrape request's query parameters, for profiles whose target travels in the query
+/// (`url=…&render=true&country_code=de`): the profile's fixed parameters first, then the
+/// mode's, then the target and the options, so a request's own value is the last said.
+#[must_use]
+pub fn request_query(
+    profile: &Profile,
+    target: &str,
+    options: &RequestOptions,
+) -> Vec<(String, String)> {
+    let shape = &profile.request;
+    let mut query: Vec<(String, String)> = shape
+        .params
+        .iter()
+        .chain(mode_params(profile, options).into_iter().flatten())
+        .filter_map(|(name, value)| Some((name.clone(), provider::query_text(value)?)))
+        .collect();
+    query.push((shape.url.clone(), target.to_owned()));
+    let mut put = |field: &Option<String>, value: Option<String>| {
+        if let (Some(field), Some(value)) = (field, value) {
+            query.push((field.clone(), value));
+        }
+    };
+    if mode_params(profile, options).is_none() {
+        put(&shape.mode, options.mode.clone());
+    }
+    put(&shape.proxy_country, options.proxy_country.clone());
+    put(&shape.tier, options.tier.clone());
+    put(
+        &shape.timeout,
+        options.timeout_s.map(|seconds| seconds.to_string()),
+    );
+    query
+}
+
+/// The scrape request with its target and options where the profile puts them: a JSON body, or
+/// the query string (after the key, when the key is a query parameter too).
+pub fn with_target(
+    request: RequestBuilder,
+    profile: &Profile,
+    target: &str,
+    options: &RequestOptions,
+) -> RequestBuilder {
+    match profile.request.placement {
+        Placement::Json => request.json(&request_body(profile, target, options)),
+        Placement::Query => request.query(&request_query(profile, target, options)),
+    }
 }
 
 /// A request to `base_url + path` carrying the key the profile's way. Header values built here
@@ -59,9 +123,22 @@ pub fn authorized(
     path: &str,
     key: &SecretString,
 ) -> RequestBuilder {
+    authorized_as(client, method, &profile.auth, base_url, path, key)
+}
+
+/// A request to `base_url + path` carrying the key as `auth` says: the scrape call's auth, or the
+/// usage call's own ([`Profile::usage_auth`]).
+pub fn authorized_as(
+    client: &Client,
+    method: Method,
+    auth: &Auth,
+    base_url: &str,
+    path: &str,
+    key: &SecretString,
+) -> RequestBuilder {
     let secret = key.expose_secret();
     let url = format!("{base_url}{path}");
-    let request = match (profile.auth.style, profile.auth.name.as_deref()) {
+    let request = match (auth.style, auth.name.as_deref()) {
         (AuthStyle::Query, Some(name)) => match reqwest::Url::parse(&url) {
             Ok(mut url) => {
                 url.query_pairs_mut().append_pair(name, secret);
@@ -71,7 +148,7 @@ pub fn authorized(
         },
         _ => client.request(method, url),
     };
-    match (profile.auth.style, profile.auth.name.as_deref()) {
+    match (auth.style, auth.name.as_deref()) {
         (AuthStyle::Header, Some(name)) => match HeaderValue::from_str(secret) {
             Ok(mut value) => {
                 value.set_sensitive(true);

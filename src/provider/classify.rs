@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::field::{Field, Found, Parsed, json_at};
-use super::{Profile, ResetFormat, ResponseShape, json_subset};
+use super::{BodyKind, Profile, ResetFormat, ResponseShape, json_subset};
 use crate::outcome::{
     AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind,
     MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Outcome, REDACTED, RateLimitReading,
@@ -66,7 +66,13 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
         exchange.transport.clone()
     };
     let paths = read_paths(&profile.response);
-    let json = if over_cap || exchange.body.is_empty() {
+    // A raw 2xx body is the target's page, whatever it holds: a JSON page's own `code` or
+    // `success` must not read as the provider's.
+    let raw_page = profile.response.body == BodyKind::Raw
+        && exchange
+            .status
+            .is_some_and(|status| (200..300).contains(&status));
+    let json = if over_cap || exchange.body.is_empty() || raw_page {
         None
     } else {
         json_subset::parse(exchange.body, &paths)
@@ -193,9 +199,22 @@ fn judge_answer(
 ) {
     let is_2xx = (200..300).contains(&status);
     let body_expected = status != 204;
-    let parsed = parsed_json || !body_expected;
+    // A raw 2xx body is the target's page: nothing to parse, nothing unreadable.
+    let raw_page = profile.response.body == BodyKind::Raw && is_2xx;
+    let parsed = parsed_json || !body_expected || raw_page;
+    // The third layer (Crawlbase's cb_status): a failure inside a 2xx, named by its status when
+    // the provider sends no code of its own.
+    let provider_failed = reader
+        .status(&profile.response.provider_status)
+        .filter(|inner| !(200..300).contains(inner));
+    if let Some(inner) = provider_failed {
+        outcome.error_code = outcome.error_code.take().or(Some(inner.to_string()));
+    }
     let flag = reader.flag(&profile.response.success);
-    outcome.api_success = parsed && is_2xx && flag.unwrap_or(outcome.error_code.is_none());
+    outcome.api_success = parsed
+        && is_2xx
+        && provider_failed.is_none()
+        && flag.unwrap_or(outcome.error_code.is_none());
 
     outcome.class = rule_class(profile, status, outcome.error_code.as_deref());
     if is_2xx && !parsed {
@@ -206,11 +225,30 @@ fn judge_answer(
         );
         outcome.message = Some(describe_unreadable(body));
     } else if is_2xx && !outcome.api_success {
-        outcome.class.fault = Fault::Provider;
-        outcome.class.retryable = Retryable::No;
-        outcome.class.refund_expected = profile.billing.failures_free;
+        // A failure inside a 2xx keeps what its code row says (ScrapFly's BAD_UPSTREAM_RESPONSE is
+        // the target's, Bright Data's reject_block is worth a retry); without a row it is the
+        // provider's, and not resent blindly.
+        let code_rule = outcome
+            .error_code
+            .as_deref()
+            .and_then(|code| profile.error_rule(code, Some(status)));
+        match code_rule {
+            Some(rule) => outcome.class.refund_expected = rule.refunded,
+            None => {
+                outcome.class.fault = Fault::Provider;
+                outcome.class.retryable = Retryable::No;
+            }
+        }
+        if profile.billing.failures_free {
+            outcome.class.refund_expected = true;
+        }
     } else if !is_2xx && !parsed_json && outcome.message.is_none() && !body.is_empty() {
-        outcome.message = Some(describe_unreadable(body));
+        outcome.message = Some(if profile.response.body == BodyKind::Raw {
+            // Raw-body APIs answer errors in plain text ("This request exceeds your max_cost…").
+            plain_message(body)
+        } else {
+            describe_unreadable(body)
+        });
     }
 }
 
@@ -320,6 +358,7 @@ fn path_segment(text: &str) -> String {
 fn read_paths(shape: &ResponseShape) -> Vec<&[String]> {
     let read = [
         &shape.success,
+        &shape.provider_status,
         &shape.error_code,
         &shape.message,
         &shape.target_status,
@@ -493,6 +532,20 @@ fn transport_message(transport: &Transport) -> String {
     }
 }
 
+/// Longest plain-text error message kept.
+const MAX_PLAIN_MESSAGE: usize = 200;
+
+/// The first line of a plain-text error body, cut on a char boundary.
+fn plain_message(body: &[u8]) -> String {
+    let text = lossy_text(&body[..body.len().min(MAX_PLAIN_MESSAGE * 4)]);
+    let line = text.trim().lines().next().unwrap_or_default().trim();
+    let mut cut = line.len().min(MAX_PLAIN_MESSAGE);
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    line[..cut].to_owned()
+}
+
 fn describe_unreadable(body: &[u8]) -> String {
     let start = body
         .iter()
@@ -559,7 +612,10 @@ impl<'a> Reader<'a> {
                 .get(name)
                 .and_then(|value| value.to_str().ok())
                 .map(Found::Text),
-            Parsed::Status => self.status.map(Found::Status),
+            Parsed::Status(only) => self
+                .status
+                .filter(|status| only.is_empty() || only.contains(status))
+                .map(Found::Status),
         })
     }
 
@@ -715,13 +771,13 @@ pub fn parse_retry_after(text: &str, received_at: DateTime<Utc>) -> Option<Durat
 fn read_concurrency(profile: &Profile, headers: &HeaderMap) -> ConcurrencyReading {
     let names = &profile.concurrency;
     let to_u32 = |value: u64| u32::try_from(value).ok();
-    let limit = header_count(headers, names.limit.as_ref()).and_then(to_u32);
-    let current = header_count(headers, names.current.as_ref())
+    let remaining = header_count(headers, names.remaining.as_ref()).and_then(to_u32);
+    let read_current = header_count(headers, names.current.as_ref()).and_then(to_u32);
+    // ScrapFly sends the slots in use and the slots free, but no limit: their sum is the limit.
+    let limit = header_count(headers, names.limit.as_ref())
         .and_then(to_u32)
-        .or_else(|| {
-            let remaining = header_count(headers, names.remaining.as_ref()).and_then(to_u32)?;
-            limit?.checked_sub(remaining)
-        });
+        .or_else(|| read_current?.checked_add(remaining?));
+    let current = read_current.or_else(|| limit?.checked_sub(remaining?));
     ConcurrencyReading { limit, current }
 }
 
@@ -843,11 +899,14 @@ pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
         headers: &empty,
         status: None,
     };
+    let used = reader.amount(&shape.quota_used);
+    // No balance field: what is left of the period's allowance (never below zero).
+    let derived = || Some((reader.amount(&shape.quota_limit)? - used?).max(0.0));
     Some(UsageReading {
-        balance: reader.amount(&shape.balance),
+        balance: reader.amount(&shape.balance).or_else(derived),
         unit: shape.balance_unit,
         plan: reader.bounded_text(&shape.plan, MAX_ID_BYTES),
-        used: reader.amount(&shape.quota_used),
+        used,
     })
 }
 

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One place to read a value from, written in profiles as `"json:/data/status_code"`,
-/// `"header:Spb-Initial-Status-Code"` or `"status"`.
+/// `"header:Spb-Initial-Status-Code"`, `"status"`, or `"status:200,404"` (the HTTP status only when
+/// it is one of those: ScraperAPI passes the target's 200 and 404 through, but its 500 is its own).
 ///
 /// The second part is the same source made ready to read, once, when the profile loads: classify
 /// runs for every response, and `Value::pointer` or `HeaderMap::get(&str)` would split, unescape
@@ -22,7 +23,8 @@ pub(crate) enum Parsed {
     /// The pointer's reference tokens, unescaped (RFC 6901 §4); none for the whole document.
     Json(Box<[String]>),
     Header(HeaderName),
-    Status,
+    /// The HTTP status; when the list is not empty, only a status in it.
+    Status(Box<[u16]>),
 }
 
 impl Field {
@@ -34,7 +36,7 @@ impl Field {
     pub(crate) fn json_tokens(&self) -> Option<&[String]> {
         match &self.1 {
             Parsed::Json(tokens) => Some(tokens),
-            Parsed::Header(_) | Parsed::Status => None,
+            Parsed::Header(_) | Parsed::Status(_) => None,
         }
     }
 }
@@ -75,19 +77,23 @@ pub enum FieldSource {
     Json(String),
     /// A response header (case-insensitive).
     Header(String),
-    /// The HTTP status of the response.
-    Status,
+    /// The HTTP status of the response; when the list is not empty, only a status in it.
+    Status(Vec<u16>),
 }
 
-/// A field source that is not `json:/pointer`, `header:Name` or `status`.
+/// A field source that is not `json:/pointer`, `header:Name`, `status` or `status:LIST`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FieldError {
     #[error("JSON pointer {0:?} must start with '/'")]
     Pointer(String),
     #[error("{0:?} is not a valid header name")]
     HeaderName(String),
-    #[error("field source {0:?} must be \"json:/pointer\", \"header:Name\" or \"status\"")]
+    #[error(
+        "field source {0:?} must be \"json:/pointer\", \"header:Name\", \"status\" or \"status:200,404\""
+    )]
     Source(String),
+    #[error("{status:?} in {source_text:?} is not an HTTP status (100-999)")]
+    Status { status: String, source_text: String },
 }
 
 impl TryFrom<String> for Field {
@@ -95,7 +101,30 @@ impl TryFrom<String> for Field {
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
         if text == "status" {
-            return Ok(Self(FieldSource::Status, Parsed::Status));
+            return Ok(Self(
+                FieldSource::Status(Vec::new()),
+                Parsed::Status(Box::default()),
+            ));
+        }
+        if let Some(list) = text.strip_prefix("status:") {
+            let statuses = list
+                .split(',')
+                .map(|status| {
+                    status
+                        .trim()
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|status| (100..1000).contains(status))
+                        .ok_or_else(|| FieldError::Status {
+                            status: status.to_owned(),
+                            source_text: text.clone(),
+                        })
+                })
+                .collect::<Result<Vec<u16>, FieldError>>()?;
+            return Ok(Self(
+                FieldSource::Status(statuses.clone()),
+                Parsed::Status(statuses.into()),
+            ));
         }
         if let Some(pointer) = text.strip_prefix("json:") {
             if pointer.is_empty() || pointer.starts_with('/') {
@@ -130,7 +159,17 @@ impl fmt::Display for Field {
         match &self.0 {
             FieldSource::Json(pointer) => write!(f, "json:{pointer}"),
             FieldSource::Header(name) => write!(f, "header:{name}"),
-            FieldSource::Status => f.write_str("status"),
+            FieldSource::Status(statuses) if statuses.is_empty() => f.write_str("status"),
+            FieldSource::Status(statuses) => {
+                f.write_str("status:")?;
+                for (index, status) in statuses.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{status}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -226,6 +265,8 @@ mod tests {
             "json:/data/status_code",
             "header:spb-cost",
             "status",
+            "status:200,404",
+            "status:404",
             "json:",
         ] {
             let field = Field::try_from(text.to_owned()).unwrap();
@@ -235,7 +276,16 @@ mod tests {
             Field::try_from("header:X-Request-Id".to_owned()).unwrap().0,
             FieldSource::Header("x-request-id".to_owned())
         );
-        for bad in ["json:data", "header:bad name", "body:/x", ""] {
+        for bad in [
+            "json:data",
+            "header:bad name",
+            "body:/x",
+            "",
+            "status:",
+            "status:20",
+            "status:200,x",
+            "status:1000",
+        ] {
             assert!(Field::try_from(bad.to_owned()).is_err(), "{bad:?}");
         }
     }

@@ -15,6 +15,34 @@ const BUILTIN: &[(&str, &str)] = &[
         "alterlab.toml",
         include_str!("../../assets/providers/alterlab.toml"),
     ),
+    (
+        "scraperapi.toml",
+        include_str!("../../assets/providers/scraperapi.toml"),
+    ),
+    (
+        "scrapingbee.toml",
+        include_str!("../../assets/providers/scrapingbee.toml"),
+    ),
+    (
+        "zenrows.toml",
+        include_str!("../../assets/providers/zenrows.toml"),
+    ),
+    (
+        "scrapfly.toml",
+        include_str!("../../assets/providers/scrapfly.toml"),
+    ),
+    (
+        "zyte.toml",
+        include_str!("../../assets/providers/zyte.toml"),
+    ),
+    (
+        "crawlbase.toml",
+        include_str!("../../assets/providers/crawlbase.toml"),
+    ),
+    (
+        "brightdata.toml",
+        include_str!("../../assets/providers/brightdata.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +81,8 @@ pub enum RuleError {
     PlanConcurrency(#[from] crate::config::ConcurrencyError),
     #[error("plan requests_per_minute must be at least 1 (leave it out for no published rate)")]
     PlanRate,
+    #[error(transparent)]
+    Shape(#[from] super::check::ShapeError),
 }
 
 /// All loaded profiles, in a stable order (built-ins first, then added ones by name).
@@ -276,6 +306,8 @@ fn validate(profile: &Profile) -> Result<(), RuleError> {
             return Err(RuleError::EscalationSteps);
         }
     }
+    super::check::readable(profile)?;
+    super::check::sendable(profile)?;
     Ok(())
 }
 
@@ -286,7 +318,20 @@ mod tests {
     #[test]
     fn builtin_profiles_parse() {
         let profiles = load_profiles(None).expect("built-in profiles load");
-        assert_eq!(profiles.names(), ["omniscrape", "alterlab"]);
+        assert_eq!(
+            profiles.names(),
+            [
+                "omniscrape",
+                "alterlab",
+                "scraperapi",
+                "scrapingbee",
+                "zenrows",
+                "scrapfly",
+                "zyte",
+                "crawlbase",
+                "brightdata"
+            ]
+        );
     }
 
     #[test]
@@ -312,11 +357,11 @@ mod tests {
     fn user_file_adds_a_provider_with_query_auth() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(
-            dir.path().join("scraperapi.toml"),
+            dir.path().join("myapi.toml"),
             r#"
-name = "scraperapi"
-display_name = "ScraperAPI"
-base_url = "https://api.scraperapi.com"
+name = "myapi"
+display_name = "My API"
+base_url = "https://api.myapi.example"
 [endpoints]
 scrape = "/"
 usage = "/account"
@@ -333,9 +378,9 @@ unit = "credits"
         )
         .unwrap();
         let profiles = load_profiles(Some(dir.path())).unwrap();
-        let added = profiles.get("scraperapi").unwrap();
+        let added = profiles.get("myapi").unwrap();
         assert_eq!(added.auth.describe(), "query parameter api_key");
-        assert_eq!(profiles.names().len(), 3);
+        assert_eq!(profiles.names().len(), builtin_profiles().names().len() + 1);
     }
 
     #[test]

@@ -1,0 +1,208 @@
+//! The checks a profile must pass beyond its syntax: every field it names can be read where the
+//! profile says it lives, and the call it describes can be sent. A field that could never be read
+//! would otherwise show as a silent blank on every attempt.
+
+use super::{
+    AuthStyle, BodyKind, EscalationStep, Field, FieldSource, Placement, Profile, ScrapeMethod,
+};
+
+/// A profile whose fields cannot be read where it says, or whose call cannot be sent as described.
+/// Each message starts with the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error(
+        "response.{field}: \"{source_text}\" reads the HTTP status, which only target_status and provider_status can be"
+    )]
+    StatusSource {
+        field: &'static str,
+        source_text: String,
+    },
+    #[error(
+        "response.content: \"{0}\" cannot be read when response.body = \"raw\" (the whole body is the content); remove it"
+    )]
+    RawContent(String),
+    #[error(
+        "{field}: \"{source_text}\" cannot be read there: that answer is read as a JSON body, so only \"json:/pointer\" sources apply"
+    )]
+    JsonOnly {
+        field: &'static str,
+        source_text: String,
+    },
+    #[error(
+        "usage.balance is empty and cannot be derived from usage.quota_limit alone: add usage.quota_used (remaining = limit - used)"
+    )]
+    LimitWithoutUsed,
+    #[error(
+        "request.placement = \"json\" with endpoints.method = \"get\": a GET carries no body; set request.placement = \"query\""
+    )]
+    GetWithBody,
+    #[error(
+        "{field} = {value:?}: a pointer names a nested JSON field, but request.placement = \"query\" sends flat parameters"
+    )]
+    PointerInQuery { field: &'static str, value: String },
+    #[error("{0}: a query parameter must be a string, number or boolean")]
+    QueryValue(String),
+    #[error("request.mode_params.{0}: {0:?} is not listed in request.modes")]
+    ModeNotListed(String),
+    #[error("escalations: step \"mode={0}\" names a mode request.modes does not list")]
+    StepMode(String),
+    #[error("usage_auth is set but endpoints.usage is not")]
+    UsageAuthWithoutUsage,
+    #[error("usage_auth.name is required for header and query auth")]
+    UsageAuthName,
+}
+
+/// Every field can be read where the profile says it lives.
+pub(super) fn readable(profile: &Profile) -> Result<(), ShapeError> {
+    let response = &profile.response;
+    let status_allowed = |name: &str| matches!(name, "target_status" | "provider_status");
+    for (name, fields) in [
+        ("success", &response.success),
+        ("provider_status", &response.provider_status),
+        ("error_code", &response.error_code),
+        ("message", &response.message),
+        ("target_status", &response.target_status),
+        ("content", &response.content),
+        ("request_id", &response.request_id),
+        ("charged", &response.charged),
+        ("refunded", &response.refunded),
+        ("job_id", &response.job_id),
+        ("poll_path", &response.poll_path),
+        ("elapsed_seconds", &response.elapsed_seconds),
+    ] {
+        if !status_allowed(name)
+            && let Some(field) = fields.iter().find(|field| is_status(field))
+        {
+            return Err(ShapeError::StatusSource {
+                field: name,
+                source_text: field.to_string(),
+            });
+        }
+    }
+    if response.body == BodyKind::Raw
+        && let Some(field) = response.content.first()
+    {
+        return Err(ShapeError::RawContent(field.to_string()));
+    }
+    // The usage and job-poll answers are read as JSON bodies only.
+    let json_only = profile
+        .usage
+        .iter()
+        .flat_map(|usage| {
+            [
+                ("usage.balance", &usage.balance),
+                ("usage.plan", &usage.plan),
+                ("usage.quota_used", &usage.quota_used),
+                ("usage.quota_limit", &usage.quota_limit),
+            ]
+        })
+        .chain(profile.jobs.iter().flat_map(|jobs| {
+            [
+                ("jobs.status", &jobs.status),
+                ("jobs.result", &jobs.result),
+                ("jobs.error", &jobs.error),
+            ]
+        }));
+    for (name, fields) in json_only {
+        if let Some(field) = fields
+            .iter()
+            .find(|field| !matches!(field.0, FieldSource::Json(_)))
+        {
+            return Err(ShapeError::JsonOnly {
+                field: name,
+                source_text: field.to_string(),
+            });
+        }
+    }
+    if let Some(usage) = &profile.usage
+        && usage.balance.is_empty()
+        && !usage.quota_limit.is_empty()
+        && usage.quota_used.is_empty()
+    {
+        return Err(ShapeError::LimitWithoutUsed);
+    }
+    Ok(())
+}
+
+/// The scrape call and the escalations can be sent as described.
+pub(super) fn sendable(profile: &Profile) -> Result<(), ShapeError> {
+    let request = &profile.request;
+    if profile.endpoints.method == ScrapeMethod::Get && request.placement == Placement::Json {
+        return Err(ShapeError::GetWithBody);
+    }
+    if request.placement == Placement::Query {
+        for (name, value) in [
+            ("request.url", Some(&request.url)),
+            ("request.mode", request.mode.as_ref()),
+            ("request.proxy_country", request.proxy_country.as_ref()),
+            ("request.tier", request.tier.as_ref()),
+            ("request.timeout", request.timeout.as_ref()),
+        ] {
+            if let Some(field) = value.filter(|field| field.starts_with('/')) {
+                return Err(ShapeError::PointerInQuery {
+                    field: name,
+                    value: field.clone(),
+                });
+            }
+        }
+        for (mode, params) in &request.mode_params {
+            if let Some((key, _)) = params.iter().find(|(_, value)| query_text(value).is_none()) {
+                return Err(ShapeError::QueryValue(format!(
+                    "request.mode_params.{mode}.{key}"
+                )));
+            }
+        }
+        if let Some((key, _)) = request
+            .params
+            .iter()
+            .find(|(_, value)| query_text(value).is_none())
+        {
+            return Err(ShapeError::QueryValue(format!("request.params.{key}")));
+        }
+    }
+    if let Some(mode) = request
+        .mode_params
+        .keys()
+        .find(|mode| !request.modes.contains(mode))
+    {
+        return Err(ShapeError::ModeNotListed(mode.clone()));
+    }
+    for rule in &profile.escalations {
+        for step in &rule.steps {
+            if let EscalationStep::Mode(mode) = step
+                && !request.mode_params.is_empty()
+                && !request.modes.contains(mode)
+            {
+                return Err(ShapeError::StepMode(mode.clone()));
+            }
+        }
+    }
+    if let Some(auth) = &profile.usage_auth {
+        if profile.endpoints.usage.is_none() {
+            return Err(ShapeError::UsageAuthWithoutUsage);
+        }
+        if matches!(auth.style, AuthStyle::Header | AuthStyle::Query)
+            && auth.name.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(ShapeError::UsageAuthName);
+        }
+    }
+    Ok(())
+}
+
+fn is_status(field: &Field) -> bool {
+    matches!(field.0, FieldSource::Status(_))
+}
+
+/// A TOML value as query text: strings as they are, numbers and booleans printed. Tables, arrays
+/// and dates have no one query spelling.
+#[must_use]
+pub fn query_text(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(text) => Some(text.clone()),
+        toml::Value::Integer(number) => Some(number.to_string()),
+        toml::Value::Float(number) => Some(number.to_string()),
+        toml::Value::Boolean(flag) => Some(flag.to_string()),
+        toml::Value::Datetime(_) | toml::Value::Array(_) | toml::Value::Table(_) => None,
+    }
+}

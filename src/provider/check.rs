@@ -206,3 +206,91 @@ pub fn query_text(value: &toml::Value) -> Option<String> {
         toml::Value::Datetime(_) | toml::Value::Array(_) | toml::Value::Table(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::builtin_profiles;
+
+    fn field(text: &str) -> Field {
+        Field::try_from(text.to_owned()).unwrap()
+    }
+
+    fn profile(name: &str) -> Profile {
+        builtin_profiles().get(name).unwrap().clone()
+    }
+
+    #[test]
+    fn every_builtin_profile_passes() {
+        for profile in builtin_profiles().iter() {
+            assert_eq!(readable(profile), Ok(()), "{}", profile.name);
+            assert_eq!(sendable(profile), Ok(()), "{}", profile.name);
+        }
+    }
+
+    #[test]
+    fn a_field_the_answer_cannot_hold_is_named() {
+        let mut charged_by_status = profile("scraperapi");
+        charged_by_status.response.charged = vec![field("status")];
+        let error = readable(&charged_by_status).unwrap_err();
+        assert!(error.starts_with("response.charged"), "{error}");
+
+        let mut usage_header = profile("scrapingbee");
+        if let Some(usage) = &mut usage_header.usage {
+            usage.quota_used = vec![field("header:X-Used")];
+        }
+        let error = readable(&usage_header).unwrap_err();
+        assert!(error.starts_with("usage.quota_used"), "{error}");
+        assert!(error.contains("header:x-used"), "{error}");
+
+        let mut raw_content = profile("zenrows");
+        raw_content.response.content = vec![field("json:/content")];
+        let error = readable(&raw_content).unwrap_err();
+        assert!(error.starts_with("response.content"), "{error}");
+
+        let mut limit_alone = profile("scraperapi");
+        if let Some(usage) = &mut limit_alone.usage {
+            usage.quota_used.clear();
+        }
+        let error = readable(&limit_alone).unwrap_err();
+        assert!(error.contains("usage.quota_used"), "{error}");
+    }
+
+    #[test]
+    fn a_call_that_cannot_be_sent_is_named() {
+        let mut get_with_body = profile("zyte");
+        get_with_body.endpoints.method = ScrapeMethod::Get;
+        let error = sendable(&get_with_body).unwrap_err();
+        assert!(error.contains("placement"), "{error}");
+
+        let mut unknown_mode = profile("scraperapi");
+        unknown_mode
+            .request
+            .mode_params
+            .insert("turbo".to_owned(), toml::Table::new());
+        let error = sendable(&unknown_mode).unwrap_err();
+        assert!(error.starts_with("request.mode_params.turbo"), "{error}");
+
+        let mut nested_query = profile("scrapfly");
+        nested_query.request.tier = Some("/proxy/pool".to_owned());
+        let error = sendable(&nested_query).unwrap_err();
+        assert!(error.starts_with("request.tier"), "{error}");
+
+        let mut table_param = profile("crawlbase");
+        table_param
+            .request
+            .params
+            .insert("nested".to_owned(), toml::Value::Table(toml::Table::new()));
+        let error = sendable(&table_param).unwrap_err();
+        assert!(error.starts_with("request.params.nested"), "{error}");
+
+        let mut ladder = profile("scraperapi");
+        ladder.escalations[0].steps = vec![EscalationStep::Mode("warp".to_owned())];
+        let error = sendable(&ladder).unwrap_err();
+        assert!(error.contains("mode=warp"), "{error}");
+
+        let mut usage_auth_alone = profile("zenrows");
+        usage_auth_alone.endpoints.usage = None;
+        assert!(sendable(&usage_auth_alone).is_err());
+    }
+}

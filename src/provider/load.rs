@@ -397,6 +397,19 @@ unit = "credits"
     }
 
     #[test]
+    fn a_field_the_profile_cannot_read_names_the_file_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("zenrows.toml"),
+            "[usage]\nquota_used = [\"header:X-Used\"]\n",
+        )
+        .unwrap();
+        let error = load_profiles(Some(dir.path())).unwrap_err().to_string();
+        assert!(error.contains("zenrows.toml"), "{error}");
+        assert!(error.contains("usage.quota_used"), "{error}");
+    }
+
+    #[test]
     fn an_unknown_field_source_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(

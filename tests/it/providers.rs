@@ -782,3 +782,22 @@ fn brightdata_sends_its_zone_and_format_in_the_json_body() {
         json!({"zone": "web_unlocker1", "url": "https://example.com/", "format": "raw", "country": "us"})
     );
 }
+
+#[test]
+fn the_readme_example_profile_loads() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("# ~/.config/omniscope/providers/acme.toml")
+        .expect("README keeps its example profile");
+    let example = &readme[start..];
+    let example = &example[..example.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acme.toml"), example).unwrap();
+    let profiles = omniscope::provider::load_profiles(Some(dir.path())).unwrap();
+    let acme = profiles.get("acme").unwrap();
+    let query = http::request_query(acme, "https://example.com/", &mode("browser"));
+    assert!(pairs(&query).contains(&("js", "true")), "{query:?}");
+    let usage = parse_usage(acme, br#"{"plan": {"credits": 100, "used": 40}}"#).unwrap();
+    assert_eq!(usage.balance, Some(60.0));
+}

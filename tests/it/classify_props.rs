@@ -29,9 +29,29 @@ const READ_HEADERS: &[&str] = &[
     "x-concurrency-limit",
     "x-concurrency-current",
     "x-request-id",
+    // The seven providers of issue 17.
+    "sa-credit-cost",
+    "spb-initial-status-code",
+    "spb-cost",
+    "spb-auto-cost",
+    "x-request-cost",
+    "concurrency-limit",
+    "concurrency-remaining",
+    "x-scrapfly-api-cost",
+    "x-scrapfly-reject-code",
+    "x-scrapfly-account-concurrent-usage",
+    "x-scrapfly-account-remaining-concurrent-usage",
+    "request-id",
+    "original_status",
+    "pc_status",
+    "cb_status",
+    "x-crawlbase-concurrency",
+    "x-brd-status-code",
+    "x-brd-error-code",
+    "x-brd-error",
 ];
 
-/// Every JSON place either profile reads, in a sync, job or usage response.
+/// Every JSON place a built-in profile reads, in a sync, job or usage response.
 const READ_POINTERS: &[&str] = &[
     "/success",
     "/error",
@@ -60,6 +80,22 @@ const READ_POINTERS: &[&str] = &[
     "/credits_remaining",
     "/credits_used",
     "/plan",
+    // The seven providers of issue 17.
+    "/result/success",
+    "/result/status_code",
+    "/result/error/code",
+    "/result/error/message",
+    "/statusCode",
+    "/type",
+    "/detail",
+    "/title",
+    "/cb_status",
+    "/pc_status",
+    "/original_status",
+    "/requestLimit",
+    "/requestCount",
+    "/max_api_credit",
+    "/used_api_credit",
 ];
 
 fn received_at() -> DateTime<Utc> {
@@ -320,16 +356,26 @@ proptest! {
             prop_assert!(reset >= received_at(), "{}", reset);
             prop_assert!(reset <= received_at() + TimeDelta::from_std(MAX_WAIT).unwrap());
         }
-        // Garbage and negative values are absent, never zero.
-        prop_assert_eq!(reading.limit, strict_count(&input.headers, "x-ratelimit-limit"));
-        prop_assert_eq!(reading.remaining, strict_count(&input.headers, "x-ratelimit-remaining"));
-        if strict_count(&input.headers, "x-ratelimit-reset").is_none() {
+        // Garbage and negative values are absent, never zero; a header the profile does not name
+        // is never read.
+        let named = |name: &Option<String>| {
+            name.as_deref().and_then(|name| strict_count(&input.headers, &name.to_ascii_lowercase()))
+        };
+        let names = &input.profile.rate_limit;
+        prop_assert_eq!(reading.limit, named(&names.limit));
+        prop_assert_eq!(reading.remaining, named(&names.remaining));
+        if named(&names.reset).is_none() {
             prop_assert_eq!(reading.reset_at, None);
         }
-        prop_assert_eq!(
-            outcome.concurrency.limit,
-            strict_count(&input.headers, "x-concurrency-limit").and_then(|n| u32::try_from(n).ok())
-        );
+        // The limit header, or (ScrapFly, which sends none) the slots in use plus the slots free.
+        let names = &input.profile.concurrency;
+        let to_u32 = |n: u64| u32::try_from(n).ok();
+        let expected_limit = named(&names.limit).and_then(to_u32).or_else(|| {
+            named(&names.current)
+                .and_then(to_u32)?
+                .checked_add(named(&names.remaining).and_then(to_u32)?)
+        });
+        prop_assert_eq!(outcome.concurrency.limit, expected_limit);
 
         if let Some(target) = outcome.target_status {
             prop_assert!((100..1000).contains(&target));

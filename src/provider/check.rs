@@ -232,27 +232,27 @@ mod tests {
     fn a_field_the_answer_cannot_hold_is_named() {
         let mut charged_by_status = profile("scraperapi");
         charged_by_status.response.charged = vec![field("status")];
-        let error = readable(&charged_by_status).unwrap_err();
+        let error = readable(&charged_by_status).unwrap_err().to_string();
         assert!(error.starts_with("response.charged"), "{error}");
 
         let mut usage_header = profile("scrapingbee");
         if let Some(usage) = &mut usage_header.usage {
             usage.quota_used = vec![field("header:X-Used")];
         }
-        let error = readable(&usage_header).unwrap_err();
+        let error = readable(&usage_header).unwrap_err().to_string();
         assert!(error.starts_with("usage.quota_used"), "{error}");
         assert!(error.contains("header:x-used"), "{error}");
 
         let mut raw_content = profile("zenrows");
         raw_content.response.content = vec![field("json:/content")];
-        let error = readable(&raw_content).unwrap_err();
+        let error = readable(&raw_content).unwrap_err().to_string();
         assert!(error.starts_with("response.content"), "{error}");
 
         let mut limit_alone = profile("scraperapi");
         if let Some(usage) = &mut limit_alone.usage {
             usage.quota_used.clear();
         }
-        let error = readable(&limit_alone).unwrap_err();
+        let error = readable(&limit_alone).unwrap_err().to_string();
         assert!(error.contains("usage.quota_used"), "{error}");
     }
 
@@ -260,7 +260,7 @@ mod tests {
     fn a_call_that_cannot_be_sent_is_named() {
         let mut get_with_body = profile("zyte");
         get_with_body.endpoints.method = ScrapeMethod::Get;
-        let error = sendable(&get_with_body).unwrap_err();
+        let error = sendable(&get_with_body).unwrap_err().to_string();
         assert!(error.contains("placement"), "{error}");
 
         let mut unknown_mode = profile("scraperapi");
@@ -268,12 +268,12 @@ mod tests {
             .request
             .mode_params
             .insert("turbo".to_owned(), toml::Table::new());
-        let error = sendable(&unknown_mode).unwrap_err();
+        let error = sendable(&unknown_mode).unwrap_err().to_string();
         assert!(error.starts_with("request.mode_params.turbo"), "{error}");
 
         let mut nested_query = profile("scrapfly");
         nested_query.request.tier = Some("/proxy/pool".to_owned());
-        let error = sendable(&nested_query).unwrap_err();
+        let error = sendable(&nested_query).unwrap_err().to_string();
         assert!(error.starts_with("request.tier"), "{error}");
 
         let mut table_param = profile("crawlbase");
@@ -281,12 +281,12 @@ mod tests {
             .request
             .params
             .insert("nested".to_owned(), toml::Value::Table(toml::Table::new()));
-        let error = sendable(&table_param).unwrap_err();
+        let error = sendable(&table_param).unwrap_err().to_string();
         assert!(error.starts_with("request.params.nested"), "{error}");
 
         let mut ladder = profile("scraperapi");
         ladder.escalations[0].steps = vec![EscalationStep::Mode("warp".to_owned())];
-        let error = sendable(&ladder).unwrap_err();
+        let error = sendable(&ladder).unwrap_err().to_string();
         assert!(error.contains("mode=warp"), "{error}");
 
         let mut usage_auth_alone = profile("zenrows");

@@ -189,7 +189,6 @@ pub struct App {
     pub notice: Option<Notice>,
     pub size: (u16, u16),
     pub engine_running: bool,
-    pub quitting: bool,
 }
 
 impl App {
@@ -214,7 +213,6 @@ impl App {
             notice: None,
             size: (0, 0),
             engine_running: true,
-            quitting: false,
         }
     }
 
@@ -378,10 +376,7 @@ impl App {
             return None;
         }
         match action {
-            Action::Quit => {
-                self.quitting = true;
-                Some(Cmd::Quit)
-            }
+            Action::Quit => Some(Cmd::Quit),
             Action::Help => {
                 self.overlay = if self.overlay == Overlay::Help {
                     Overlay::None
@@ -640,18 +635,6 @@ impl App {
                 .map(|p| p.name.clone()),
             _ => None,
         }
-    }
-
-    /// A countdown is on screen (reset, Retry-After, hold): redraw at least once a second.
-    #[must_use]
-    pub fn shows_countdown(&self) -> bool {
-        self.shown_providers().any(|p| {
-            p.rate_limit.next_allowed(self.now).is_some() || p.rate_limit.reset_at.is_some()
-        }) || self.live.values().any(|live| {
-            live.hold
-                .as_ref()
-                .is_some_and(|(until, _)| *until > self.now)
-        })
     }
 
     /// The earliest instant the provider may be sent to: its own headers, or the engine's hold.

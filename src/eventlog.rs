@@ -157,21 +157,6 @@ impl Record {
         }
     }
 
-    /// The provider the record is about, if it is about one.
-    #[must_use]
-    pub fn provider(&self) -> Option<&str> {
-        match self {
-            Self::Attempt { outcome, .. } => Some(&outcome.provider),
-            Self::InFlight { provider, .. }
-            | Self::Skipped { provider, .. }
-            | Self::Paused { provider, .. }
-            | Self::Resumed { provider, .. }
-            | Self::Usage { provider, .. }
-            | Self::Limits { provider, .. } => Some(provider),
-            Self::SessionStart { .. } | Self::SessionEnd { .. } => None,
-        }
-    }
-
     /// One NDJSON line, newline included.
     ///
     /// # Errors

@@ -464,7 +464,7 @@ mod duration_ms {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's `with` hands us a reference
+    // A reference, not a copy: serde's `with` hands one over.
     pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_f64(value.as_secs_f64() * 1000.0)
     }
@@ -480,7 +480,7 @@ mod opt_duration_ms {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    #[allow(clippy::ref_option)] // serde's `with` hands us a reference
+    // `&Option`, not `Option<&>`: serde's `with` hands one over.
     pub fn serialize<S: Serializer>(
         value: &Option<Duration>,
         serializer: S,

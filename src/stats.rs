@@ -365,7 +365,7 @@ impl ProviderStats {
     /// Share of attempts that succeeded, 0–1; `None` before the first attempt.
     #[must_use]
     pub fn success_rate(&self) -> Option<f64> {
-        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        // Exact as f64: counts far below 2^52.
         (self.attempts > 0).then(|| self.succeeded as f64 / self.attempts as f64)
     }
 
@@ -522,7 +522,7 @@ fn latency_summary(histogram: &Histogram<u64>) -> LatencySummary {
     if histogram.is_empty() {
         return LatencySummary::default();
     }
-    #[allow(clippy::cast_precision_loss)] // microseconds well below 2^52
+    // Exact as f64: microseconds well below 2^52.
     let ms = |micros: u64| micros as f64 / 1000.0;
     LatencySummary {
         p50: ms(histogram.value_at_quantile(0.50)),

@@ -67,11 +67,6 @@ impl EngineHandle {
         self.cancel.cancel();
     }
 
-    #[must_use]
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-
     /// Wait for the engine to end (after `--once` work, a shutdown, or `--duration`). The event
     /// channel closes when it has.
     pub async fn join(self) {

@@ -12,6 +12,11 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// At most `limit` holders at once; the limit can change at any time.
+///
+/// Not `tokio::sync::Semaphore`: a semaphore can only be lowered by forgetting permits that are
+/// free at that moment (`forget_permits`), so lowering the limit while every place is taken would
+/// need a debt kept beside it and paid back as passes return. Here lowering is one assignment: a
+/// pass returned above the new limit simply lets nobody in.
 #[derive(Debug)]
 pub struct Gate {
     state: Mutex<GateState>,

@@ -432,7 +432,6 @@ async fn scrape_async(
     scrape(&sim, uri.query(), &headers, &body, true).await
 }
 
-#[allow(clippy::too_many_lines)]
 async fn scrape(
     sim: &ProviderSim,
     query: Option<&str>,

@@ -15,9 +15,7 @@ pub const MONEY_SCALE: f64 = 1_000_000.0;
 #[must_use]
 pub fn to_micro(amount: f64) -> i64 {
     // Scenario amounts are validated finite and non-negative; the cast saturates anyway.
-    #[allow(clippy::cast_possible_truncation)]
-    let micro = (amount * MONEY_SCALE).round() as i64;
-    micro
+    (amount * MONEY_SCALE).round() as i64
 }
 
 #[must_use]

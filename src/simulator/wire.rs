@@ -110,7 +110,6 @@ fn code_from_meaning(meaning: &str) -> String {
 /// Credits read best as integers; dollars keep their fraction.
 pub fn amount(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 9.0e15 {
-        #[allow(clippy::cast_possible_truncation)]
         let whole = value as i64;
         json!(whole)
     } else {

@@ -73,7 +73,7 @@ impl ProviderStats {
         if quota == 0 {
             return None;
         }
-        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        // Exact as f64: counts far below 2^52.
         let (attempts, quota_f) = (self.attempts as f64, quota as f64);
         let used = self.billing.usage_used.unwrap_or(attempts);
         let hours = hours(elapsed);
@@ -94,7 +94,7 @@ impl RateLimitState {
     pub fn remaining_ratio(&self) -> Option<f64> {
         let limit = self.limit.filter(|limit| *limit > 0)?;
         let remaining = self.remaining?;
-        #[allow(clippy::cast_precision_loss)] // header counts far below 2^52
+        // Exact as f64: header counts far below 2^52.
         Some((remaining as f64 / limit as f64).clamp(0.0, 1.0))
     }
 

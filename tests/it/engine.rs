@@ -719,7 +719,6 @@ async fn measure_load_mode_throughput() {
         let events = run_all(config).await;
         let attempts = outcomes(&events).len();
         assert!(attempts > 0);
-        #[allow(clippy::cast_precision_loss)]
         let per_second = attempts as f64 / 3.0;
         println!("concurrency {concurrency:>2}: {attempts} attempts in 3 s = {per_second:.0}/s");
     }

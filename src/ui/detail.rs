@@ -46,9 +46,22 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, id: AttemptId) {
     );
 }
 
+/// The popup's lines, top to bottom: what was asked, what came back, what it means, what it cost,
+/// what followed, and the raw headers and body.
 fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
+    let mut out = request_lines(o);
+    out.push(status_line(o));
+    out.extend(verdict_lines(app, o));
+    out.push(billing_line(o));
+    out.push(retries_line(app, o));
+    out.extend(wire_lines(o));
+    out
+}
+
+/// The attempt, its target and the options it was sent with.
+fn request_lines(o: &Outcome) -> Vec<Line<'static>> {
     let options = &o.options;
-    let mut out = vec![
+    vec![
         field(
             "attempt",
             format!(
@@ -74,36 +87,45 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
                 if options.use_async { "async" } else { "sync" }
             ),
         ),
-        Line::from(vec![
-            Span::styled(
-                format!("{:>10}  ", "status"),
-                Style::new().add_modifier(Modifier::BOLD),
+    ]
+}
+
+/// The API's and the target's status, coloured by class, and the fault.
+fn status_line(o: &Outcome) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(
+            format!("{:>10}  ", "status"),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!(
+                "API {}",
+                o.api_status
+                    .map_or_else(|| o.transport.label().to_owned(), |s| s.to_string())
             ),
-            Span::styled(
-                format!(
-                    "API {}",
-                    o.api_status
-                        .map_or_else(|| o.transport.label().to_owned(), |s| s.to_string())
-                ),
-                Style::new().fg(theme::status_class(StatusClass::of(o.api_status))),
+            Style::new().fg(theme::status_class(StatusClass::of(o.api_status))),
+        ),
+        Span::raw(" · "),
+        Span::styled(
+            format!(
+                "target {}",
+                o.target_status
+                    .map_or_else(|| "—".to_owned(), |s| s.to_string())
             ),
-            Span::raw(" · "),
-            Span::styled(
-                format!(
-                    "target {}",
-                    o.target_status
-                        .map_or_else(|| "—".to_owned(), |s| s.to_string())
-                ),
-                Style::new().fg(theme::status_class(StatusClass::of(o.target_status))),
-            ),
-            Span::raw(format!(
-                " · {} · {} ms · fault {}",
-                if o.succeeded() { "succeeded" } else { "failed" },
-                o.latency.as_millis(),
-                o.class.fault.label()
-            )),
-        ]),
-    ];
+            Style::new().fg(theme::status_class(StatusClass::of(o.target_status))),
+        ),
+        Span::raw(format!(
+            " · {} · {} ms · fault {}",
+            if o.succeeded() { "succeeded" } else { "failed" },
+            o.latency.as_millis(),
+            o.class.fault.label()
+        )),
+    ])
+}
+
+/// The error, what the contract says it means, the advice, and what a retry would do.
+fn verdict_lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
     if o.error_code.is_some() || o.message.is_some() {
         out.push(field(
             "error",
@@ -133,6 +155,11 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
             )
         ),
     ));
+    out
+}
+
+/// Charged, refunded, net, and a refund billed against the contract.
+fn billing_line(o: &Outcome) -> Line<'static> {
     let audit = if o.billing.audit.is_mismatch() {
         Span::styled(
             format!(" · REFUND MISMATCH ({:?})", o.billing.audit),
@@ -141,7 +168,7 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
     } else {
         Span::raw("")
     };
-    out.push(Line::from(vec![
+    Line::from(vec![
         Span::styled(
             format!("{:>10}  ", "billing"),
             Style::new().add_modifier(Modifier::BOLD),
@@ -155,7 +182,11 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
             if o.class.refund_expected { "yes" } else { "no" }
         )),
         audit,
-    ]));
+    ])
+}
+
+/// The attempts that retried this one.
+fn retries_line(app: &App, o: &Outcome) -> Line<'static> {
     let retries: Vec<String> = app
         .stats
         .retries_of(o.attempt_id)
@@ -168,14 +199,19 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
             )
         })
         .collect();
-    out.push(field(
+    field(
         "retries",
         if retries.is_empty() {
             "none".to_owned()
         } else {
             retries.join(", ")
         },
-    ));
+    )
+}
+
+/// The request id, the kept headers and the start of the body.
+fn wire_lines(o: &Outcome) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
     if let Some(request_id) = &o.request_id {
         out.push(field("request", request_id.clone()));
     }

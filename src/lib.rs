@@ -24,6 +24,7 @@ pub mod config;
 pub mod eventlog;
 pub mod metrics;
 pub mod outcome;
+pub mod output_file;
 pub mod paths;
 pub mod policy;
 pub mod probe;

@@ -21,6 +21,10 @@ pub struct Report {
     pub started_at: String,
     pub duration_s: f64,
     pub providers: Vec<ProviderReport>,
+    /// Records the event log could not take (its reader stopped reading, a write failed): they
+    /// were dropped rather than stop the run. 0 without a log.
+    #[serde(default)]
+    pub event_log_dropped: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +108,7 @@ pub fn build(stats: &SessionStats, now: DateTime<Utc>) -> Report {
         started_at: rfc3339(stats.started_at),
         duration_s: stats.elapsed(now).as_secs_f64(),
         providers: stats.providers.iter().map(provider_report).collect(),
+        event_log_dropped: 0,
     }
 }
 
@@ -294,6 +299,13 @@ pub fn summary(report: &Report) -> String {
             out,
             "  paused      {}",
             provider.paused.as_deref().unwrap_or("no")
+        );
+    }
+    if report.event_log_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "\nevent log: {} record(s) dropped (the log could not keep up, or its reader stopped reading)",
+            report.event_log_dropped
         );
     }
     out

@@ -69,12 +69,19 @@ where
             .build(),
     }
     .map_err(CliError::Runtime)?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         tokio::spawn(command)
             .await
             .unwrap_or_else(|error| Err(CliError::Panicked(error)))
-    })
+    });
+    // Dropping a runtime waits for every blocking task, and a write to a sink whose reader stopped
+    // reading (an event log on a stalled pipe) never ends: the command is over, so leave it.
+    runtime.shutdown_timeout(SHUTDOWN_WAIT);
+    result
 }
+
+/// How long the end of a command waits for blocking work still running (log writes).
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a probing command runs, checked before anything is sent.
 pub struct Plan {

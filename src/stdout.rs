@@ -18,6 +18,26 @@ pub fn print(text: &str) -> bool {
     }
 }
 
+/// [`print`], given up after `wait`: a reader that stopped reading (`omniscope run … | sleep 60`)
+/// must not hold the process at its end. The write goes on a thread of its own, which the
+/// process's exit ends if it is still blocked. `false` when the reader has gone or stalled.
+#[must_use]
+pub fn print_within(text: String, wait: std::time::Duration) -> bool {
+    let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("omniscope-stdout".to_owned())
+        .spawn(move || {
+            let _ = done_tx.send(print(&text));
+        });
+    if spawned.is_err() {
+        return false;
+    }
+    done.recv_timeout(wait).unwrap_or_else(|_| {
+        crate::note!("standard output is not being read: gave up writing to it after {wait:?}");
+        false
+    })
+}
+
 /// `eprintln!` that cannot panic: `eprintln!` panics when stderr is a closed pipe
 /// (`omniscope run … 2>&1 | head -1`), and a message nobody can read is not worth a crash.
 #[macro_export]

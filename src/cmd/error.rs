@@ -2,7 +2,6 @@
 //! key bindings, event log, metrics, simulator, engine); this wraps them and knows the exit status
 //! each one means (README "Exit status"), so `main` prints an error once and exits with its code.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::app::BindingError;
@@ -10,6 +9,7 @@ use crate::config::ConfigError;
 use crate::eventlog::LogError;
 use crate::eventlog::reader::ReadError;
 use crate::metrics::ServeError;
+use crate::output_file::OutputError;
 use crate::probe::EngineError;
 use crate::provider::ProfileError;
 use crate::simulator::{ScenarioError, SimError};
@@ -41,11 +41,9 @@ pub enum CliError {
     EventLogOpen(#[from] LogError),
     #[error(transparent)]
     Metrics(#[from] ServeError),
-    #[error("cannot write report file {path}: {source}")]
-    ReportOpen {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The report's path is a directory, its folder takes no new file, a FIFO has no reader.
+    #[error("report: {0}")]
+    ReportOpen(OutputError),
     #[error(transparent)]
     EventLogRead(#[from] ReadError),
     #[error(transparent)]
@@ -69,11 +67,8 @@ pub enum CliError {
     /// The terminal: none to draw on, or it failed while drawing or reading.
     #[error("{0}")]
     Terminal(anyhow::Error),
-    #[error("cannot write report file {path}: {source}")]
-    ReportWrite {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("report: {0}")]
+    ReportWrite(OutputError),
     #[error("cannot encode {what}: {source}")]
     Encode {
         what: &'static str,
@@ -101,7 +96,7 @@ impl CliError {
             | Self::Keys { .. }
             | Self::EventLogOpen(_)
             | Self::Metrics(_)
-            | Self::ReportOpen { .. }
+            | Self::ReportOpen(_)
             | Self::EventLogRead(_)
             | Self::Scenario(_)
             | Self::RemoteRefused { .. } => EXIT_USAGE,
@@ -111,7 +106,7 @@ impl CliError {
             | Self::Simulator(_)
             | Self::SimulatorServe(_)
             | Self::Terminal(_)
-            | Self::ReportWrite { .. }
+            | Self::ReportWrite(_)
             | Self::Encode { .. } => EXIT_FAILURE,
             Self::ThresholdsBroken(_) => EXIT_THRESHOLD,
         }

@@ -12,6 +12,7 @@ use crate::cmd::CliError;
 use crate::eventlog::reader::{Folded, ReadError, fold_path};
 use crate::eventlog::replay::ReplayItem;
 use crate::eventlog::{self, Record};
+use crate::output_file::ReportFile;
 use crate::report::{self, Report};
 use crate::session::{self, Threads};
 use crate::stats::SessionStats;
@@ -29,15 +30,22 @@ pub fn main(args: &ReplayArgs) -> Result<(), CliError> {
         }
         return play_as_text(args);
     }
+    // Prepared first, as `run` does: nothing replaces an old report before the new one exists.
+    let report_file = args
+        .report
+        .as_deref()
+        .map(ReportFile::create)
+        .transpose()
+        .map_err(CliError::ReportOpen)?;
     let folded = fold_path(&args.file)?;
     {
         use std::io::Write as _;
         let _ = write!(std::io::stderr(), "{}", read_notes(&args.file, &folded));
     }
     let report = report_of(&folded);
-    crate::stdout::print(&report::summary(&report));
-    if let Some(path) = args.report.as_deref() {
-        write_report(path, &report)?;
+    super::run::print_summary(&report, report_file.as_ref());
+    if let Some(file) = report_file {
+        super::run::write_report(file, &report)?;
     }
     Ok(())
 }
@@ -142,18 +150,6 @@ pub fn report_of(folded: &Folded) -> Report {
         &folded.stats,
         folded.ended_at.unwrap_or(folded.stats.started_at),
     )
-}
-
-fn write_report(path: &Path, report: &Report) -> Result<(), CliError> {
-    let mut json = serde_json::to_string_pretty(report).map_err(|source| CliError::Encode {
-        what: "the report",
-        source,
-    })?;
-    json.push('\n');
-    std::fs::write(path, json).map_err(|source| CliError::ReportWrite {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// What the user should know about the log itself: unreadable lines, a session cut short.

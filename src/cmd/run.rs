@@ -1,12 +1,9 @@
 //! `omniscope run`: the engine without a screen. Events fold into the session's statistics; at
 //! the end the summary is printed, the report written, and the thresholds decide the exit status.
 
-use std::fs::File;
-use std::io::Write as _;
-use std::path::Path;
-
 use crate::cli::RunArgs;
 use crate::cmd::CliError;
+use crate::output_file::{ReportFile, SPECIAL_WRITE_WAIT};
 use crate::probe::ProbeEvent;
 use crate::report;
 use crate::session::{self, Session, Threads};
@@ -25,8 +22,14 @@ pub fn main(args: &RunArgs) -> Result<(), CliError> {
 
 async fn run(args: &RunArgs) -> Result<(), CliError> {
     let plan = session::plan(args)?;
-    // Opened first: a bad path is found before any money is spent.
-    let mut report_file = args.report.as_deref().map(open_report).transpose()?;
+    // Opened first: a bad path is found before any money is spent. Nothing is replaced yet: an
+    // old report stays as it is until the new one has been written.
+    let report_file = args
+        .report
+        .as_deref()
+        .map(ReportFile::create)
+        .transpose()
+        .map_err(CliError::ReportOpen)?;
     let session = Session::for_engine(&plan.engine, &plan.profiles, &args.outputs).await?;
     let (handle, mut events) = session.spawn_engine(plan.engine, &plan.profiles)?;
     let Session {
@@ -68,13 +71,15 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
 
     // One instant for the report and the log's session_end: a replay then reports the same duration.
     let ended_at = clock.now();
+    let log_counts = recorder.log_counts();
     if let Some(path) = recorder.finish(ended_at).await {
         crate::note!("event log {}", path.display());
     }
-    let report = report::build(&stats, ended_at);
-    crate::stdout::print(&report::summary(&report));
-    if let (Some(file), Some(path)) = (report_file.as_mut(), args.report.as_deref()) {
-        write_report(file, path, &report)?;
+    let mut report = report::build(&stats, ended_at);
+    report.event_log_dropped = log_counts.map_or(0, |counts| counts.dropped());
+    print_summary(&report, report_file.as_ref());
+    if let Some(file) = report_file {
+        write_report(file, &report)?;
     }
     let broken = report::broken_thresholds(&report, &plan.thresholds);
     if broken.is_empty() {
@@ -84,25 +89,29 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
     }
 }
 
-fn open_report(path: &Path) -> Result<File, CliError> {
-    File::create(path).map_err(|source| CliError::ReportOpen {
-        path: path.to_owned(),
-        source,
-    })
+/// The summary on stdout, unless the report itself goes there (`--report /dev/stdout | jq`):
+/// then on stderr. Bounded: with `--log /dev/stdout | sleep 60`, stdout is a pipe nobody reads.
+pub(crate) fn print_summary(report: &report::Report, report_file: Option<&ReportFile>) {
+    let summary = report::summary(report);
+    if report_file.is_some_and(ReportFile::is_stdout) {
+        crate::say!("{}", summary.trim_end());
+    } else {
+        let _ = crate::stdout::print_within(summary, SPECIAL_WRITE_WAIT);
+    }
 }
 
-fn write_report(file: &mut File, path: &Path, report: &report::Report) -> Result<(), CliError> {
-    let json = serde_json::to_string_pretty(report).map_err(|source| CliError::Encode {
+/// The report as JSON, written whole: a regular file replaced once the new one is complete, a
+/// special file (`/dev/stdout`, a FIFO) streamed.
+///
+/// # Errors
+/// The report cannot be encoded or written.
+pub fn write_report(file: ReportFile, report: &report::Report) -> Result<(), CliError> {
+    let mut json = serde_json::to_vec_pretty(report).map_err(|source| CliError::Encode {
         what: "the report",
         source,
     })?;
-    file.write_all(json.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(|source| CliError::ReportWrite {
-            path: path.to_owned(),
-            source,
-        })
+    json.push(b'\n');
+    file.write(json).map_err(CliError::ReportWrite)
 }
 
 /// What a headless user should see while it runs (stderr; stdout carries the summary).

@@ -123,6 +123,7 @@ async fn dashboard(
     let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     // Every event is recorded (log, metrics) before the screen sees it, and keeps being recorded
     // after the screen has closed, until the engine's channel ends.
+    let log_counts = recorder.log_counts();
     let recording = tokio::spawn(async move {
         let mut screen = Some(events_tx);
         while let Some(event) = engine_events.recv().await {
@@ -140,6 +141,9 @@ async fn dashboard(
     let recorded = tokio::time::timeout(Duration::from_secs(5), recording).await;
     if let Ok(Ok(Some(path))) = recorded {
         crate::note!("event log {}", path.display());
+    }
+    if let Some(dropped) = log_counts.map(|counts| counts.dropped()).filter(|n| *n > 0) {
+        crate::note!("event log: {dropped} record(s) dropped (the log could not keep up)");
     }
     shown.map_err(CliError::Terminal)
 }

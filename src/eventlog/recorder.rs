@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::writer::LogCounts;
 use super::{EventLog, ProviderEntry, Record};
 use crate::config::EngineConfig;
 use crate::metrics::Metrics;
@@ -168,20 +169,39 @@ pub fn logged_outcome(outcome: &Outcome) -> Outcome {
 #[derive(Debug, Default)]
 pub struct Recorder {
     log: Option<EventLog>,
+    /// The log's counts, kept after a failed log is closed: what it could not write is dropped.
+    log_counts: Option<LogCounts>,
     metrics: Option<Metrics>,
 }
 
 impl Recorder {
     #[must_use]
     pub fn new(log: Option<EventLog>, metrics: Option<Metrics>) -> Self {
-        Self { log, metrics }
+        let log_counts = log.as_ref().map(EventLog::counts);
+        Self {
+            log,
+            log_counts,
+            metrics,
+        }
+    }
+
+    /// The event log's counts (lines written, records dropped), when there is a log. Final once
+    /// [`Recorder::finish`] has returned.
+    #[must_use]
+    pub fn log_counts(&self) -> Option<LogCounts> {
+        self.log_counts.clone()
     }
 
     /// Log and measure one record. A log that fails is reported once and closed; the session
-    /// goes on.
+    /// goes on, and what it would have logged counts as dropped.
     pub async fn record(&mut self, record: Record) {
         if let Some(metrics) = &self.metrics {
             metrics.observe(&record);
+        }
+        if self.log.is_none()
+            && let Some(counts) = &self.log_counts
+        {
+            counts.lost();
         }
         if let Some(log) = &self.log
             && log.send(record).await.is_err()
@@ -196,7 +216,7 @@ impl Recorder {
     pub async fn event(&mut self, event: &ProbeEvent) {
         // With neither output on (`--no-log`, no metrics), building the record would copy the
         // outcome for nothing.
-        if self.log.is_none() && self.metrics.is_none() {
+        if self.log_counts.is_none() && self.metrics.is_none() {
             return;
         }
         if let Some(record) = Record::from_event(event, Utc::now()) {

@@ -5,20 +5,35 @@
 //! record that fails to encode is cut off again), and only the buffer's whole contents are
 //! written. The buffer is written when it is full, at most [`FLUSH_EVERY`] after its oldest line
 //! was encoded, and on close: a SIGKILL loses at most the last second, never leaves half a line.
+//!
+//! A sink that stops reading (`--log /dev/stdout | sleep 60`, a FIFO whose reader hangs) never
+//! holds up the session: a sender waits at most [`STALL_WAIT`] for room, then drops records,
+//! counted ([`LogCounts::dropped`]), until the writer takes them again; [`EventLog::close`] gives
+//! the writer [`CLOSE_WAIT`] and then leaves it. A FIFO with no reader is an error when the log
+//! is created, not an `open` that waits forever.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Record;
+use crate::output_file::{self, Kind, OutputError};
 
 /// Records waiting for the writer; a sender waits when the writer is this far behind.
 pub const CHANNEL_CAPACITY: usize = 1024;
+/// The longest a sender waits for room before it takes the writer for stalled and drops records
+/// (a writer that is merely busy makes room well within it).
+pub const STALL_WAIT: Duration = Duration::from_secs(1);
+/// The longest [`EventLog::close`] waits for the writer to write what it holds and sync.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// The longest a written line stays in memory.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const BUFFER_BYTES: usize = 64 * 1024;
@@ -44,6 +59,56 @@ pub enum LogError {
     },
     #[error("the event log {path} stopped (an earlier write failed)")]
     Closed { path: PathBuf },
+    /// A FIFO without a reader, or a directory.
+    #[error("cannot open the event log: {0}")]
+    Output(#[from] OutputError),
+    #[error(
+        "the event log {path} stopped taking lines (its reader stopped reading?): gave up after {waited:?}, {dropped} record(s) not written"
+    )]
+    Stalled {
+        path: PathBuf,
+        waited: Duration,
+        dropped: u64,
+    },
+}
+
+/// What became of the records given to a log, shared by its senders and its writer.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Records given to [`LogSender::send`] (and [`LogCounts::lost`]).
+    offered: AtomicU64,
+    /// Lines that reached the file.
+    written: AtomicU64,
+    /// A sender found no room for [`STALL_WAIT`]: later senders drop at once while it is full.
+    stalled: AtomicBool,
+}
+
+/// The counts of one log, readable while it runs and after it closed.
+#[derive(Debug, Clone, Default)]
+pub struct LogCounts(Arc<Counters>);
+
+impl LogCounts {
+    /// Lines that reached the file.
+    #[must_use]
+    pub fn written(&self) -> u64 {
+        self.0.written.load(Ordering::Relaxed)
+    }
+
+    /// Records that did not reach the file: dropped while the writer could not keep up, lost
+    /// with a failed write, or still held by a writer that was left stalled. Final once the log
+    /// is closed (while it runs, it also counts lines on their way).
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.0
+            .offered
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.written())
+    }
+
+    /// A record meant for the log after it stopped: counted as dropped.
+    pub fn lost(&self) {
+        self.0.offered.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A running log writer. Send records with [`EventLog::send`]; finish with [`EventLog::close`].
@@ -60,30 +125,57 @@ pub struct EventLog {
 pub struct LogSender {
     records: mpsc::Sender<Record>,
     path: PathBuf,
+    counts: LogCounts,
 }
 
 impl LogSender {
-    /// Queue one record, waiting while the writer is [`CHANNEL_CAPACITY`] records behind.
+    /// Queue one record. While the writer is [`CHANNEL_CAPACITY`] records behind, wait for room,
+    /// but at most [`STALL_WAIT`]: then the record is dropped and counted, and so is every record
+    /// after it until the writer makes room again.
     ///
     /// # Errors
     /// The writer stopped (a write failed; [`EventLog::close`] says why).
     pub async fn send(&self, record: Record) -> Result<(), LogError> {
-        self.records
-            .send(record)
-            .await
-            .map_err(|_| LogError::Closed {
-                path: self.path.clone(),
-            })
+        let counters = &self.counts.0;
+        counters.offered.fetch_add(1, Ordering::Relaxed);
+        let closed = || LogError::Closed {
+            path: self.path.clone(),
+        };
+        let record = match self.records.try_send(record) {
+            Ok(()) => {
+                counters.stalled.store(false, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(TrySendError::Closed(_)) => return Err(closed()),
+            // Dropped: counted by `offered` never becoming `written`.
+            Err(TrySendError::Full(_)) if counters.stalled.load(Ordering::Relaxed) => {
+                return Ok(());
+            }
+            Err(TrySendError::Full(record)) => record,
+        };
+        match tokio::time::timeout(STALL_WAIT, self.records.send(record)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(closed()),
+            Err(_) => {
+                counters.stalled.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+        }
     }
 }
 
 impl EventLog {
     /// Create (or append to) the log file, creating its folder, and start the writer on the
-    /// current tokio runtime.
+    /// current tokio runtime. A special file (a FIFO, `/dev/stdout`, `/dev/null`) is written as
+    /// it is, never synced; a FIFO must have its reader already.
     ///
     /// # Errors
-    /// The folder or the file cannot be created.
+    /// The folder or the file cannot be created; a FIFO has no reader; the path is a directory.
     pub fn create(path: &Path) -> Result<Self, LogError> {
+        if output_file::kind(path)? == Kind::Special {
+            let file = output_file::open_special(path, true)?;
+            return Ok(Self::start(file, Kind::Special, path.to_owned()));
+        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| LogError::CreateDir {
                 path: parent.to_owned(),
@@ -98,16 +190,34 @@ impl EventLog {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(Self::start(file, path.to_owned()))
+        Ok(Self::start(file, Kind::Regular, path.to_owned()))
     }
 
-    fn start(file: File, path: PathBuf) -> Self {
+    fn start(file: File, kind: Kind, path: PathBuf) -> Self {
         let (records, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(write_loop(file, receiver, path.clone()));
+        let counts = LogCounts::default();
+        let pending = Pending {
+            file: Some(file),
+            regular: kind == Kind::Regular,
+            bytes: Vec::with_capacity(BUFFER_BYTES),
+            lines: 0,
+            counts: counts.clone(),
+        };
+        let task = tokio::spawn(write_loop(pending, receiver, path.clone()));
         Self {
-            sender: LogSender { records, path },
+            sender: LogSender {
+                records,
+                path,
+                counts,
+            },
             task,
         }
+    }
+
+    /// The log's counts (written, dropped), which outlive it.
+    #[must_use]
+    pub fn counts(&self) -> LogCounts {
+        self.sender.counts.clone()
     }
 
     #[must_use]
@@ -120,7 +230,7 @@ impl EventLog {
         self.sender.clone()
     }
 
-    /// Queue one record, waiting while the writer is [`CHANNEL_CAPACITY`] records behind.
+    /// Queue one record, as [`LogSender::send`]: never held up for long by a writer that stalls.
     ///
     /// # Errors
     /// The writer stopped (a write failed; [`EventLog::close`] says why).
@@ -129,28 +239,43 @@ impl EventLog {
     }
 
     /// Write what is queued, flush, and stop. Returns the number of lines written. Other
-    /// [`LogSender`]s must be dropped first, or this waits for them.
+    /// [`LogSender`]s must be dropped first, or this waits for them (at most [`CLOSE_WAIT`]).
     ///
     /// # Errors
-    /// The first write error, naming the file.
+    /// The first write error, naming the file; a writer still stalled after [`CLOSE_WAIT`] (it
+    /// is left behind: the records it holds count as dropped).
     pub async fn close(self) -> Result<u64, LogError> {
         let Self {
-            sender: LogSender { records, path },
-            task,
+            sender:
+                LogSender {
+                    records,
+                    path,
+                    counts,
+                },
+            mut task,
         } = self;
         drop(records);
-        match task.await {
-            Ok(result) => result,
-            Err(join) => Err(LogError::Write {
+        match tokio::time::timeout(CLOSE_WAIT, &mut task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(LogError::Write {
                 path,
                 source: std::io::Error::other(join.to_string()),
             }),
+            Err(_) => {
+                // The write it waits on stays blocked on its thread until the process ends.
+                task.abort();
+                Err(LogError::Stalled {
+                    path,
+                    waited: CLOSE_WAIT,
+                    dropped: counts.dropped(),
+                })
+            }
         }
     }
 }
 
 async fn write_loop(
-    file: File,
+    mut pending: Pending,
     mut records: mpsc::Receiver<Record>,
     path: PathBuf,
 ) -> Result<u64, LogError> {
@@ -158,7 +283,6 @@ async fn write_loop(
         path: path.clone(),
         source,
     };
-    let mut lines = 0_u64;
     // When the oldest line not yet written must reach the file.
     let mut flush_by: Option<Instant> = None;
     // Records are taken in batches and encoded here, on the runtime, into `pending`; whole
@@ -166,10 +290,6 @@ async fn write_loop(
     // page throttling on a slow disk) never holds up the thread that sends the probes. Only the
     // bytes cross threads: handing the records themselves to another thread to encode cost the
     // probing thread more (cross-thread frees, cache traffic) than the encoding it saved.
-    let mut pending = Pending {
-        file: Some(file),
-        bytes: Vec::with_capacity(BUFFER_BYTES),
-    };
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     loop {
         let received = match flush_by {
@@ -194,7 +314,7 @@ async fn write_loop(
                 pending.write_out().await.map_err(write_error)?;
                 return Err(write_error(std::io::Error::other(error)));
             }
-            lines += 1;
+            pending.lines += 1;
         }
         let now = Instant::now();
         match flush_by {
@@ -217,19 +337,27 @@ async fn write_loop(
         .take()
         .ok_or_else(lost_file)
         .map_err(write_error)?;
-    tokio::task::spawn_blocking(move || file.sync_data())
-        .await
-        .map_err(|join| std::io::Error::other(join.to_string()))
-        .and_then(|synced| synced)
-        .map_err(write_error)?;
-    Ok(lines)
+    // A FIFO, a terminal or /dev/null cannot be synced (EINVAL), and holds nothing to sync.
+    if pending.regular {
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|join| std::io::Error::other(join.to_string()))
+            .and_then(|synced| synced)
+            .map_err(write_error)?;
+    }
+    Ok(pending.counts.written())
 }
 
 /// The log file and the whole lines not yet written to it.
 struct Pending {
     /// `None` while a write is out on the blocking pool, or after one that did not come back.
     file: Option<File>,
+    /// A regular file (synced at the end; written in place when the task is dropped).
+    regular: bool,
     bytes: Vec<u8>,
+    /// How many lines `bytes` holds.
+    lines: u64,
+    counts: LogCounts,
 }
 
 impl Pending {
@@ -252,18 +380,30 @@ impl Pending {
             .map_err(|join| std::io::Error::other(join.to_string()))?;
         self.file = Some(file);
         self.bytes = chunk;
+        if written.is_ok() {
+            self.counts
+                .0
+                .written
+                .fetch_add(std::mem::take(&mut self.lines), Ordering::Relaxed);
+        }
         written
     }
 }
 
 /// The writer's task dropped with lines still here (cancelled when the runtime shut down before
-/// the log was closed): they are written now, in place, as a dropped `BufWriter` would.
+/// the log was closed): they are written now, in place, as a dropped `BufWriter` would. Not to a
+/// special file: a reader that stopped reading would hold the runtime's shutdown forever.
 impl Drop for Pending {
     fn drop(&mut self) {
-        if let Some(file) = self.file.as_mut()
+        if self.regular
+            && let Some(file) = self.file.as_mut()
             && !self.bytes.is_empty()
+            && file.write_all(&self.bytes).is_ok()
         {
-            let _ = file.write_all(&self.bytes);
+            self.counts
+                .0
+                .written
+                .fetch_add(self.lines, Ordering::Relaxed);
         }
     }
 }

@@ -17,4 +17,5 @@ mod providers;
 mod replay_cli;
 mod run_cli;
 mod simulator;
+mod sinks;
 mod usage_ranges;

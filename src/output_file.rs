@@ -20,13 +20,13 @@ pub const SPECIAL_WRITE_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("cannot write to {path}: nothing is reading the FIFO (start its reader first)")]
+    #[error("{path}: nothing is reading the FIFO (start its reader first)")]
     NoReader { path: PathBuf },
-    #[error("cannot write to {path}: it is a directory")]
+    #[error("{path} is a directory")]
     Directory { path: PathBuf },
-    #[error("cannot write to {path}: its reader stopped reading (gave up after {waited:?})")]
+    #[error("{path}: its reader stopped reading (gave up after {waited:?})")]
     Stalled { path: PathBuf, waited: Duration },
-    #[error("cannot write to {path}: {source}")]
+    #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
 

@@ -42,7 +42,7 @@ pub enum CliError {
     #[error(transparent)]
     Metrics(#[from] ServeError),
     /// The report's path is a directory, its folder takes no new file, a FIFO has no reader.
-    #[error("report: {0}")]
+    #[error("cannot write report file {0}")]
     ReportOpen(OutputError),
     #[error(transparent)]
     EventLogRead(#[from] ReadError),
@@ -67,7 +67,7 @@ pub enum CliError {
     /// The terminal: none to draw on, or it failed while drawing or reading.
     #[error("{0}")]
     Terminal(anyhow::Error),
-    #[error("report: {0}")]
+    #[error("cannot write report file {0}")]
     ReportWrite(OutputError),
     #[error("cannot encode {what}: {source}")]
     Encode {

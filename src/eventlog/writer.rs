@@ -60,7 +60,7 @@ pub enum LogError {
     #[error("the event log {path} stopped (an earlier write failed)")]
     Closed { path: PathBuf },
     /// A FIFO without a reader, or a directory.
-    #[error("cannot open the event log: {0}")]
+    #[error("cannot open the event log {0}")]
     Output(#[from] OutputError),
     #[error(
         "the event log {path} stopped taking lines (its reader stopped reading?): gave up after {waited:?}, {dropped} record(s) not written"

@@ -161,5 +161,42 @@ fn bench_ingest(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_classify, bench_ingest);
+/// Redacting the key from one classified attempt that does not carry it (the common case, paid
+/// on every attempt): every wire form of the key looked for in its texts and headers.
+fn bench_redact(c: &mut Criterion) {
+    let profiles = builtin_profiles();
+    let headers = headers();
+    let now = Utc.timestamp_opt(1_704_067_000, 0).unwrap();
+    let profile = profiles.get("alterlab").unwrap();
+    let body = body("alterlab", 1024);
+    let outcome = classify(
+        profile,
+        &AttemptMeta::default(),
+        &Exchange {
+            transport: &Transport::Ok,
+            status: Some(503),
+            headers: &headers,
+            body: &body,
+            received_at: now,
+            latency: Duration::from_millis(120),
+            body_cap: 10 << 20,
+        },
+    );
+    let forms = omniscope::redact::KeyForms::new("sk_live_0123456789abcdef/ghij");
+    let mut group = c.benchmark_group("redact");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("alterlab/1KB outcome without the key", |b| {
+        b.iter_batched(
+            || outcome.clone(),
+            |mut outcome| {
+                outcome.redact_forms(black_box(&forms));
+                outcome
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_classify, bench_ingest, bench_redact);
 criterion_main!(benches);

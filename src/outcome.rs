@@ -507,6 +507,29 @@ mod tests {
     const KEY: &str = "sk_test_0123456789abcdef";
 
     #[test]
+    fn bounded_texts_are_cut_on_a_char_boundary_and_marked() {
+        assert_eq!(bounded("short".to_owned(), 64), "short");
+        let long = "é".repeat(100); // 200 bytes
+        for max in [4, 5, 64, 65, 199] {
+            let kept = bounded(long.clone(), max);
+            assert!(kept.len() <= max, "{max}: {} bytes", kept.len());
+            assert!(kept.ends_with('…'), "{max}");
+            assert_eq!(kept, bounded_str(&long, max), "{max}");
+        }
+        assert_eq!(bounded(long.clone(), 200), long);
+    }
+
+    #[test]
+    fn amounts_beyond_sanity_are_not_amounts() {
+        for sane in [0.0, 0.0035, 5.0, MAX_AMOUNT] {
+            assert!(sane_amount(sane), "{sane}");
+        }
+        for absurd in [-0.01, 1e13, 1e308, f64::INFINITY, f64::NAN] {
+            assert!(!sane_amount(absurd), "{absurd}");
+        }
+    }
+
+    #[test]
     fn a_key_cut_off_at_the_end_of_the_excerpt_or_a_header_is_redacted_too() {
         let mut cut = outcome(&Attempt::default());
         cut.body_excerpt = format!("{{\"error\":\"bad key {}", &KEY[..12]);

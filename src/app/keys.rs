@@ -14,9 +14,23 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use strum::IntoEnumIterator;
 
-/// Everything a key can do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Everything a key can do. Its snake-case name is its name in the config's `[keys]` table.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::EnumIter,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     Quit,
     PauseAll,
@@ -38,48 +52,15 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Self; 17] = [
-        Self::Quit,
-        Self::PauseAll,
-        Self::PauseProvider,
-        Self::Retry,
-        Self::RetryEscalated,
-        Self::RetryAllFailed,
-        Self::FocusNext,
-        Self::FocusPrev,
-        Self::Down,
-        Self::Up,
-        Self::Open,
-        Self::Close,
-        Self::CycleFilter,
-        Self::RateUp,
-        Self::RateDown,
-        Self::ResetCounters,
-        Self::Help,
-    ];
+    /// Every action, in the order the help lists them.
+    pub fn all() -> impl Iterator<Item = Self> {
+        Self::iter()
+    }
 
     /// The name used in the config file's `[keys]` table.
     #[must_use]
     pub fn config_name(self) -> &'static str {
-        match self {
-            Self::Quit => "quit",
-            Self::PauseAll => "pause_all",
-            Self::PauseProvider => "pause_provider",
-            Self::Retry => "retry",
-            Self::RetryEscalated => "retry_escalated",
-            Self::RetryAllFailed => "retry_all_failed",
-            Self::FocusNext => "focus_next",
-            Self::FocusPrev => "focus_prev",
-            Self::Down => "down",
-            Self::Up => "up",
-            Self::Open => "open",
-            Self::Close => "close",
-            Self::CycleFilter => "cycle_filter",
-            Self::RateUp => "rate_up",
-            Self::RateDown => "rate_down",
-            Self::ResetCounters => "reset_counters",
-            Self::Help => "help",
-        }
+        self.into()
     }
 
     /// What the help overlay says the action does.
@@ -109,9 +90,7 @@ impl Action {
     }
 
     fn from_config_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|action| action.config_name() == name)
+        name.parse().ok()
     }
 }
 
@@ -292,9 +271,8 @@ pub enum BindingError {
 }
 
 fn known_actions() -> String {
-    Action::ALL
-        .iter()
-        .map(|action| action.config_name())
+    Action::all()
+        .map(Action::config_name)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -314,8 +292,7 @@ fn keys(texts: &[&str]) -> Vec<KeyBinding> {
 
 impl Default for KeyBindings {
     fn default() -> Self {
-        let keys = Action::ALL
-            .into_iter()
+        let keys = Action::all()
             .map(|action| {
                 let texts: &[&str] = match action {
                     Action::Quit => &["q"],
@@ -438,10 +415,42 @@ mod tests {
     }
 
     #[test]
+    fn config_names_are_the_documented_ones_in_help_order() {
+        // The `[keys]` table's names are a user interface: derived by strum, pinned here.
+        let names: Vec<&str> = Action::all().map(Action::config_name).collect();
+        assert_eq!(
+            names,
+            [
+                "quit",
+                "pause_all",
+                "pause_provider",
+                "retry",
+                "retry_escalated",
+                "retry_all_failed",
+                "focus_next",
+                "focus_prev",
+                "down",
+                "up",
+                "open",
+                "close",
+                "cycle_filter",
+                "rate_up",
+                "rate_down",
+                "reset_counters",
+                "help",
+            ]
+        );
+        for action in Action::all() {
+            assert_eq!(Action::from_config_name(action.config_name()), Some(action));
+        }
+        assert_eq!(Action::from_config_name("Quit"), None);
+    }
+
+    #[test]
     fn defaults_cover_every_action_without_duplicates() {
         let bindings = KeyBindings::default();
         bindings.check_duplicates().unwrap();
-        for action in Action::ALL {
+        for action in Action::all() {
             assert!(!bindings.label(action).is_empty(), "{action:?} has no key");
         }
         let cases = [

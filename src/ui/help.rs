@@ -10,12 +10,11 @@ use crate::app::{Action, App};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let popup = area.centered(Constraint::Max(90), Constraint::Length(22));
-    let mut lines: Vec<Line<'static>> = Action::ALL
-        .iter()
+    let mut lines: Vec<Line<'static>> = Action::all()
         .map(|action| {
             Line::from(vec![
                 Span::styled(
-                    format!("{:>16}  ", app.bindings.label(*action)),
+                    format!("{:>16}  ", app.bindings.label(action)),
                     Style::new().add_modifier(Modifier::BOLD),
                 ),
                 Span::raw(action.description()),

@@ -127,7 +127,7 @@ fn help_lists_every_action() {
     let mut app = fixture::app();
     app.overlay = Overlay::Help;
     let text = screen(100, 30, &app);
-    for action in Action::ALL {
+    for action in Action::all() {
         assert!(
             text.contains(action.description().split(' ').next().unwrap()),
             "{action:?}:\n{text}"

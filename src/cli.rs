@@ -130,7 +130,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE.json", requires = "headless")]
     pub report: Option<std::path::PathBuf>,
     /// Playback speed (without --headless): 1, 10 or max.
-    #[arg(long, default_value = "1")]
+    #[arg(long, value_enum, ignore_case = true, default_value = "1")]
     pub speed: crate::eventlog::replay::Speed,
 }
 

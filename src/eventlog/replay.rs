@@ -3,7 +3,6 @@
 //! consumes the live engine's events: each record goes through [`super::apply`].
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,14 +14,18 @@ use tokio::time::Instant;
 use super::Record;
 use super::reader::{ParsedLine, ReadError, ReadSummary, parse_line};
 
-/// How fast a log plays back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How fast a log plays back; `--speed` parses it (clap's `ValueEnum`: 1, 10 or max; 1x and 10x
+/// too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Speed {
     /// As recorded.
     #[default]
+    #[value(name = "1", alias = "1x")]
     RealTime,
+    #[value(name = "10", alias = "10x")]
     Times10,
     /// No waiting at all.
+    #[value(name = "max")]
     Max,
 }
 
@@ -61,24 +64,6 @@ impl Speed {
     pub fn scale(self, log_time: Duration) -> Duration {
         self.factor()
             .map_or(Duration::ZERO, |factor| log_time / factor)
-    }
-}
-
-/// A speed that is not 1, 10 or max.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown speed {0:?}: use 1, 10 or max")]
-pub struct UnknownSpeed(String);
-
-impl FromStr for Speed {
-    type Err = UnknownSpeed;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().trim_end_matches(['x', 'X']) {
-            "1" => Ok(Self::RealTime),
-            "10" => Ok(Self::Times10),
-            "max" | "ma" => Ok(Self::Max),
-            _ => Err(UnknownSpeed(text.to_owned())),
-        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
+use clap::ValueEnum;
 use omniscope::eventlog::replay::{ReplayItem, Speed, spawn};
 use omniscope::eventlog::{EventLog, Record, read_path};
 
@@ -116,10 +117,13 @@ async fn the_replay_source_pauses_and_emits_everything_in_order() {
 
 #[test]
 fn speeds_parse_and_scale() {
-    assert_eq!("10".parse::<Speed>().unwrap(), Speed::Times10);
-    assert_eq!("1x".parse::<Speed>().unwrap(), Speed::RealTime);
-    assert_eq!("max".parse::<Speed>().unwrap(), Speed::Max);
-    assert!("3".parse::<Speed>().is_err());
+    // As `--speed` parses it (clap's ValueEnum, ignoring case).
+    let parse = |text: &str| <Speed as ValueEnum>::from_str(text, true);
+    assert_eq!(parse("10").unwrap(), Speed::Times10);
+    assert_eq!(parse("1x").unwrap(), Speed::RealTime);
+    assert_eq!(parse("1X").unwrap(), Speed::RealTime);
+    assert_eq!(parse("max").unwrap(), Speed::Max);
+    assert!(parse("3").is_err());
     assert_eq!(
         Speed::Times10.scale(Duration::from_secs(5)),
         Duration::from_millis(500)

@@ -18,6 +18,7 @@ pub use classify::{
     AttemptMeta, BODY_EXCERPT_BYTES, DEFAULT_BODY_CAP, Exchange, JobPoll, MAX_WAIT, UsageReading,
     classify, parse_job_poll, parse_retry_after, parse_usage,
 };
+pub(crate) use field::pointer_tokens as field_pointer_tokens;
 pub use field::{Field, FieldError, FieldSource};
 pub use load::{ProfileError, Profiles, RuleError, builtin_profiles, load_profiles};
 

@@ -39,6 +39,7 @@
 //! at random), so the refund audit has something to find.
 
 mod fault;
+mod profiled;
 mod scenario;
 mod server;
 mod state;
@@ -235,7 +236,13 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
             compiled,
         )));
     }
-    let router = server::router(&providers)?;
+    // The providers without a hand-written dialect are served as their profiles describe them,
+    // each under /<name>/.
+    let router = server::router(&providers)?.merge(profiled::router(
+        profiles
+            .iter()
+            .filter(|profile| Dialect::for_profile(&profile.name).is_none()),
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| SimError::Bind {

@@ -16,6 +16,7 @@ mod metrics_http;
 mod providers;
 mod replay_cli;
 mod run_cli;
+mod sdk;
 mod simulator;
 mod sinks;
 mod usage_ranges;

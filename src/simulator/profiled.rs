@@ -185,18 +185,15 @@ fn set_at(root: &mut Value, tokens: &[String], value: Value) {
 
 /// Objects merge key by key; `extra` fills what `base` lacks and never overwrites a fact.
 fn merge_into(base: &mut Value, extra: Value) {
-    match (base, extra) {
-        (Value::Object(base), Value::Object(extra)) => {
-            for (key, value) in extra {
-                match base.get_mut(&key) {
-                    Some(existing) => merge_into(existing, value),
-                    None => {
-                        base.insert(key, value);
-                    }
+    if let (Value::Object(base), Value::Object(extra)) = (base, extra) {
+        for (key, value) in extra {
+            match base.get_mut(&key) {
+                Some(existing) => merge_into(existing, value),
+                None => {
+                    base.insert(key, value);
                 }
             }
         }
-        (_, _) => {}
     }
 }
 

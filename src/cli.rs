@@ -65,6 +65,9 @@ pub struct OutputArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off by default.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve metrics on a non-loopback --metrics-addr (they name providers, targets and spend).
+    #[arg(long, requires = "metrics_addr")]
+    pub metrics_allow_remote: bool,
 }
 
 #[derive(Debug, clap::Args)]

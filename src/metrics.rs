@@ -9,11 +9,15 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -21,6 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::eventlog::Record;
@@ -308,49 +313,116 @@ impl MetricsServer {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot serve metrics on {addr}: {source}")]
-pub struct ServeError {
-    pub addr: SocketAddr,
-    pub source: std::io::Error,
+pub enum ServeError {
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "--metrics-addr {addr} is not a loopback address; metrics name your providers, targets and spend, so pass --metrics-allow-remote to serve them beyond this machine"
+    )]
+    Remote { addr: SocketAddr },
 }
 
-/// Serve `/metrics` on `addr` (whatever the user asked: metrics are often scraped remotely) on the
-/// current tokio runtime.
+/// Connections served at once; one more is closed as soon as it is accepted, so a crowd of idle
+/// connections cannot take the descriptors the probes need.
+pub const MAX_CONNECTIONS: usize = 32;
+/// A connection that has not sent a whole request head within this is closed: a request that
+/// trickles in, or a keep-alive connection left idle.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest one connection is kept, whatever it does.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Serve `/metrics` on `addr` on the current tokio runtime. A non-loopback address needs
+/// `allow_remote` (`--metrics-allow-remote`): the metrics say which providers and targets are
+/// probed and what they cost.
 ///
 /// # Errors
-/// The address cannot be bound.
-pub async fn serve(addr: SocketAddr, registry: Arc<Registry>) -> Result<MetricsServer, ServeError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError { addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| ServeError { addr, source })?;
-    let app = Router::new()
-        .route("/metrics", get(metrics_handler))
-        .with_state(registry);
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            crate::note!("metrics server on {local_addr} stopped: {error}");
-        }
-    });
+/// A non-loopback address without `allow_remote`; the address cannot be bound.
+pub async fn serve(
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    allow_remote: bool,
+) -> Result<MetricsServer, ServeError> {
+    if !addr.ip().is_loopback() && !allow_remote {
+        return Err(ServeError::Remote { addr });
+    }
+    let bind_error = |source| ServeError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    let task = tokio::spawn(accept_loop(listener, registry));
     Ok(MetricsServer { local_addr, task })
 }
 
-async fn metrics_handler(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
-    match encode(&registry) {
-        Ok(text) => (
-            StatusCode::OK,
-            [(
+/// Accept a connection only when a place is free, and serve each with a header-read timeout and
+/// a lifetime.
+async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
+    let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of descriptors, or a connection reset before it was taken: the condition may
+            // pass, and a tight loop would not help it.
+            Err(_) => {
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        // Past the cap, a connection is closed at once rather than left waiting: a crowd is
+        // turned away in moments, and a scraper retries at its next interval.
+        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let registry = Arc::clone(&registry);
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let response = respond(&registry, request.method(), request.uri().path());
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(place);
+        });
+    }
+}
+
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+fn respond(registry: &Registry, method: &Method, path: &str) -> Response<Body> {
+    let plain = |status: StatusCode, text: &'static str| {
+        let mut response = Response::new(Body::from(text));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    };
+    if path != "/metrics" {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not found: metrics are at /metrics\n",
+        );
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n");
+    }
+    match encode(registry) {
+        Ok(text) => {
+            let mut response = Response::new(Body::from(text));
+            response.headers_mut().insert(
                 header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        ),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "cannot encode metrics".to_owned(),
-        ),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n"),
     }
 }

@@ -192,7 +192,8 @@ impl Session {
         let metrics = match outputs.metrics_addr {
             Some(addr) => {
                 let (registry, metrics) = metrics::new_registry();
-                let server = metrics::serve(addr, Arc::new(registry)).await?;
+                let server =
+                    metrics::serve(addr, Arc::new(registry), outputs.metrics_allow_remote).await?;
                 crate::note!("metrics at http://{}/metrics", server.local_addr);
                 // Dropping the handle detaches the server task: it serves until the process ends.
                 drop(server);

@@ -13,6 +13,7 @@ mod engine;
 mod eventlog_files;
 mod hostile;
 mod metrics_http;
+mod metrics_limits;
 mod providers;
 mod replay_cli;
 mod run_cli;

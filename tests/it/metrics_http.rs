@@ -160,7 +160,7 @@ async fn metrics_over_http_parse_and_show_the_records() {
     for record in &records {
         metrics.observe(record);
     }
-    let server = serve("127.0.0.1:0".parse().unwrap(), Arc::new(registry))
+    let server = serve("127.0.0.1:0".parse().unwrap(), Arc::new(registry), false)
         .await
         .unwrap();
     let url = format!("http://{}/metrics", server.local_addr);

@@ -1,6 +1,6 @@
 //! The dashboard's state and its one pure transition: [`App::update`].
 //!
-//! Keys, ticks of the clock, resizes and engine events come in as [`Msg`]; the state changes;
+//! Keys, ticks of the clock, resizes, facts and notices come in as [`Msg`]; the state changes;
 //! commands for the engine go out as [`Cmd`]. No I/O and no clock reads here: the time is whatever
 //! the last message said it was, so tests drive it with scripted messages and a fixed clock.
 
@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use crossterm::event::KeyEvent;
 
-pub use crate::config::Rate;
-pub use crate::probe::{EngineCommand, ProbeEvent, Scope};
+pub use crate::event::{EngineCommand, Event, Fact, Notice as LiveNotice, Rate, Scope};
 pub use keys::{Action, BindingError, KeyBinding, KeyBindings, KeyError};
 
 use crate::outcome::{AttemptId, Outcome};
@@ -112,15 +111,25 @@ pub enum Msg {
         width: u16,
         height: u16,
     },
-    Probe(Box<ProbeEvent>),
-    /// A record of a recorded session, replayed: folded in as the live session folded it.
-    Replayed(Box<crate::eventlog::Record>),
+    /// Something the session saw, live or replayed from its log: folded into the statistics.
+    Fact(Fact),
+    /// Something only the live screen shows (a hold, a retry given up, a rejected command).
+    Notice(LiveNotice),
     /// A line of the replayed log that could not be read.
     ReplayUnreadable,
     /// A note for the footer (replay pause and speed changes).
     Note(String),
     /// The engine ended (after a shutdown, or on its own).
     EngineStopped,
+}
+
+impl From<Event> for Msg {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::Fact(fact) => Self::Fact(fact),
+            Event::Notice(notice) => Self::Notice(notice),
+        }
+    }
 }
 
 /// Everything going out: commands for the engine, and quitting.
@@ -264,13 +273,12 @@ impl App {
                 self.size = (width, height);
                 None
             }
-            Msg::Probe(event) => {
-                self.on_probe(*event);
+            Msg::Fact(fact) => {
+                self.on_fact(fact);
                 None
             }
-            Msg::Replayed(record) => {
-                crate::eventlog::apply(&mut self.stats, &record);
-                self.clamp_selection();
+            Msg::Notice(notice) => {
+                self.on_notice(notice);
                 None
             }
             Msg::ReplayUnreadable => {
@@ -304,45 +312,54 @@ impl App {
         });
     }
 
-    fn on_probe(&mut self, event: ProbeEvent) {
-        if let ProbeEvent::Attempt { outcome, .. } = &event {
-            // Keep the selected row on the same attempt while new ones arrive on top.
-            let shown = self.selection.recent > 0 && self.passes_filter(&outcome.provider);
-            event.apply_to(&mut self.stats);
-            if shown {
-                self.selection.recent += 1;
+    fn on_fact(&mut self, fact: Fact) {
+        match &fact {
+            Fact::Attempt { outcome, .. } => {
+                // Keep the selected row on the same attempt while new ones arrive on top.
+                let shown = self.selection.recent > 0 && self.passes_filter(&outcome.provider);
+                self.stats.apply(fact);
+                if shown {
+                    self.selection.recent += 1;
+                }
+                self.clamp_selection();
+                return;
             }
-            self.clamp_selection();
-            return;
+            Fact::Limits {
+                provider,
+                concurrency,
+                rate,
+                ..
+            } => {
+                let (concurrency, rate) = (*concurrency, *rate);
+                let live = self.live_mut(provider);
+                live.concurrency = Some(concurrency);
+                if let Some(rate) = rate {
+                    live.rate = Some(rate);
+                    self.rate = rate;
+                }
+            }
+            Fact::Paused {
+                provider, reason, ..
+            } => self.warn(format!("{provider} paused: {reason}")),
+            Fact::Resumed { provider, .. } => self.notify(format!("{provider} resumed")),
+            Fact::Usage { provider, .. } => self.live_mut(provider).usage_error = None,
+            Fact::SessionStart { .. }
+            | Fact::InFlight { .. }
+            | Fact::Skipped { .. }
+            | Fact::SessionEnd { .. } => {}
         }
-        if matches!(event, ProbeEvent::AttemptStarted { .. }) {
-            // One per attempt, and nothing but the stats reads it.
-            event.apply_to(&mut self.stats);
-            return;
-        }
-        // The rest are small and rare; the copy leaves the live view its own.
-        event.clone().apply_to(&mut self.stats);
-        match event {
-            ProbeEvent::Hold {
+        // Only an attempt adds rows to a list: the selections need no clamping here.
+        self.stats.apply(fact);
+    }
+
+    fn on_notice(&mut self, notice: LiveNotice) {
+        match notice {
+            LiveNotice::Hold {
                 provider,
                 until,
                 reason,
             } => self.live_mut(&provider).hold = Some((until, reason)),
-            ProbeEvent::Limits {
-                provider,
-                concurrency,
-                rate,
-            } => {
-                let live = self.live_mut(&provider);
-                live.rate = Some(rate);
-                live.concurrency = Some(concurrency);
-                self.rate = rate;
-            }
-            ProbeEvent::Paused { provider, reason } => {
-                self.warn(format!("{provider} paused: {reason}"));
-            }
-            ProbeEvent::Resumed { provider } => self.notify(format!("{provider} resumed")),
-            ProbeEvent::GaveUp {
+            LiveNotice::GaveUp {
                 attempt_id,
                 reason,
                 offer: Some(offer),
@@ -350,12 +367,13 @@ impl App {
             } => self.warn(format!(
                 "#{attempt_id} gave up: {reason}. e retries it with {offer} (costs more)"
             )),
-            ProbeEvent::UsageFailed { provider, message } => {
+            LiveNotice::UsageFailed { provider, message } => {
                 self.live_mut(&provider).usage_error = Some(message);
             }
-            ProbeEvent::Usage { provider, .. } => self.live_mut(&provider).usage_error = None,
-            ProbeEvent::CommandRejected { message } => self.warn(message),
-            _ => {}
+            LiveNotice::CommandRejected { message } => self.warn(message),
+            LiveNotice::GaveUp { offer: None, .. }
+            | LiveNotice::RetryScheduled { .. }
+            | LiveNotice::JobPending { .. } => {}
         }
     }
 

@@ -5,13 +5,13 @@
 //! [`EngineConfig`] against the loaded profiles, reading each key from its environment variable.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
+pub use crate::event::Rate;
 use crate::outcome::RequestOptions;
 use crate::policy::RetryPolicy;
 use crate::provider::{DEFAULT_BODY_CAP, Profiles};
@@ -133,33 +133,8 @@ pub struct ProbeSection {
     pub every: Option<Duration>,
 }
 
-/// A client-side request rate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Rate {
-    Unlimited,
-    PerSecond(f64),
-}
-
-impl Rate {
-    /// The gap between two requests; `None` when unlimited.
-    #[must_use]
-    pub fn interval(self) -> Option<Duration> {
-        match self {
-            Self::Unlimited => None,
-            Self::PerSecond(rate) => Duration::try_from_secs_f64(1.0 / rate).ok(),
-        }
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unlimited => f.write_str("unlimited"),
-            Self::PerSecond(rate) => write!(f, "{rate}/s"),
-        }
-    }
-}
-
+// The rate type is shared (`crate::event::Rate`, in commands and `limits` facts); how text
+// becomes one, within the config's bounds, is the config's.
 /// A rate that is not `N/s`, `N/min`, `N/h` or `unlimited`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RateError {
@@ -207,12 +182,6 @@ impl std::str::FromStr for Rate {
             });
         }
         bounds::check_rate(text, count / seconds).map(Self::PerSecond)
-    }
-}
-
-impl serde::Serialize for Rate {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
     }
 }
 

@@ -1,7 +1,7 @@
-//! Prometheus exposition (prometheus-client): the same records the event log holds, as counters,
+//! Prometheus exposition (prometheus-client): the same facts the event log holds, as counters,
 //! a latency histogram and gauges, served at `/metrics` by a small axum server.
 //!
-//! [`Metrics::observe`] takes one [`Record`], so the live run, the dashboard and a replay all
+//! [`Metrics::observe`] takes one [`Fact`], so the live run, the dashboard and a replay all
 //! update metrics from the one stream they already fold into statistics.
 
 use std::collections::{HashMap, HashSet};
@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::eventlog::Record;
+use crate::event::Fact;
 use crate::outcome::{MAX_UNKNOWN_CODES, OTHER_CODE, Outcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -151,7 +151,6 @@ impl Metrics {
         metrics
     }
 
-    /// Update the metrics from one record.
     /// The `error_code` label for `code`: itself when the profile knows it or it is among the
     /// first [`MAX_UNKNOWN_CODES`] unknown ones of its provider, else [`OTHER_CODE`].
     fn code_label(&self, outcome: &Outcome, code: &str) -> String {
@@ -170,9 +169,10 @@ impl Metrics {
         }
     }
 
-    pub fn observe(&self, record: &Record) {
-        match record {
-            Record::SessionStart { providers, .. } => {
+    /// Update the metrics from one fact.
+    pub fn observe(&self, fact: &Fact) {
+        match fact {
+            Fact::SessionStart { providers, .. } => {
                 for entry in providers {
                     let label = provider_label(&entry.name);
                     // Make every provider visible from the start, at zero.
@@ -181,7 +181,7 @@ impl Metrics {
                     let _ = self.skipped.get_or_create(&label);
                 }
             }
-            Record::Attempt {
+            Fact::Attempt {
                 outcome, in_flight, ..
             } => {
                 let status =
@@ -239,21 +239,21 @@ impl Metrics {
                     .get_or_create(&unit)
                     .inc_by(refunded.unwrap_or(0.0));
             }
-            Record::InFlight { provider, n, .. } => {
+            Fact::InFlight { provider, n, .. } => {
                 self.in_flight
                     .get_or_create(&provider_label(provider))
                     .set(i64::from(*n));
             }
-            Record::Skipped { provider, .. } => {
+            Fact::Skipped { provider, .. } => {
                 self.skipped.get_or_create(&provider_label(provider)).inc();
             }
-            Record::Paused { provider, .. } => {
+            Fact::Paused { provider, .. } => {
                 self.paused.get_or_create(&provider_label(provider)).set(1);
             }
-            Record::Resumed { provider, .. } => {
+            Fact::Resumed { provider, .. } => {
                 self.paused.get_or_create(&provider_label(provider)).set(0);
             }
-            Record::Usage {
+            Fact::Usage {
                 provider, reading, ..
             } => {
                 if let Some(balance) = reading.balance.filter(|b| b.is_finite()) {
@@ -265,7 +265,7 @@ impl Metrics {
                         .set(balance);
                 }
             }
-            Record::Limits { .. } | Record::SessionEnd { .. } => {}
+            Fact::Limits { .. } | Fact::SessionEnd { .. } => {}
         }
     }
 }

@@ -329,6 +329,21 @@ impl RefundAudit {
     }
 }
 
+/// Whether the billing of an attempt agrees with the contract's refund rules.
+#[must_use]
+pub fn refund_audit(outcome: &Outcome) -> RefundAudit {
+    const EPSILON: f64 = 1e-9;
+    let refunded = outcome.billing.refunded.unwrap_or(0.0);
+    let failed = !outcome.api_success;
+    if failed && outcome.class.refund_expected && outcome.billing.net() > EPSILON {
+        RefundAudit::ChargedButShouldBeFree
+    } else if refunded > EPSILON && !(failed && outcome.class.refund_expected) {
+        RefundAudit::RefundedButShouldNotBe
+    } else {
+        RefundAudit::Consistent
+    }
+}
+
 /// An async job the API queued (HTTP 202).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRef {

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::outcome::{Outcome, RefundAudit, RequestOptions, Retryable, Transport};
+// The audit is computed where an outcome is classified (the provider layer, below this one);
+// named here too, where the decisions that read it live.
+pub use crate::outcome::refund_audit;
+use crate::outcome::{Outcome, RequestOptions, Retryable, Transport};
 use crate::provider::{EscalationStep, MAX_WAIT, Profile};
 
 /// How hard omniscope retries on its own.
@@ -350,27 +353,12 @@ pub fn apply_step(
     Some((next, change))
 }
 
-/// Whether the billing of an attempt agrees with the contract's refund rules.
-#[must_use]
-pub fn refund_audit(outcome: &Outcome) -> RefundAudit {
-    const EPSILON: f64 = 1e-9;
-    let refunded = outcome.billing.refunded.unwrap_or(0.0);
-    let failed = !outcome.api_success;
-    if failed && outcome.class.refund_expected && outcome.billing.net() > EPSILON {
-        RefundAudit::ChargedButShouldBeFree
-    } else if refunded > EPSILON && !(failed && outcome.class.refund_expected) {
-        RefundAudit::RefundedButShouldNotBe
-    } else {
-        RefundAudit::Consistent
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::outcome::{Billing, Classification, Fault, RateLimitReading};
+    use crate::outcome::{Billing, Classification, Fault, RateLimitReading, RefundAudit};
     use crate::provider::builtin_profiles;
 
     fn profile(name: &str) -> Profile {

@@ -6,15 +6,15 @@
 //!  Session::open    event log + metrics opened, `session_start` recorded and folded into stats
 //!  sources          the probe engine (Session::spawn_engine); a pass-through proxy would be
 //!       |           a second one, on the session's clock
-//!       |  ProbeEvent, one bounded channel per source
+//!       |  Event (a Fact, or a live-only Notice), one bounded channel per source
 //!       v
 //!  the command's loop (run: fold + log; watch/demo: log, then the screen)  <- stop_signals()
 //! ```
 //!
-//! A session starts from its first record: [`Session::open`] takes the `session_start` record,
+//! A session starts from its first fact: [`Session::open`] takes the `session_start` fact,
 //! writes it to the log and folds it into the statistics with the same fold a replay uses, so the
 //! live session and its replay register the same providers. A new source of facts (issue 18's
-//! proxy) builds its own `session_start` record, opens a session the same way, and sends the same
+//! proxy) builds its own `session_start` fact, opens a session the same way, and sends the same
 //! events; nothing here is specific to the engine except [`Session::spawn_engine`] and
 //! [`Session::for_engine`].
 
@@ -29,9 +29,11 @@ use crate::cli::{OutputArgs, RunArgs};
 use crate::clock::Clock;
 use crate::cmd::CliError;
 use crate::config::{self, EngineConfig, Overrides, Thresholds};
-use crate::eventlog::{self, EventLog, Record, Recorder};
-use crate::probe::{EVENT_CHANNEL_CAPACITY, Engine, EngineHandle, ProbeEvent};
+use crate::event::{Event, Fact};
+use crate::eventlog::{self, EventLog};
+use crate::probe::{EVENT_CHANNEL_CAPACITY, Engine, EngineHandle};
 use crate::provider::{self, Profiles};
+use crate::recorder::{self, Recorder};
 use crate::stats::SessionStats;
 use crate::{metrics, paths};
 
@@ -183,7 +185,7 @@ impl Session {
     ///
     /// # Errors
     /// The log file cannot be created or the metrics address cannot be bound.
-    pub async fn open(start: Record, outputs: &OutputArgs, clock: Clock) -> Result<Self, CliError> {
+    pub async fn open(start: Fact, outputs: &OutputArgs, clock: Clock) -> Result<Self, CliError> {
         let started_at = start.at();
         let log = match eventlog::choose_path(outputs.log.clone(), outputs.no_log, started_at) {
             Some(path) => Some(EventLog::create(&path)?),
@@ -201,10 +203,10 @@ impl Session {
             }
             None => None,
         };
-        let mut stats = SessionStats::new(started_at);
-        eventlog::apply(&mut stats, &start);
         let mut recorder = Recorder::new(log, metrics);
-        recorder.record(start).await;
+        recorder.record(&start).await;
+        let mut stats = SessionStats::new(started_at);
+        stats.apply(start);
         Ok(Self {
             stats,
             recorder,
@@ -223,7 +225,7 @@ impl Session {
         outputs: &OutputArgs,
     ) -> Result<Self, CliError> {
         let clock = Clock::real();
-        let start = Record::session_start(clock.now(), engine, profiles);
+        let start = recorder::session_start(clock.now(), engine, profiles);
         Self::open(start, outputs, clock).await
     }
 
@@ -236,7 +238,7 @@ impl Session {
         &self,
         config: EngineConfig,
         profiles: &Profiles,
-    ) -> Result<(EngineHandle, mpsc::Receiver<ProbeEvent>), CliError> {
+    ) -> Result<(EngineHandle, mpsc::Receiver<Event>), CliError> {
         let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
         let handle = Engine::spawn_with_clock(config, profiles, events_tx, self.clock.clone())?;
         Ok((handle, events))

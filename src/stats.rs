@@ -1,6 +1,6 @@
 //! Aggregation: every Outcome folded into bounded per-provider statistics.
 //!
-//! Pure and bounded: counters, fixed-size status tables, HDR histograms and fixed-size rings. Memory
+//! [`SessionStats::apply`] is the one fold of [`Fact`]s, live or replayed. Pure and bounded: counters, fixed-size status tables, HDR histograms and fixed-size rings. Memory
 //! does not grow with the number of attempts, however long a session runs. Time comes from the
 //! outcomes themselves (or is passed in), never from the clock.
 
@@ -18,6 +18,7 @@ pub use derived::{Pressure, QuotaProjection};
 pub use ring::{SecondBucket, SecondRing, WindowSummary};
 pub use status_counts::{StatusClass, StatusCounts};
 
+use crate::event::Fact;
 use crate::outcome::{
     BillingUnit, LimitKind, MAX_UNKNOWN_CODES, OTHER_CODE, Outcome, Retryable, sane_amount,
 };
@@ -448,9 +449,76 @@ impl SessionStats {
         self.recent.push_back(outcome);
     }
 
+    /// Fold one fact in: the only fold. The headless run, the dashboard and a replayed log all
+    /// come here, so they count alike. Taken by value: an attempt's outcome moves into the
+    /// recent-attempts ring instead of being copied, once per attempt.
+    pub fn apply(&mut self, fact: Fact) {
+        match fact {
+            Fact::SessionStart {
+                started_at,
+                providers,
+                ..
+            } => {
+                self.started_at = started_at;
+                for entry in providers {
+                    let provider = self.register(&entry.name, entry.unit);
+                    if let Some(limit) = entry.concurrency_limit {
+                        provider.set_configured_limit(limit);
+                    }
+                }
+            }
+            Fact::Attempt {
+                outcome, in_flight, ..
+            } => self.ingest_attempt(*outcome, in_flight),
+            Fact::InFlight { provider, n, at } => {
+                if let Some(provider) = self.provider_mut(&provider) {
+                    provider.set_in_flight(n, at);
+                }
+            }
+            Fact::Skipped {
+                provider, reason, ..
+            } => {
+                if let Some(provider) = self.provider_mut(&provider) {
+                    provider.record_skipped(&reason);
+                }
+            }
+            Fact::Paused {
+                provider, reason, ..
+            } => {
+                if let Some(provider) = self.provider_mut(&provider) {
+                    provider.paused = Some(reason);
+                }
+            }
+            Fact::Resumed { provider, .. } => {
+                if let Some(provider) = self.provider_mut(&provider) {
+                    provider.paused = None;
+                }
+            }
+            Fact::Usage {
+                provider,
+                reading,
+                at,
+            } => {
+                if let Some(provider) = self.provider_mut(&provider) {
+                    provider.record_usage(&reading, at);
+                }
+            }
+            Fact::Limits {
+                provider,
+                concurrency,
+                ..
+            } => {
+                if let Some(provider) = self.provider_mut(&provider) {
+                    provider.set_configured_limit(concurrency);
+                }
+            }
+            Fact::SessionEnd { .. } => {}
+        }
+    }
+
     /// Fold an ended attempt in, with the provider's in-flight count after it left (when known),
-    /// dated when its answer arrived. The live session and a replayed log both fold attempts here.
-    pub fn ingest_attempt(&mut self, outcome: Outcome, in_flight: Option<u32>) {
+    /// dated when its answer arrived.
+    fn ingest_attempt(&mut self, outcome: Outcome, in_flight: Option<u32>) {
         let finished = finished_at(&outcome);
         let name = outcome.provider.clone();
         self.ingest(outcome);

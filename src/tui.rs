@@ -1,201 +1,316 @@
-//! The terminal edge: setup and restore, and the event loop that owns the screen.
+//! The terminal edge: setup and restore, and the one event loop that owns the screen, for a live
+//! session and a replayed log alike.
 //!
-//! `tokio::select!` over crossterm's `EventStream` (keys, resizes; errors and end of input end the
-//! session), the engine's bounded event channel (drained up to [`DRAIN_CAP`] per pass), stop
-//! signals (SIGTERM, SIGINT from outside), and a frame tick. It draws only when something changed,
-//! at most ~30 times a second, and at least once a second (the session clock and countdowns).
-//! The terminal is restored on quit, Ctrl-C, SIGTERM and panic (ratatui's panic hook).
+//! [`run_loop`] is a `tokio::select!` over terminal input (keys, resizes; errors and end of input
+//! end the session), a [`Feed`] (the engine's bounded event channel, or a log being replayed;
+//! drained up to [`DRAIN_CAP`] items per pass), stop signals (SIGTERM, SIGINT from outside), and a
+//! frame tick. It draws only when something changed, at most ~30 times a second, and at least once
+//! a second (the session clock and countdowns). It is generic over ratatui's `Backend` and the
+//! input stream, so its behaviour is tested on a `TestBackend` with scripted keys. The terminal is
+//! restored on quit, Ctrl-C, SIGTERM and panic (ratatui's panic hook).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
-use crossterm::event::{Event, EventStream};
-use futures::StreamExt;
+use chrono::{DateTime, Utc};
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::app::{App, Cmd, Msg};
+use crate::event::{EngineCommand, Event, Notice};
 use crate::eventlog::replay::{ReplayControl, ReplayItem};
-use crate::probe::{EngineCommand, EngineHandle, ProbeEvent};
+use crate::probe::EngineHandle;
 use crate::ui;
 
-/// Engine events folded in per pass before the screen gets a chance to draw.
+/// Items folded in per pass before the screen gets a chance to draw.
 pub const DRAIN_CAP: usize = 512;
 /// Shortest time between two frames (~30 fps).
-const FRAME: Duration = Duration::from_millis(33);
+pub const FRAME: Duration = Duration::from_millis(33);
 
-/// Run the dashboard until the user quits, input ends, or a stop signal arrives. The engine is
-/// shut down on the way out.
+/// What the dashboard shows: where its items come from, and what its keys' commands do.
+pub trait Feed {
+    type Item;
+    /// The channel items arrive on (bounded: a slow screen slows the source, nothing is lost).
+    fn items(&mut self) -> &mut mpsc::Receiver<Self::Item>;
+    /// Fold one item into the app.
+    fn take(&mut self, item: Self::Item, app: &mut App);
+    /// The source has ended.
+    fn ended(&mut self, app: &mut App);
+    /// Carry out a command a key produced (quitting is the loop's).
+    fn command(&mut self, cmd: Cmd, app: &mut App);
+    /// The screen's clock at a frame tick; `None` when the items themselves move it (a replay).
+    fn now(&self) -> Option<DateTime<Utc>>;
+}
+
+/// The live engine: its events in, the keys' commands out to it.
+pub struct LiveFeed {
+    events: mpsc::Receiver<Event>,
+    commands: mpsc::Sender<EngineCommand>,
+}
+
+impl LiveFeed {
+    #[must_use]
+    pub fn new(events: mpsc::Receiver<Event>, commands: mpsc::Sender<EngineCommand>) -> Self {
+        Self { events, commands }
+    }
+}
+
+impl Feed for LiveFeed {
+    type Item = Event;
+
+    fn items(&mut self) -> &mut mpsc::Receiver<Event> {
+        &mut self.events
+    }
+
+    fn take(&mut self, event: Event, app: &mut App) {
+        app.update(Msg::from(event));
+    }
+
+    fn ended(&mut self, app: &mut App) {
+        app.update(Msg::EngineStopped);
+    }
+
+    fn command(&mut self, cmd: Cmd, app: &mut App) {
+        let Some(command) = cmd.into_engine_command() else {
+            return;
+        };
+        // Never await here: the engine may itself be waiting for us to take its events.
+        if let Err(error) = self.commands.try_send(command) {
+            let message = match error {
+                mpsc::error::TrySendError::Full(_) => "the engine is busy; press the key again",
+                mpsc::error::TrySendError::Closed(_) => "the engine has stopped",
+            };
+            app.update(Msg::Notice(Notice::CommandRejected {
+                message: message.to_owned(),
+            }));
+        }
+    }
+
+    fn now(&self) -> Option<DateTime<Utc>> {
+        Some(Utc::now())
+    }
+}
+
+/// A recorded session: its facts in with their original timing; the screen's clock is the log's.
+/// `p` pauses and resumes the replay, `+`/`-` step its speed (1×, 10×, as fast as possible);
+/// commands that would reach a provider are refused, since nothing is sent.
+pub struct ReplayFeed {
+    items: mpsc::Receiver<ReplayItem>,
+    control: ReplayControl,
+}
+
+impl ReplayFeed {
+    #[must_use]
+    pub fn new(items: mpsc::Receiver<ReplayItem>, control: ReplayControl) -> Self {
+        Self { items, control }
+    }
+}
+
+impl Feed for ReplayFeed {
+    type Item = ReplayItem;
+
+    fn items(&mut self) -> &mut mpsc::Receiver<ReplayItem> {
+        &mut self.items
+    }
+
+    fn take(&mut self, item: ReplayItem, app: &mut App) {
+        match item {
+            ReplayItem::Fact(fact) => {
+                let at = fact.at();
+                app.update(Msg::Fact(fact));
+                if at > app.now {
+                    app.update(Msg::Tick(at));
+                }
+            }
+            ReplayItem::Unreadable { .. } => {
+                app.update(Msg::ReplayUnreadable);
+            }
+        }
+    }
+
+    fn ended(&mut self, app: &mut App) {
+        app.update(Msg::Note("end of the log: q quits".to_owned()));
+    }
+
+    fn command(&mut self, cmd: Cmd, app: &mut App) {
+        let note = match cmd {
+            Cmd::Quit => return,
+            Cmd::Pause(_) | Cmd::Resume(_) => {
+                self.control.set_paused(!self.control.paused());
+                if self.control.paused() {
+                    "replay paused"
+                } else {
+                    "replay resumed"
+                }
+                .to_owned()
+            }
+            Cmd::SetRate { .. } => {
+                self.control.set_speed(self.control.speed().next());
+                format!("replay speed {}", self.control.speed().label())
+            }
+            Cmd::Retry { .. } | Cmd::RetryAllFailed => {
+                "a replay sends nothing: retries need a live session".to_owned()
+            }
+        };
+        app.update(Msg::Note(note));
+    }
+
+    fn now(&self) -> Option<DateTime<Utc>> {
+        None
+    }
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The user quit.
+    Quit,
+    /// Terminal input ended (the terminal went away): nothing more can be asked of us.
+    InputEnded,
+    /// A stop signal arrived.
+    Stopped,
+}
+
+/// How a loop went: why it ended, and how many frames it drew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopEnd {
+    pub ending: Ending,
+    pub frames: u64,
+}
+
+/// Run the dashboard over the live engine until the user quits, input ends, or a stop signal
+/// arrives. The engine is shut down on the way out.
 ///
 /// # Errors
 /// The terminal could not be drawn to or read from.
 pub async fn run(
     mut app: App,
     engine: EngineHandle,
-    mut events: mpsc::Receiver<ProbeEvent>,
+    events: mpsc::Receiver<Event>,
 ) -> anyhow::Result<()> {
-    let result = match init_terminal() {
-        Ok(mut terminal) => {
-            let result = event_loop(&mut terminal, &mut app, &engine, &mut events).await;
-            ratatui::restore();
-            result
-        }
-        Err(error) => Err(error),
-    };
+    let mut feed = LiveFeed::new(events, engine.commands());
+    let result = on_terminal(&mut app, &mut feed).await;
     engine.shutdown();
-    // Requests in the air finish; do not wait on them forever.
-    drop(events);
+    // Requests in the air finish; do not wait on them forever, nor block the engine on a
+    // channel nobody reads.
+    drop(feed);
     let _ = tokio::time::timeout(Duration::from_secs(3), engine.join()).await;
     result
 }
 
-/// What the live and the replay loops share: terminal input, stop signals, the frame tick, and
-/// drawing only when something changed, at most once a frame.
-struct Screen {
-    input: EventStream,
-    stops: mpsc::Receiver<()>,
-    ticker: tokio::time::Interval,
-    dirty: bool,
-    last_draw: Option<Instant>,
-}
-
-/// What a terminal event asks of the loop.
-enum Input {
-    /// Carry on, with a command when a key produced one.
-    Continue(Option<Cmd>),
-    /// Input ended (the terminal went away): nothing more can be asked of us.
-    Ended,
-}
-
-impl Screen {
-    fn start(terminal: &ratatui::DefaultTerminal, app: &mut App) -> anyhow::Result<Self> {
-        let stops = crate::session::stop_signals();
-        let mut ticker = tokio::time::interval(FRAME);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let size = terminal.size()?;
-        app.update(Msg::Resize {
-            width: size.width,
-            height: size.height,
-        });
-        Ok(Self {
-            input: EventStream::new(),
-            stops,
-            ticker,
-            dirty: true,
-            last_draw: None,
-        })
-    }
-
-    fn draw_if_dirty(
-        &mut self,
-        terminal: &mut ratatui::DefaultTerminal,
-        app: &App,
-    ) -> anyhow::Result<()> {
-        if self.dirty && self.last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
-            terminal.draw(|frame| ui::render(frame, app))?;
-            self.last_draw = Some(Instant::now());
-            self.dirty = false;
-        }
-        Ok(())
-    }
-
-    fn on_input(
-        &mut self,
-        terminal: &mut ratatui::DefaultTerminal,
-        app: &mut App,
-        event: Option<std::io::Result<Event>>,
-    ) -> anyhow::Result<Input> {
-        match event {
-            Some(Ok(Event::Key(key))) => {
-                self.dirty = true;
-                Ok(Input::Continue(app.update(Msg::Key(key))))
-            }
-            Some(Ok(Event::Resize(width, height))) => {
-                app.update(Msg::Resize { width, height });
-                // The next draw repaints everything at the new size.
-                terminal.autoresize()?;
-                self.dirty = true;
-                Ok(Input::Continue(None))
-            }
-            Some(Ok(_)) => Ok(Input::Continue(None)),
-            Some(Err(error)) => Err(anyhow::anyhow!("reading the terminal failed: {error}")),
-            None => Ok(Input::Ended),
-        }
-    }
-}
-
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    app: &mut App,
-    engine: &EngineHandle,
-    events: &mut mpsc::Receiver<ProbeEvent>,
-) -> anyhow::Result<()> {
-    let commands = engine.commands();
-    let mut screen = Screen::start(terminal, app)?;
-    app.update(Msg::Tick(Utc::now()));
-    let mut engine_open = true;
-
-    loop {
-        screen.draw_if_dirty(terminal, app)?;
-        let mut outgoing = None;
-        tokio::select! {
-            maybe = screen.input.next() => match screen.on_input(terminal, app, maybe)? {
-                Input::Continue(cmd) => outgoing = cmd,
-                Input::Ended => return Ok(()),
-            },
-            event = events.recv(), if engine_open => match event {
-                Some(event) => {
-                    app.update(Msg::Probe(Box::new(event)));
-                    for _ in 0..DRAIN_CAP {
-                        match events.try_recv() {
-                            Ok(event) => { app.update(Msg::Probe(Box::new(event))); }
-                            Err(_) => break,
-                        }
-                    }
-                    screen.dirty = true;
-                }
-                None => {
-                    engine_open = false;
-                    app.update(Msg::EngineStopped);
-                    screen.dirty = true;
-                }
-            },
-            _ = screen.stops.recv() => return Ok(()),
-            _ = screen.ticker.tick() => {
-                let now = Utc::now();
-                // A new second: the session clock (and any countdown) moved.
-                if now.timestamp() != app.now.timestamp() {
-                    screen.dirty = true;
-                }
-                app.update(Msg::Tick(now));
-            }
-        }
-        match outgoing {
-            Some(Cmd::Quit) => return Ok(()),
-            Some(cmd) => {
-                if let Some(command) = cmd.into_engine_command() {
-                    send(&commands, command, app);
-                }
-            }
-            None => {}
-        }
-    }
-}
-
-/// Replay a recorded session on the dashboard. The screen's clock is the log's: it moves with the
-/// records. `p` pauses and resumes the replay, `+`/`-` step its speed (1×, 10×, as fast as
-/// possible); commands that would reach a provider are refused, since nothing is sent.
+/// Replay a recorded session on the dashboard (see [`ReplayFeed`]).
 ///
 /// # Errors
 /// The terminal could not be drawn to or read from.
 pub async fn run_replay(
     mut app: App,
-    mut items: mpsc::Receiver<ReplayItem>,
+    items: mpsc::Receiver<ReplayItem>,
     control: ReplayControl,
 ) -> anyhow::Result<()> {
+    on_terminal(&mut app, &mut ReplayFeed::new(items, control)).await
+}
+
+/// [`run_loop`] on the real terminal, with the process's stop signals; the terminal is restored
+/// however the loop ends.
+async fn on_terminal(app: &mut App, feed: &mut impl Feed) -> anyhow::Result<()> {
     let mut terminal = init_terminal()?;
-    let result = replay_loop(&mut terminal, &mut app, &mut items, &control).await;
+    let stops = crate::session::stop_signals();
+    let result = run_loop(&mut terminal, EventStream::new(), stops, app, feed).await;
     ratatui::restore();
-    result
+    result.map(|_| ())
+}
+
+/// The event loop: see the module's documentation.
+///
+/// # Errors
+/// The terminal could not be drawn to or read from.
+pub async fn run_loop<B, F>(
+    terminal: &mut Terminal<B>,
+    mut input: impl Stream<Item = std::io::Result<TermEvent>> + Unpin,
+    mut stops: mpsc::Receiver<()>,
+    app: &mut App,
+    feed: &mut F,
+) -> anyhow::Result<LoopEnd>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    F: Feed,
+{
+    let mut ticker = tokio::time::interval(FRAME);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let size = terminal.size()?;
+    app.update(Msg::Resize {
+        width: size.width,
+        height: size.height,
+    });
+    if let Some(now) = feed.now() {
+        app.update(Msg::Tick(now));
+    }
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut frames = 0_u64;
+    let mut feed_open = true;
+    let mut batch = Vec::with_capacity(DRAIN_CAP);
+    let ending = loop {
+        if dirty && last_draw.is_none_or(|at| at.elapsed() >= FRAME) {
+            terminal.draw(|frame| ui::render(frame, app))?;
+            last_draw = Some(Instant::now());
+            frames += 1;
+            dirty = false;
+        }
+        let mut outgoing = None;
+        tokio::select! {
+            event = input.next() => match event {
+                Some(Ok(TermEvent::Key(key))) => {
+                    outgoing = app.update(Msg::Key(key));
+                    dirty = true;
+                }
+                Some(Ok(TermEvent::Resize(width, height))) => {
+                    app.update(Msg::Resize { width, height });
+                    // The next draw repaints everything at the new size.
+                    terminal.autoresize()?;
+                    dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => anyhow::bail!("reading the terminal failed: {error}"),
+                None => break Ending::InputEnded,
+            },
+            // One pass takes what is waiting, up to the cap, then the screen may draw.
+            received = feed.items().recv_many(&mut batch, DRAIN_CAP), if feed_open => {
+                if received == 0 {
+                    feed_open = false;
+                    feed.ended(app);
+                } else {
+                    for item in batch.drain(..) {
+                        feed.take(item, app);
+                    }
+                }
+                dirty = true;
+            },
+            _ = stops.recv() => break Ending::Stopped,
+            _ = ticker.tick() => {
+                if let Some(now) = feed.now() {
+                    // A new second: the session clock (and any countdown) moved.
+                    if now.timestamp() != app.now.timestamp() {
+                        dirty = true;
+                    }
+                    app.update(Msg::Tick(now));
+                }
+            }
+        }
+        match outgoing {
+            Some(Cmd::Quit) => break Ending::Quit,
+            Some(cmd) => {
+                feed.command(cmd, app);
+                dirty = true;
+            }
+            None => {}
+        }
+    };
+    Ok(LoopEnd { ending, frames })
 }
 
 /// Whether there is a terminal to draw on and read keys from: stdout must be one (the screen is
@@ -233,88 +348,5 @@ fn init_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
     })
 }
 
-async fn replay_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    app: &mut App,
-    items: &mut mpsc::Receiver<ReplayItem>,
-    control: &ReplayControl,
-) -> anyhow::Result<()> {
-    let mut screen = Screen::start(terminal, app)?;
-    let mut log_open = true;
-    loop {
-        screen.draw_if_dirty(terminal, app)?;
-        let mut outgoing = None;
-        tokio::select! {
-            maybe = screen.input.next() => match screen.on_input(terminal, app, maybe)? {
-                Input::Continue(cmd) => outgoing = cmd,
-                Input::Ended => return Ok(()),
-            },
-            item = items.recv(), if log_open => {
-                let mut next = item;
-                for _ in 0..DRAIN_CAP {
-                    match next {
-                        Some(ReplayItem::Record(record)) => {
-                            let at = record.at();
-                            app.update(Msg::Replayed(Box::new(record)));
-                            if at > app.now {
-                                app.update(Msg::Tick(at));
-                            }
-                        }
-                        Some(ReplayItem::Unreadable { .. }) => {
-                            app.update(Msg::ReplayUnreadable);
-                        }
-                        None => {
-                            log_open = false;
-                            app.update(Msg::Note("end of the log: q quits".to_owned()));
-                            break;
-                        }
-                    }
-                    match items.try_recv() {
-                        Ok(item) => next = Some(item),
-                        Err(_) => break,
-                    }
-                }
-                screen.dirty = true;
-            },
-            _ = screen.stops.recv() => return Ok(()),
-            _ = screen.ticker.tick() => {}
-        }
-        let note = match outgoing {
-            Some(Cmd::Quit) => return Ok(()),
-            Some(Cmd::Pause(_) | Cmd::Resume(_)) => {
-                control.set_paused(!control.paused());
-                Some(
-                    if control.paused() {
-                        "replay paused"
-                    } else {
-                        "replay resumed"
-                    }
-                    .to_owned(),
-                )
-            }
-            Some(Cmd::SetRate { .. }) => {
-                control.set_speed(control.speed().next());
-                Some(format!("replay speed {}", control.speed().label()))
-            }
-            Some(_) => Some("a replay sends nothing: retries need a live session".to_owned()),
-            None => None,
-        };
-        if let Some(note) = note {
-            app.update(Msg::Note(note));
-            screen.dirty = true;
-        }
-    }
-}
-
-/// Never await here: the engine may itself be waiting for us to take its events.
-fn send(commands: &mpsc::Sender<EngineCommand>, command: EngineCommand, app: &mut App) {
-    if let Err(error) = commands.try_send(command) {
-        let message = match error {
-            mpsc::error::TrySendError::Full(_) => "the engine is busy; press the key again",
-            mpsc::error::TrySendError::Closed(_) => "the engine has stopped",
-        };
-        app.update(Msg::Probe(Box::new(ProbeEvent::CommandRejected {
-            message: message.to_owned(),
-        })));
-    }
-}
+#[cfg(test)]
+mod tests;

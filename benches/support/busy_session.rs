@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use omniscope::app::{App, KeyBindings, Msg};
+use omniscope::event::Fact;
 use omniscope::outcome::Transport;
-use omniscope::probe::ProbeEvent;
 use omniscope::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
 use omniscope::stats::SessionStats;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -97,10 +97,11 @@ pub fn busy_app() -> App {
             },
         );
         app.update(Msg::Tick(at));
-        app.update(Msg::Probe(Box::new(ProbeEvent::Attempt {
+        app.update(Msg::Fact(Fact::Attempt {
+            at,
             outcome: Box::new(outcome),
-            in_flight: index % 5,
-        })));
+            in_flight: Some(index % 5),
+        }));
     }
     app.update(Msg::Resize {
         width: 200,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{App, KeyBindings, ProbeEvent, Rate};
+use super::{App, Fact, KeyBindings, Rate};
 use crate::outcome::{Outcome, RequestOptions, Transport};
 use crate::provider::{AttemptMeta, Exchange, UsageReading, builtin_profiles, classify};
 use crate::stats::SessionStats;
@@ -238,20 +238,18 @@ pub fn app() -> App {
     for (index, outcome) in session_outcomes().into_iter().enumerate() {
         let second = (outcome.started_at - at(0)).num_seconds();
         app.update(super::Msg::Tick(at(second)));
-        app.update(super::Msg::Probe(Box::new(ProbeEvent::AttemptStarted {
+        app.update(super::Msg::Fact(Fact::InFlight {
             provider: outcome.provider.clone(),
-            probe_id: 1,
-            attempt_id: outcome.attempt_id,
-            target_url: outcome.target_url.clone(),
+            n: u32::try_from(index % 4).unwrap() + 1,
             at: outcome.started_at,
-            in_flight: u32::try_from(index % 4).unwrap() + 1,
-        })));
-        app.update(super::Msg::Probe(Box::new(ProbeEvent::Attempt {
+        }));
+        app.update(super::Msg::Fact(Fact::Attempt {
+            at: crate::stats::finished_at(&outcome),
             outcome: Box::new(outcome),
-            in_flight: u32::try_from(index % 3).unwrap(),
-        })));
+            in_flight: Some(u32::try_from(index % 3).unwrap()),
+        }));
     }
-    app.update(super::Msg::Probe(Box::new(ProbeEvent::Usage {
+    app.update(super::Msg::Fact(Fact::Usage {
         provider: "alterlab".into(),
         reading: UsageReading {
             balance: Some(4_870.0),
@@ -260,7 +258,7 @@ pub fn app() -> App {
             used: Some(130.0),
         },
         at: at(600),
-    })));
+    }));
     app.update(super::Msg::Resize {
         width: 100,
         height: 30,

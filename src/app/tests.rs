@@ -44,10 +44,11 @@ fn p_pauses_all_then_resumes_once_the_engine_confirmed() {
     // Nothing is paused until the engine says so: pressing again still asks to pause.
     assert_eq!(app.update(ch('p')), Some(Cmd::Pause(Scope::All)));
     for provider in ["omniscrape", "alterlab"] {
-        app.update(Msg::Probe(Box::new(ProbeEvent::Paused {
+        app.update(Msg::Fact(Fact::Paused {
             provider: provider.into(),
             reason: "paused by the user".into(),
-        })));
+            at: now(),
+        }));
     }
     assert!(app.stats.providers.iter().all(|p| p.paused.is_some()));
     assert_eq!(app.update(ch('p')), Some(Cmd::Resume(Scope::All)));
@@ -62,10 +63,11 @@ fn shift_p_acts_on_the_selected_provider() {
         app.update(ch('P')),
         Some(Cmd::Pause(Scope::Provider("alterlab".into())))
     );
-    app.update(Msg::Probe(Box::new(ProbeEvent::Paused {
+    app.update(Msg::Fact(Fact::Paused {
         provider: "alterlab".into(),
         reason: "INSUFFICIENT_CREDITS: no balance".into(),
-    })));
+        at: now(),
+    }));
     assert!(
         app.notice
             .as_ref()
@@ -135,10 +137,11 @@ fn new_attempts_keep_a_scrolled_selection_on_its_row() {
         ..fixture::Attempt::default()
     });
     fresh.attempt_id = 100;
-    app.update(Msg::Probe(Box::new(ProbeEvent::Attempt {
+    app.update(Msg::Fact(Fact::Attempt {
+        at: crate::stats::finished_at(&fresh),
         outcome: Box::new(fresh),
-        in_flight: 0,
-    })));
+        in_flight: Some(0),
+    }));
     assert_eq!(app.selected_attempt().unwrap().attempt_id, selected);
 }
 
@@ -279,24 +282,25 @@ fn notices_fade_with_the_clock_not_the_wall() {
 #[test]
 fn engine_events_set_limits_holds_and_rejections() {
     let mut app = fixture::app();
-    app.update(Msg::Probe(Box::new(ProbeEvent::Limits {
+    app.update(Msg::Fact(Fact::Limits {
         provider: "alterlab".into(),
         concurrency: 7,
-        rate: Rate::PerSecond(0.5),
-    })));
+        rate: Some(Rate::PerSecond(0.5)),
+        at: now(),
+    }));
     assert_eq!(app.rate, Rate::PerSecond(0.5));
     assert_eq!(app.live["alterlab"].concurrency, Some(7));
     let until = now() + TimeDelta::seconds(90);
-    app.update(Msg::Probe(Box::new(ProbeEvent::Hold {
+    app.update(Msg::Notice(LiveNotice::Hold {
         provider: "omniscrape".into(),
         until,
         reason: "Retry-After".into(),
-    })));
+    }));
     let omni = app.stats.provider("omniscrape").unwrap();
     assert_eq!(app.next_allowed(omni), Some(until));
-    app.update(Msg::Probe(Box::new(ProbeEvent::CommandRejected {
+    app.update(Msg::Notice(LiveNotice::CommandRejected {
         message: "attempt 999 is no longer kept".into(),
-    })));
+    }));
     assert!(app.notice.as_ref().unwrap().warning);
     app.update(Msg::EngineStopped);
     assert!(!app.engine_running);
@@ -343,11 +347,11 @@ fn replayed_records_fold_like_live_events_and_bad_lines_are_counted() {
     );
     for outcome in fixture::session_outcomes() {
         let at = crate::stats::finished_at(&outcome);
-        replayed.update(Msg::Replayed(Box::new(crate::eventlog::Record::Attempt {
+        replayed.update(Msg::Fact(Fact::Attempt {
             at,
             outcome: Box::new(outcome),
             in_flight: None,
-        })));
+        }));
     }
     replayed.update(Msg::ReplayUnreadable);
     for name in ["omniscrape", "alterlab"] {

@@ -1,7 +1,7 @@
 //! `omniscope replay FILE`: a recorded event log, folded again.
 //!
 //! Headless, the log is folded into [`crate::stats::SessionStats`] with the same function the live
-//! session used ([`crate::eventlog::apply`]), so the report counts what the run counted. The
+//! session used ([`crate::stats::SessionStats::apply`]), so the report counts what the run counted. The
 //! interactive replay feeds the dashboard from [`crate::eventlog::replay::spawn`].
 
 use std::fmt::Write as _;
@@ -9,9 +9,10 @@ use std::path::Path;
 
 use crate::cli::ReplayArgs;
 use crate::cmd::CliError;
+use crate::event::Fact;
+use crate::eventlog;
 use crate::eventlog::reader::{Folded, ReadError, fold_path};
 use crate::eventlog::replay::ReplayItem;
-use crate::eventlog::{self, Record};
 use crate::output_file::ReportFile;
 use crate::report::{self, Report};
 use crate::session::{self, Threads};
@@ -86,8 +87,8 @@ fn play_as_text(args: &ReplayArgs) -> Result<(), CliError> {
         let mut ended_at = None;
         while let Some(item) = items.recv().await {
             match item {
-                ReplayItem::Record(record) => {
-                    if let Some(line) = describe(&record)
+                ReplayItem::Fact(fact) => {
+                    if let Some(line) = describe(&fact)
                         && !crate::stdout::print(&format!("{line}\n"))
                     {
                         // The reader has gone (`replay LOG | head`): stop playing, at the
@@ -95,9 +96,11 @@ fn play_as_text(args: &ReplayArgs) -> Result<(), CliError> {
                         task.abort();
                         return Ok(());
                     }
-                    let stats = stats.get_or_insert_with(|| SessionStats::new(record.at()));
-                    eventlog::apply(stats, &record);
-                    ended_at = Some(record.at());
+                    let at = fact.at();
+                    stats
+                        .get_or_insert_with(|| SessionStats::new(at))
+                        .apply(fact);
+                    ended_at = Some(at);
                 }
                 ReplayItem::Unreadable { line, error } => {
                     crate::note!("{}: line {line} unreadable: {error}", file.display());
@@ -113,10 +116,10 @@ fn play_as_text(args: &ReplayArgs) -> Result<(), CliError> {
     })
 }
 
-fn describe(record: &Record) -> Option<String> {
-    let time = record.at().format("%H:%M:%S%.3f");
-    match record {
-        Record::Attempt { outcome, .. } => Some(format!(
+fn describe(fact: &Fact) -> Option<String> {
+    let time = fact.at().format("%H:%M:%S%.3f");
+    match fact {
+        Fact::Attempt { outcome, .. } => Some(format!(
             "{time} {} #{} {} api {} target {} {}{:.0} ms",
             outcome.provider,
             outcome.attempt_id,
@@ -134,10 +137,10 @@ fn describe(record: &Record) -> Option<String> {
                 .unwrap_or_default(),
             outcome.latency.as_secs_f64() * 1000.0,
         )),
-        Record::Paused {
+        Fact::Paused {
             provider, reason, ..
         } => Some(format!("{time} {provider} paused: {reason}")),
-        Record::Resumed { provider, .. } => Some(format!("{time} {provider} resumed")),
+        Fact::Resumed { provider, .. } => Some(format!("{time} {provider} resumed")),
         _ => None,
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::cli::RunArgs;
 use crate::cmd::CliError;
+use crate::event::{Event, Fact, Notice};
 use crate::output_file::{ReportFile, SPECIAL_WRITE_WAIT};
-use crate::probe::ProbeEvent;
 use crate::report;
 use crate::session::{self, Session, Threads};
 
@@ -50,8 +50,10 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
                 }
                 for event in batch.drain(..) {
                     narrate(&event);
-                    recorder.event(&event).await;
-                    event.apply_to(&mut stats);
+                    if let Event::Fact(fact) = event {
+                        recorder.record(&fact).await;
+                        stats.apply(fact);
+                    }
                 }
             }
             Some(()) = stops.recv() => {
@@ -115,25 +117,27 @@ pub fn write_report(file: ReportFile, report: &report::Report) -> Result<(), Cli
 }
 
 /// What a headless user should see while it runs (stderr; stdout carries the summary).
-fn narrate(event: &ProbeEvent) {
+fn narrate(event: &Event) {
     match event {
-        ProbeEvent::Paused { provider, reason } => {
+        Event::Fact(Fact::Paused {
+            provider, reason, ..
+        }) => {
             crate::note!("{provider} paused: {reason}");
         }
-        ProbeEvent::Hold {
+        Event::Notice(Notice::Hold {
             provider,
             until,
             reason,
-        } => crate::note!("{provider} held until {until}: {reason}"),
-        ProbeEvent::UsageFailed { provider, message } => {
+        }) => crate::note!("{provider} held until {until}: {reason}"),
+        Event::Notice(Notice::UsageFailed { provider, message }) => {
             crate::note!("{provider}: {message}");
         }
-        ProbeEvent::GaveUp {
+        Event::Notice(Notice::GaveUp {
             provider,
             reason,
             offer: Some(offer),
             ..
-        } => crate::note!("{provider}: {reason} (an escalated retry may help: {offer})"),
+        }) => crate::note!("{provider}: {reason} (an escalated retry may help: {offer})"),
         _ => {}
     }
 }

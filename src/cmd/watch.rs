@@ -104,10 +104,10 @@ async fn dashboard(
     tui::require_terminal().map_err(CliError::Terminal)?;
     // Opened before the terminal is taken, so a bad log path or metrics address is a plain error.
     let session = Session::for_engine(&engine, &profiles, &outputs).await?;
-    let (handle, mut engine_events) = session.spawn_engine(engine.clone(), &profiles)?;
+    let (handle, engine_events) = session.spawn_engine(engine.clone(), &profiles)?;
     let Session {
         stats,
-        mut recorder,
+        recorder,
         clock,
     } = session;
     let now = stats.started_at;
@@ -121,21 +121,10 @@ async fn dashboard(
         );
     }
     let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    // Every event is recorded (log, metrics) before the screen sees it, and keeps being recorded
+    // Every fact is recorded (log, metrics) before the screen sees it, and keeps being recorded
     // after the screen has closed, until the engine's channel ends.
     let log_counts = recorder.log_counts();
-    let recording = tokio::spawn(async move {
-        let mut screen = Some(events_tx);
-        while let Some(event) = engine_events.recv().await {
-            recorder.event(&event).await;
-            if let Some(tx) = &screen
-                && tx.send(event).await.is_err()
-            {
-                screen = None;
-            }
-        }
-        recorder.finish(clock.now()).await
-    });
+    let recording = tokio::spawn(recorder.record_and_forward(engine_events, events_tx, clock));
     let shown = tui::run(app, handle, events).await;
     // Requests still in the air after the engine's own grace period are not waited for long.
     let recorded = tokio::time::timeout(Duration::from_secs(5), recording).await;

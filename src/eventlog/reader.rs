@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::{Line, Record, SCHEMA, apply};
+use super::{Line, SCHEMA};
+use crate::event::Fact;
 use crate::stats::SessionStats;
 
 /// How many unreadable lines are kept with their error, for the message to the user.
@@ -16,7 +17,7 @@ pub const UNREADABLE_KEPT: usize = 10;
 /// What one line of a log is.
 #[derive(Debug)]
 pub enum ParsedLine {
-    Record(Record),
+    Fact(Fact),
     /// Only whitespace: not counted.
     Blank,
     Unreadable(String),
@@ -29,7 +30,7 @@ pub fn parse_line(bytes: &[u8]) -> ParsedLine {
         return ParsedLine::Blank;
     }
     match serde_json::from_slice::<Line>(bytes) {
-        Ok(line) if line.schema == SCHEMA => ParsedLine::Record(line.record),
+        Ok(line) if line.schema == SCHEMA => ParsedLine::Fact(line.fact),
         Ok(line) => ParsedLine::Unreadable(format!("schema {:?}, expected {SCHEMA}", line.schema)),
         Err(error) => ParsedLine::Unreadable(error.to_string()),
     }
@@ -62,10 +63,10 @@ impl ReadSummary {
     }
 }
 
-/// Every record of a log, in order, and what could not be read.
+/// Every fact of a log, in order, and what could not be read.
 #[derive(Debug, Clone, Default)]
 pub struct ReadLog {
-    pub records: Vec<Record>,
+    pub facts: Vec<Fact>,
     pub summary: ReadSummary,
 }
 
@@ -76,13 +77,13 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
-/// Read each line of `input`, handing every record to `each`.
+/// Read each line of `input`, handing every fact to `each`.
 ///
 /// # Errors
 /// Only an I/O error of `input` itself; bad lines are counted in the summary.
-pub fn for_each_record(
+pub fn for_each_fact(
     mut input: impl BufRead,
-    mut each: impl FnMut(Record),
+    mut each: impl FnMut(Fact),
 ) -> std::io::Result<ReadSummary> {
     let mut summary = ReadSummary::default();
     let mut buffer = Vec::new();
@@ -95,9 +96,9 @@ pub fn for_each_record(
         number += 1;
         let complete = buffer.last() == Some(&b'\n');
         match parse_line(&buffer) {
-            ParsedLine::Record(record) => {
+            ParsedLine::Fact(fact) => {
                 summary.records += 1;
-                each(record);
+                each(fact);
             }
             ParsedLine::Blank => {}
             ParsedLine::Unreadable(error) => {
@@ -114,9 +115,9 @@ pub fn for_each_record(
 /// # Errors
 /// Only an I/O error of `input`.
 pub fn read_log(input: impl BufRead) -> std::io::Result<ReadLog> {
-    let mut records = Vec::new();
-    let summary = for_each_record(input, |record| records.push(record))?;
-    Ok(ReadLog { records, summary })
+    let mut facts = Vec::new();
+    let summary = for_each_fact(input, |fact| facts.push(fact))?;
+    Ok(ReadLog { facts, summary })
 }
 
 /// Read the log at `path` into memory.
@@ -143,7 +144,7 @@ pub struct Folded {
     pub ended_cleanly: bool,
 }
 
-/// Stream the log at `path` through [`apply`]: the statistics the live session had at its end.
+/// Stream the log at `path` through [`SessionStats::apply`]: the statistics the live session had at its end.
 /// Unreadable lines are counted in `stats.unreadable_inputs`.
 ///
 /// # Errors
@@ -165,17 +166,17 @@ pub fn fold(input: impl BufRead) -> std::io::Result<Folded> {
     let mut stats: Option<SessionStats> = None;
     let mut ended_at = None;
     let mut ended_cleanly = false;
-    let summary = for_each_record(input, |record| {
-        // A log without its first line (cut, or from another tool) starts at its first record.
-        let stats = stats.get_or_insert_with(|| SessionStats::new(record.at()));
-        apply(stats, &record);
-        if let Record::SessionEnd { at } = record {
+    let summary = for_each_fact(input, |fact| {
+        let at = fact.at();
+        // A log without its first line (cut, or from another tool) starts at its first fact.
+        let stats = stats.get_or_insert_with(|| SessionStats::new(at));
+        if let Fact::SessionEnd { .. } = fact {
             ended_cleanly = true;
             ended_at = Some(at);
         } else if !ended_cleanly {
-            ended_at =
-                Some(ended_at.map_or(record.at(), |last: DateTime<Utc>| last.max(record.at())));
+            ended_at = Some(ended_at.map_or(at, |last: DateTime<Utc>| last.max(at)));
         }
+        stats.apply(fact);
     })?;
     let mut stats = stats.unwrap_or_else(|| SessionStats::new(DateTime::<Utc>::UNIX_EPOCH));
     stats.unreadable_inputs += summary.unreadable;

@@ -1,6 +1,6 @@
-//! The replay source: a task that reads a log and emits its records with the original timing,
+//! The replay source: a task that reads a log and emits its facts with the original timing,
 //! scaled by a speed (1×, 10×, as fast as possible), pausable. The dashboard consumes it as it
-//! consumes the live engine's events: each record goes through [`super::apply`].
+//! consumes the live engine's events: each fact goes through [`crate::stats::SessionStats::apply`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,8 +11,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::Record;
 use super::reader::{ParsedLine, ReadError, ReadSummary, parse_line};
+use crate::event::Fact;
 
 /// How fast a log plays back; `--speed` parses it (clap's `ValueEnum`: 1, 10 or max; 1x and 10x
 /// too).
@@ -76,7 +76,7 @@ pub fn gap(previous: DateTime<Utc>, next: DateTime<Utc>) -> Duration {
 /// What the replay source emits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplayItem {
-    Record(Record),
+    Fact(Fact),
     /// A line that could not be read: its number (from 1) and why. Counted, not fatal.
     Unreadable {
         line: u64,
@@ -163,8 +163,8 @@ async fn play(
                     error,
                 }
             }
-            ParsedLine::Record(record) => {
-                let at = record.at();
+            ParsedLine::Fact(fact) => {
+                let at = fact.at();
                 if let Some(previous) = previous_at {
                     wait(gap(previous, at), &mut paused, &mut speeds).await;
                 } else {
@@ -172,7 +172,7 @@ async fn play(
                 }
                 previous_at = Some(previous_at.map_or(at, |previous| previous.max(at)));
                 summary.records += 1;
-                ReplayItem::Record(record)
+                ReplayItem::Fact(fact)
             }
         };
         if items.send(item).await.is_err() {

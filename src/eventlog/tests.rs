@@ -7,9 +7,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::reader::{fold, read_log};
 use super::*;
-use crate::outcome::Transport;
-use crate::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
-use crate::stats::finished_at;
+use crate::event::{ProviderEntry, Rate};
+use crate::outcome::{BillingUnit, Transport};
+use crate::provider::{AttemptMeta, Exchange, UsageReading, builtin_profiles, classify};
+use crate::stats::SessionStats;
 
 fn at(millis: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000, 0).unwrap() + TimeDelta::milliseconds(millis)
@@ -68,8 +69,8 @@ const ALTER_NO_CREDITS: &str =
     r#"{"detail":"Insufficient credits","error_code":"INSUFFICIENT_CREDITS"}"#;
 
 /// A session with every record type, in the order a live run would see them.
-pub(crate) fn sample_session() -> Vec<Record> {
-    let mut records = vec![Record::SessionStart {
+pub(crate) fn sample_session() -> Vec<Fact> {
+    let mut records = vec![Fact::SessionStart {
         started_at: at(0),
         providers: vec![
             ProviderEntry {
@@ -88,12 +89,13 @@ pub(crate) fn sample_session() -> Vec<Record> {
             .unwrap()
             .clone(),
     }];
-    records.push(Record::Limits {
+    records.push(Fact::Limits {
         provider: "alterlab".into(),
         concurrency: 3,
+        rate: Some(Rate::PerSecond(0.5)),
         at: at(1),
     });
-    records.push(Record::Usage {
+    records.push(Fact::Usage {
         provider: "alterlab".into(),
         reading: UsageReading {
             balance: Some(1234.5),
@@ -111,7 +113,7 @@ pub(crate) fn sample_session() -> Vec<Record> {
     ];
     for (index, (status, body, headers)) in omni.iter().enumerate() {
         let millis = 10 + i64::try_from(index).unwrap() * 137;
-        records.push(Record::InFlight {
+        records.push(Fact::InFlight {
             provider: "omniscrape".into(),
             n: u32::try_from(index).unwrap() + 1,
             at: at(millis),
@@ -123,14 +125,14 @@ pub(crate) fn sample_session() -> Vec<Record> {
             attempt.retry_of = Some(10);
             attempt.attempt = 2;
         }
-        records.push(Record::Attempt {
+        records.push(Fact::Attempt {
             at: at(millis + 5),
             outcome: Box::new(attempt),
             in_flight: Some(u32::try_from(index).unwrap()),
         });
     }
     let headers = [("x-ratelimit-limit", "30"), ("x-ratelimit-remaining", "7")];
-    records.push(Record::Attempt {
+    records.push(Fact::Attempt {
         at: at(900),
         outcome: Box::new(outcome(
             "alterlab",
@@ -142,7 +144,7 @@ pub(crate) fn sample_session() -> Vec<Record> {
         )),
         in_flight: Some(0),
     });
-    records.push(Record::Attempt {
+    records.push(Fact::Attempt {
         at: at(1000),
         outcome: Box::new(outcome(
             "alterlab",
@@ -154,13 +156,13 @@ pub(crate) fn sample_session() -> Vec<Record> {
         )),
         in_flight: None,
     });
-    records.push(Record::Paused {
+    records.push(Fact::Paused {
         provider: "alterlab".into(),
         reason: "INSUFFICIENT_CREDITS: Insufficient credits".into(),
         at: at(1001),
     });
     for probe_id in 0..3 {
-        records.push(Record::Skipped {
+        records.push(Fact::Skipped {
             provider: "alterlab".into(),
             reason: "paused: INSUFFICIENT_CREDITS".into(),
             at: at(1100 + probe_id),
@@ -168,76 +170,22 @@ pub(crate) fn sample_session() -> Vec<Record> {
             target_url: Some("https://example.com/".into()),
         });
     }
-    records.push(Record::Paused {
+    records.push(Fact::Paused {
         provider: "omniscrape".into(),
         reason: "paused by the user".into(),
         at: at(1200),
     });
-    records.push(Record::Resumed {
+    records.push(Fact::Resumed {
         provider: "omniscrape".into(),
         reason: Some("resumed by the user".into()),
         at: at(1300),
     });
-    records.push(Record::SessionEnd { at: at(2000) });
+    records.push(Fact::SessionEnd { at: at(2000) });
     records
 }
 
-/// What the live session does with the same events: the stats methods called directly.
-fn fold_directly(records: &[Record]) -> SessionStats {
-    let mut stats = SessionStats::new(at(0));
-    stats
-        .register("omniscrape", BillingUnit::Usd)
-        .set_configured_limit(5);
-    stats
-        .register("alterlab", BillingUnit::Credits)
-        .set_configured_limit(2);
-    for record in records {
-        match record {
-            Record::Attempt {
-                outcome, in_flight, ..
-            } => {
-                stats.ingest((**outcome).clone());
-                if let Some(n) = in_flight {
-                    stats
-                        .provider_mut(&outcome.provider)
-                        .unwrap()
-                        .set_in_flight(*n, finished_at(outcome));
-                }
-            }
-            Record::InFlight { provider, n, at } => {
-                stats.provider_mut(provider).unwrap().set_in_flight(*n, *at);
-            }
-            Record::Limits {
-                provider,
-                concurrency,
-                ..
-            } => stats
-                .provider_mut(provider)
-                .unwrap()
-                .set_configured_limit(*concurrency),
-            Record::Usage {
-                provider,
-                reading,
-                at,
-            } => stats
-                .provider_mut(provider)
-                .unwrap()
-                .record_usage(reading, *at),
-            Record::Paused {
-                provider, reason, ..
-            } => stats.provider_mut(provider).unwrap().paused = Some(reason.clone()),
-            Record::Resumed { provider, .. } => stats.provider_mut(provider).unwrap().paused = None,
-            Record::Skipped {
-                provider, reason, ..
-            } => stats.provider_mut(provider).unwrap().record_skipped(reason),
-            Record::SessionStart { .. } | Record::SessionEnd { .. } => {}
-        }
-    }
-    stats
-}
-
-fn to_ndjson(records: &[Record]) -> String {
-    records.iter().map(|r| r.to_line().unwrap()).collect()
+fn to_ndjson(records: &[Fact]) -> String {
+    records.iter().map(|r| to_line(r).unwrap()).collect()
 }
 
 #[test]
@@ -246,8 +194,8 @@ fn every_record_type_round_trips_as_one_line_with_schema_and_type() {
     let mut appended = b"earlier line\n".to_vec();
     let mut expected = appended.clone();
     for record in sample_session() {
-        let line = record.to_line().unwrap();
-        record.append_line(&mut appended).unwrap();
+        let line = to_line(&record).unwrap();
+        append_line(&record, &mut appended).unwrap();
         expected.extend_from_slice(line.as_bytes());
         assert_eq!(appended, expected);
         assert_eq!(line.matches('\n').count(), 1, "{line}");
@@ -255,7 +203,7 @@ fn every_record_type_round_trips_as_one_line_with_schema_and_type() {
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(json["schema"], SCHEMA);
         assert!(json["type"].is_string(), "{line}");
-        let ParsedLine::Record(back) = reader::parse_line(line.as_bytes()) else {
+        let ParsedLine::Fact(back) = reader::parse_line(line.as_bytes()) else {
             panic!("unreadable: {line}");
         };
         assert_eq!(back, record);
@@ -267,7 +215,7 @@ fn record_types_are_named_as_documented() {
     let types: Vec<String> = sample_session()
         .iter()
         .map(|record| {
-            serde_json::from_str::<serde_json::Value>(&record.to_line().unwrap()).unwrap()["type"]
+            serde_json::from_str::<serde_json::Value>(&to_line(record).unwrap()).unwrap()["type"]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -290,10 +238,16 @@ fn record_types_are_named_as_documented() {
 
 use super::reader::ParsedLine;
 
+/// JSON keeps every fact exactly: the facts read back from their lines fold to the statistics the
+/// facts themselves fold to. (That the live dashboard folds what its log then replays is
+/// `tui::tests::the_live_dashboard_and_a_replay_of_its_log_fold_the_same_facts_alike`.)
 #[test]
-fn a_replayed_log_gives_the_stats_of_the_live_session() {
+fn a_log_read_back_folds_to_the_stats_of_its_facts() {
     let records = sample_session();
-    let live = fold_directly(&records);
+    let mut live = SessionStats::new(at(0));
+    for record in records.clone() {
+        live.apply(record);
+    }
     let folded = fold(Cursor::new(to_ndjson(&records))).unwrap();
     assert!(folded.ended_cleanly);
     assert_eq!(folded.ended_at, Some(at(2000)));
@@ -331,7 +285,7 @@ fn a_replayed_log_gives_the_stats_of_the_live_session() {
 fn unreadable_lines_are_counted_not_fatal() {
     let records = sample_session();
     let mut log = String::new();
-    log.push_str(&records[0].to_line().unwrap());
+    log.push_str(&to_line(&records[0]).unwrap());
     log.push_str("not json at all\n");
     log.push('\n');
     log.push_str(
@@ -343,13 +297,13 @@ fn unreadable_lines_are_counted_not_fatal() {
     );
     log.push('\n');
     for record in &records[1..] {
-        log.push_str(&record.to_line().unwrap());
+        log.push_str(&to_line(record).unwrap());
     }
-    let partial = records[4].to_line().unwrap();
+    let partial = to_line(&records[4]).unwrap();
     log.push_str(&partial[..partial.len() / 2]);
 
     let read = read_log(Cursor::new(log.clone())).unwrap();
-    assert_eq!(read.records.len(), records.len());
+    assert_eq!(read.facts.len(), records.len());
     assert_eq!(read.summary.unreadable, 4);
     assert!(read.summary.partial_tail);
     assert_eq!(
@@ -411,7 +365,7 @@ async fn the_writer_writes_whole_lines_and_flushes_on_close() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.ends_with('\n'));
     let read = read_path(&path).unwrap();
-    assert_eq!(read.records, records);
+    assert_eq!(read.facts, records);
     assert_eq!(read.summary.unreadable, 0);
 }
 
@@ -426,14 +380,14 @@ async fn the_writer_flushes_within_a_second_without_close() {
     // The write itself runs on the blocking pool, in real time: give it up to a few seconds.
     let mut read = read_path(&path).unwrap();
     for _ in 0..500 {
-        if !read.records.is_empty() {
+        if !read.facts.is_empty() {
             break;
         }
         tokio::task::yield_now().await;
         std::thread::sleep(Duration::from_millis(10));
         read = read_path(&path).unwrap();
     }
-    assert_eq!(read.records.len(), 1, "flushed without close");
+    assert_eq!(read.facts.len(), 1, "flushed without close");
     drop(log);
 }
 
@@ -457,7 +411,7 @@ fn lines_the_writer_holds_when_the_runtime_shuts_down_reach_the_file() {
     // Shut down without `close` and well before the flush deadline: the writer's task is dropped.
     drop(runtime);
     drop(log);
-    assert_eq!(read_path(&path).unwrap().records.len(), 1);
+    assert_eq!(read_path(&path).unwrap().facts.len(), 1);
 }
 
 use super::writer::FLUSH_EVERY;
@@ -467,10 +421,9 @@ proptest! {
     fn latencies_survive_json_to_the_microsecond(nanos in 0_u64..3_600_000_000_000) {
         let mut attempt = outcome("omniscrape", 200, OMNI_OK, &[], 0, Duration::from_millis(1));
         attempt.latency = Duration::from_nanos(nanos);
-        let line = Record::Attempt { at: at(0), outcome: Box::new(attempt.clone()), in_flight: None }
-            .to_line()
+        let line = to_line(&Fact::Attempt { at: at(0), outcome: Box::new(attempt.clone()), in_flight: None })
             .unwrap();
-        let ParsedLine::Record(Record::Attempt { outcome: back, .. }) = reader::parse_line(line.as_bytes()) else {
+        let ParsedLine::Fact(Fact::Attempt { outcome: back, .. }) = reader::parse_line(line.as_bytes()) else {
             panic!("unreadable");
         };
         prop_assert_eq!(back.latency.as_micros(), attempt.latency.as_micros());
@@ -510,7 +463,7 @@ fn a_logged_success_drops_headers_and_excerpt_and_a_failure_keeps_them() {
     assert_eq!(logged_outcome(&failure), failure);
 
     // The log's fold of a lean success counts what the live fold of the full one counts.
-    let record = |outcome: Outcome| Record::Attempt {
+    let record = |outcome: Outcome| Fact::Attempt {
         at: at(10),
         outcome: Box::new(outcome),
         in_flight: Some(0),
@@ -518,8 +471,8 @@ fn a_logged_success_drops_headers_and_excerpt_and_a_failure_keeps_them() {
     let mut live = SessionStats::new(at(0));
     live.register("omniscrape", BillingUnit::Usd);
     let mut replayed = live.clone();
-    apply(&mut live, &record(success));
-    apply(&mut replayed, &record(logged));
+    live.apply(record(success.clone()));
+    replayed.apply(record(logged));
     assert_eq!(
         crate::report::build(&live, at(20)),
         crate::report::build(&replayed, at(20))
@@ -546,7 +499,7 @@ fn a_logged_failure_never_holds_a_secret_looking_header() {
         !failure.succeeded(),
         "a failure keeps its headers in the log"
     );
-    let line = to_ndjson(&[Record::Attempt {
+    let line = to_ndjson(&[Fact::Attempt {
         at: at(10),
         outcome: Box::new(failure),
         in_flight: Some(0),

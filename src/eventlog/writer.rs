@@ -24,7 +24,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::Record;
+use crate::event::Fact;
 use crate::output_file::{self, Kind, OutputError};
 
 /// Records waiting for the writer; a sender waits when the writer is this far behind.
@@ -123,7 +123,7 @@ pub struct EventLog {
 /// A clonable handle for other tasks that log.
 #[derive(Debug, Clone)]
 pub struct LogSender {
-    records: mpsc::Sender<Record>,
+    records: mpsc::Sender<Fact>,
     path: PathBuf,
     counts: LogCounts,
 }
@@ -135,13 +135,13 @@ impl LogSender {
     ///
     /// # Errors
     /// The writer stopped (a write failed; [`EventLog::close`] says why).
-    pub async fn send(&self, record: Record) -> Result<(), LogError> {
+    pub async fn send(&self, fact: Fact) -> Result<(), LogError> {
         let counters = &self.counts.0;
         counters.offered.fetch_add(1, Ordering::Relaxed);
         let closed = || LogError::Closed {
             path: self.path.clone(),
         };
-        let record = match self.records.try_send(record) {
+        let record = match self.records.try_send(fact) {
             Ok(()) => {
                 counters.stalled.store(false, Ordering::Relaxed);
                 return Ok(());
@@ -234,8 +234,8 @@ impl EventLog {
     ///
     /// # Errors
     /// The writer stopped (a write failed; [`EventLog::close`] says why).
-    pub async fn send(&self, record: Record) -> Result<(), LogError> {
-        self.sender.send(record).await
+    pub async fn send(&self, fact: Fact) -> Result<(), LogError> {
+        self.sender.send(fact).await
     }
 
     /// Write what is queued, flush, and stop. Returns the number of lines written. Other
@@ -276,7 +276,7 @@ impl EventLog {
 
 async fn write_loop(
     mut pending: Pending,
-    mut records: mpsc::Receiver<Record>,
+    mut records: mpsc::Receiver<Fact>,
     path: PathBuf,
 ) -> Result<u64, LogError> {
     let write_error = |source| LogError::Write {
@@ -306,9 +306,9 @@ async fn write_loop(
         if received == 0 {
             break;
         }
-        for record in batch.drain(..) {
+        for fact in batch.drain(..) {
             let whole = pending.bytes.len();
-            if let Err(error) = record.append_line(&mut pending.bytes) {
+            if let Err(error) = super::append_line(&fact, &mut pending.bytes) {
                 // Only whole lines reach the file: drop the partial one, keep what came before.
                 pending.bytes.truncate(whole);
                 pending.write_out().await.map_err(write_error)?;

@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Received, RequestTemplate};
 use super::limits::{Gate, GatePass, Pacer};
-use super::messages::{EngineCommand, ProbeEvent, Scope};
 use crate::clock::Clock;
 use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
+use crate::event::{EngineCommand, Event, Fact, Notice, Scope};
 use crate::outcome::{AttemptId, Fault, JobRef, Outcome, RequestOptions, Retryable, Transport};
 use crate::policy::{self, Decision, RetryPolicy, RetryState};
 use crate::provider::{self, AttemptMeta, Exchange, JobPoll, Profile, Profiles};
@@ -86,7 +86,7 @@ impl Engine {
     pub fn spawn(
         config: EngineConfig,
         profiles: &Profiles,
-        events: mpsc::Sender<ProbeEvent>,
+        events: mpsc::Sender<Event>,
     ) -> Result<EngineHandle, EngineError> {
         Self::spawn_with_clock(config, profiles, events, Clock::real())
     }
@@ -99,7 +99,7 @@ impl Engine {
     pub fn spawn_with_clock(
         config: EngineConfig,
         profiles: &Profiles,
-        events: mpsc::Sender<ProbeEvent>,
+        events: mpsc::Sender<Event>,
         clock: Clock,
     ) -> Result<EngineHandle, EngineError> {
         let client = http::build_client(config.connect_timeout, config.timeout)
@@ -148,7 +148,7 @@ struct Shared {
     client: Client,
     config: EngineConfig,
     providers: HashMap<String, Arc<ProviderRuntime>>,
-    events: mpsc::Sender<ProbeEvent>,
+    events: mpsc::Sender<Event>,
     /// Wall-clock time; tokio's `Instant` times the waits.
     clock: Clock,
     cancel: CancellationToken,
@@ -166,8 +166,8 @@ struct Failure {
 impl Shared {
     /// Send an event, waiting while the consumer is behind. A consumer that went away stops the
     /// engine: nobody would see what it does.
-    async fn emit(&self, event: ProbeEvent) {
-        if self.events.send(event).await.is_err() {
+    async fn emit(&self, event: impl Into<Event>) {
+        if self.events.send(event.into()).await.is_err() {
             self.cancel.cancel();
         }
     }
@@ -305,10 +305,11 @@ impl ProviderRuntime {
 async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<EngineCommand>) {
     for provider in shared.providers.values() {
         shared
-            .emit(ProbeEvent::Limits {
+            .emit(Fact::Limits {
                 provider: provider.name().to_owned(),
                 concurrency: provider.gate.limit(),
-                rate: provider.settings.rate,
+                rate: Some(provider.settings.rate),
+                at: shared.clock.now(),
             })
             .await;
     }
@@ -585,7 +586,7 @@ async fn run_chain(
             } => {
                 shared.mark_retried(attempt_id);
                 shared
-                    .emit(ProbeEvent::RetryScheduled {
+                    .emit(Notice::RetryScheduled {
                         provider: provider.name().to_owned(),
                         attempt_id,
                         after,
@@ -607,7 +608,7 @@ async fn run_chain(
             }
             Decision::GiveUp { reason, offer } => {
                 shared
-                    .emit(ProbeEvent::GaveUp {
+                    .emit(Notice::GaveUp {
                         provider: provider.name().to_owned(),
                         attempt_id,
                         reason,
@@ -627,9 +628,10 @@ async fn run_chain(
 async fn pause_provider(shared: &Shared, provider: &ProviderRuntime, reason: &str) {
     if provider.pause(reason) {
         shared
-            .emit(ProbeEvent::Paused {
+            .emit(Fact::Paused {
                 provider: provider.name().to_owned(),
                 reason: reason.to_owned(),
+                at: shared.clock.now(),
             })
             .await;
     }
@@ -715,11 +717,12 @@ async fn run_attempt(
         Turn::Go(pass) => pass,
         Turn::Skip(reason) => {
             shared
-                .emit(ProbeEvent::Skipped {
+                .emit(Fact::Skipped {
                     provider: provider.name().to_owned(),
-                    probe_id: plan.probe_id,
-                    target_url: plan.target.clone(),
                     reason,
+                    at: shared.clock.now(),
+                    probe_id: Some(plan.probe_id),
+                    target_url: Some(plan.target.clone()),
                 })
                 .await;
             return Sent::Skipped;
@@ -736,13 +739,10 @@ async fn run_attempt(
         started_at: shared.clock.now(),
     };
     shared
-        .emit(ProbeEvent::AttemptStarted {
+        .emit(Fact::InFlight {
             provider: provider.name().to_owned(),
-            probe_id: plan.probe_id,
-            attempt_id: meta.attempt_id,
-            target_url: plan.target.clone(),
+            n: provider.sending.fetch_add(1, Ordering::Relaxed) + 1,
             at: meta.started_at,
-            in_flight: provider.sending.fetch_add(1, Ordering::Relaxed) + 1,
         })
         .await;
 
@@ -835,19 +835,24 @@ async fn report(shared: &Shared, provider: &ProviderRuntime, finished: Finished)
         hold,
     } = finished;
     shared
-        .emit(ProbeEvent::Attempt { outcome, in_flight })
+        .emit(Fact::Attempt {
+            at: shared.clock.now(),
+            outcome,
+            in_flight: Some(in_flight),
+        })
         .await;
     if let Some(reason) = paused_now {
         shared
-            .emit(ProbeEvent::Paused {
+            .emit(Fact::Paused {
                 provider: provider.name().to_owned(),
                 reason,
+                at: shared.clock.now(),
             })
             .await;
     }
     if let Some(Hold { until, reason }) = hold {
         shared
-            .emit(ProbeEvent::Hold {
+            .emit(Notice::Hold {
                 provider: provider.name().to_owned(),
                 until,
                 reason,
@@ -990,7 +995,7 @@ async fn emit_job_pending(
 ) {
     provider.key_forms.scrub(&mut status);
     shared
-        .emit(ProbeEvent::JobPending {
+        .emit(Notice::JobPending {
             provider: provider.name().to_owned(),
             attempt_id: meta.attempt_id,
             job_id: job_id.to_owned(),
@@ -1084,33 +1089,37 @@ async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
             &provider.settings.key,
         );
         let received = http::send(request, shared.config.body_cap).await;
-        let event = match (&received.transport, received.status) {
+        let event: Event = match (&received.transport, received.status) {
             (Transport::Ok, Some(status)) if (200..300).contains(&status) => {
                 match provider::parse_usage(&provider.profile, &received.body) {
                     Some(mut reading) => {
                         if let Some(plan) = &mut reading.plan {
                             provider.key_forms.scrub(plan);
                         }
-                        ProbeEvent::Usage {
+                        Fact::Usage {
                             provider: provider.name().to_owned(),
                             reading,
                             at: shared.clock.now(),
                         }
+                        .into()
                     }
-                    None => ProbeEvent::UsageFailed {
+                    None => Notice::UsageFailed {
                         provider: provider.name().to_owned(),
                         message: "usage response is not the JSON the profile describes".to_owned(),
-                    },
+                    }
+                    .into(),
                 }
             }
-            (Transport::Ok, Some(status)) => ProbeEvent::UsageFailed {
+            (Transport::Ok, Some(status)) => Notice::UsageFailed {
                 provider: provider.name().to_owned(),
                 message: format!("usage endpoint answered HTTP {status}"),
-            },
-            (transport, _) => ProbeEvent::UsageFailed {
+            }
+            .into(),
+            (transport, _) => Notice::UsageFailed {
                 provider: provider.name().to_owned(),
                 message: format!("usage endpoint: {}", transport.label()),
-            },
+            }
+            .into(),
         };
         shared.emit(event).await;
         tokio::select! {
@@ -1141,8 +1150,10 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
             for provider in in_scope(&scope) {
                 if provider.resume() {
                     shared
-                        .emit(ProbeEvent::Resumed {
+                        .emit(Fact::Resumed {
                             provider: provider.name().to_owned(),
+                            reason: None,
+                            at: shared.clock.now(),
                         })
                         .await;
                 }
@@ -1152,10 +1163,11 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
             for provider in in_scope(&scope) {
                 provider.pacer.set_interval(rate.interval());
                 shared
-                    .emit(ProbeEvent::Limits {
+                    .emit(Fact::Limits {
                         provider: provider.name().to_owned(),
                         concurrency: provider.gate.limit(),
-                        rate,
+                        rate: Some(rate),
+                        at: shared.clock.now(),
                     })
                     .await;
             }
@@ -1164,10 +1176,11 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
             for provider in in_scope(&scope) {
                 provider.gate.set_limit(limit);
                 shared
-                    .emit(ProbeEvent::Limits {
+                    .emit(Fact::Limits {
                         provider: provider.name().to_owned(),
                         concurrency: provider.gate.limit(),
-                        rate: provider.settings.rate,
+                        rate: Some(provider.settings.rate),
+                        at: shared.clock.now(),
                     })
                     .await;
             }
@@ -1183,7 +1196,7 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
                 .map(|failure| (failure.outcome.clone(), failure.escalation_level));
             let Some((outcome, level)) = found else {
                 shared
-                    .emit(ProbeEvent::CommandRejected {
+                    .emit(Notice::CommandRejected {
                         message: format!("attempt {attempt_id} is not a recent failed attempt"),
                     })
                     .await;
@@ -1225,7 +1238,7 @@ async fn manual_retry(
             Some(escalation) => (escalation.options, escalation.level),
             None => {
                 shared
-                    .emit(ProbeEvent::CommandRejected {
+                    .emit(Notice::CommandRejected {
                         message: format!(
                             "attempt {}: no escalation left for {}",
                             original.attempt_id, original.provider

@@ -13,7 +13,6 @@ use crate::outcome::{
     MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Outcome, REDACTED, RateLimitReading,
     RequestOptions, Retryable, Transport, bounded_str,
 };
-use crate::policy;
 
 /// Bytes of body kept for the detail view.
 pub const BODY_EXCERPT_BYTES: usize = 512;
@@ -114,7 +113,7 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
     if !outcome.api_success && profile.billing.failures_free {
         outcome.class.refund_expected = true;
     }
-    outcome.billing.audit = policy::refund_audit(&outcome);
+    outcome.billing.audit = crate::outcome::refund_audit(&outcome);
     outcome
 }
 

@@ -139,10 +139,11 @@ fn help_lists_every_action() {
 #[test]
 fn header_shows_pause() {
     let mut app = fixture::app();
-    app.update(Msg::Probe(Box::new(crate::app::ProbeEvent::Paused {
+    app.update(Msg::Fact(crate::app::Fact::Paused {
         provider: "alterlab".into(),
         reason: "INSUFFICIENT_CREDITS: no balance".into(),
-    })));
+        at: app.now,
+    }));
     let text = screen(100, 30, &app);
     assert!(
         text.lines().next().unwrap().contains("PAUSED: alterlab"),
@@ -160,10 +161,11 @@ fn detail_of_a_replayed_success_says_why_headers_and_body_are_missing() {
         .clone();
     let mut replayed = crate::eventlog::logged_outcome(&live);
     replayed.attempt_id = 9_999;
-    app.update(Msg::Probe(Box::new(crate::app::ProbeEvent::Attempt {
+    app.update(Msg::Fact(crate::app::Fact::Attempt {
+        at: app.now,
         outcome: Box::new(replayed),
-        in_flight: 0,
-    })));
+        in_flight: Some(0),
+    }));
     app.overlay = Overlay::Detail(9_999);
     let text = screen(120, 40, &app);
     assert!(text.contains("not in the event log"), "{text}");

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use omniscope::clock::Clock;
 use omniscope::config::{self, EngineConfig, Overrides, Schedule};
+use omniscope::event::{Event, Fact, Notice};
 use omniscope::outcome::{Outcome, Transport};
-use omniscope::probe::{Engine, EngineCommand, ProbeEvent, Scope};
+use omniscope::probe::{Engine, EngineCommand, Scope};
 use omniscope::provider::builtin_profiles;
 use omniscope::stats::SessionStats;
 use scripted::{Reply, Server, alter_fail, alter_ok, omni_fail, omni_ok};
@@ -47,12 +48,12 @@ fn resolved(toml: &str, overrides: &Overrides) -> EngineConfig {
 }
 
 /// Run to the end, collecting every event.
-async fn run_all(config: EngineConfig) -> Vec<ProbeEvent> {
+async fn run_all(config: EngineConfig) -> Vec<Event> {
     run_all_on(config, Clock::real()).await
 }
 
 /// [`run_all`] on `clock` (a server's, when the test compares wall-clock instants with it).
-async fn run_all_on(config: EngineConfig, clock: Clock) -> Vec<ProbeEvent> {
+async fn run_all_on(config: EngineConfig, clock: Clock) -> Vec<Event> {
     let (tx, mut rx) = mpsc::channel(16);
     let handle = Engine::spawn_with_clock(config, &builtin_profiles(), tx, clock).unwrap();
     let mut events = Vec::new();
@@ -68,11 +69,11 @@ async fn run_all_on(config: EngineConfig, clock: Clock) -> Vec<ProbeEvent> {
     events
 }
 
-fn outcomes(events: &[ProbeEvent]) -> Vec<Outcome> {
+fn outcomes(events: &[Event]) -> Vec<Outcome> {
     events
         .iter()
         .filter_map(|event| match event {
-            ProbeEvent::Attempt { outcome, .. } => Some((**outcome).clone()),
+            Event::Fact(Fact::Attempt { outcome, .. }) => Some((**outcome).clone()),
             _ => None,
         })
         .collect()
@@ -153,7 +154,7 @@ async fn retry_after_holds_the_provider() {
         "Retry-After: 1 honoured, not the 20 ms back-off"
     );
     assert!(events.iter().any(
-        |event| matches!(event, ProbeEvent::Hold { provider, .. } if provider == "omniscrape")
+        |event| matches!(event, Event::Notice(Notice::Hold { provider, .. }) if provider == "omniscrape")
     ));
 }
 
@@ -221,7 +222,7 @@ async fn a_persistent_502_escalates_to_js_rendering_then_another_country() {
     assert_eq!(bodies[3]["country"], "us", "then switches proxy country");
     assert!(events.iter().any(|event| matches!(
         event,
-        ProbeEvent::RetryScheduled { escalation: Some(change), .. } if change.contains("js_rendering")
+        Event::Notice(Notice::RetryScheduled { escalation: Some(change), .. }) if change.contains("js_rendering")
     )));
 }
 
@@ -293,21 +294,25 @@ async fn an_account_error_pauses_the_provider_and_nothing_is_sent_after() {
     let reason = events
         .iter()
         .find_map(|event| match event {
-            ProbeEvent::Paused { reason, .. } => Some(reason.clone()),
+            Event::Fact(Fact::Paused { reason, .. }) => Some(reason.clone()),
             _ => None,
         })
         .expect("paused");
     assert!(reason.starts_with("INVALID_API_KEY"), "{reason}");
     let skipped = events
         .iter()
-        .filter(|event| matches!(event, ProbeEvent::Skipped { reason: r, .. } if *r == reason))
+        .filter(
+            |event| matches!(event, Event::Fact(Fact::Skipped { reason: r, .. }) if *r == reason),
+        )
         .count();
     assert_eq!(skipped, 2);
 
     let mut stats = SessionStats::new(chrono::Utc::now());
     stats.register("alterlab", omniscope::outcome::BillingUnit::Credits);
     for event in events {
-        event.apply_to(&mut stats);
+        if let Event::Fact(fact) = event {
+            stats.apply(fact);
+        }
     }
     let provider = stats.provider("alterlab").unwrap();
     assert_eq!((provider.attempts, provider.skipped), (1, 2));
@@ -333,7 +338,7 @@ async fn what_waits_behind_an_account_error_is_skipped_without_waiting_for_its_t
     assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
     let skipped = events
         .iter()
-        .filter(|event| matches!(event, ProbeEvent::Skipped { .. }))
+        .filter(|event| matches!(event, Event::Fact(Fact::Skipped { .. })))
         .count();
     assert_eq!(skipped, 2);
     // Each pacing slot is a minute: waiting for them would take two.
@@ -357,7 +362,7 @@ async fn a_slow_consumer_loses_nothing() {
     let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
     let mut attempts = 0;
     while let Some(event) = rx.recv().await {
-        if matches!(event, ProbeEvent::Attempt { .. }) {
+        if matches!(event, Event::Fact(Fact::Attempt { .. })) {
             attempts += 1;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -391,7 +396,7 @@ async fn shutdown_ends_a_held_engine_promptly() {
     // Wait until the hold is in force, then stop.
     loop {
         match rx.recv().await {
-            Some(ProbeEvent::Hold { .. }) => break,
+            Some(Event::Notice(Notice::Hold { .. })) => break,
             Some(_) => {}
             None => panic!("ended before the hold"),
         }
@@ -424,9 +429,9 @@ async fn a_manual_escalated_retry_is_one_linked_attempt() {
     let (tx, mut rx) = mpsc::channel(16);
     let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
     let (failed_id, offer) = loop {
-        if let Some(ProbeEvent::GaveUp {
+        if let Some(Event::Notice(Notice::GaveUp {
             attempt_id, offer, ..
-        }) = rx.recv().await
+        })) = rx.recv().await
         {
             break (attempt_id, offer);
         }
@@ -444,7 +449,7 @@ async fn a_manual_escalated_retry_is_one_linked_attempt() {
         })
         .await;
     let retried = loop {
-        if let Some(ProbeEvent::Attempt { outcome, .. }) = rx.recv().await {
+        if let Some(Event::Fact(Fact::Attempt { outcome, .. })) = rx.recv().await {
             break outcome;
         }
     };
@@ -463,8 +468,8 @@ async fn a_manual_escalated_retry_is_one_linked_attempt() {
     let mut saw_rejection = false;
     while !(saw_pause && saw_rejection) {
         match rx.recv().await {
-            Some(ProbeEvent::Paused { reason, .. }) => saw_pause = reason.contains("user"),
-            Some(ProbeEvent::CommandRejected { .. }) => saw_rejection = true,
+            Some(Event::Fact(Fact::Paused { reason, .. })) => saw_pause = reason.contains("user"),
+            Some(Event::Notice(Notice::CommandRejected { .. })) => saw_rejection = true,
             Some(_) => {}
             None => panic!("engine ended early"),
         }
@@ -506,7 +511,7 @@ async fn usage_is_read_and_the_key_is_sent_but_never_shown() {
     assert!(!format!("{config:?}").contains(SECRET));
     let events = run_all(config).await;
     let balance = events.iter().find_map(|event| match event {
-        ProbeEvent::Usage { reading, .. } => reading.balance,
+        Event::Fact(Fact::Usage { reading, .. }) => reading.balance,
         _ => None,
     });
     assert_eq!(balance, Some(4321.0));
@@ -538,10 +543,10 @@ async fn load_mode_keeps_the_concurrency_in_flight_and_follows_a_new_limit() {
     let mut attempts = 0;
     while attempts < 12 {
         match rx.recv().await {
-            Some(ProbeEvent::AttemptStarted { in_flight, .. }) => {
+            Some(Event::Fact(Fact::InFlight { n: in_flight, .. })) => {
                 max_in_flight = max_in_flight.max(in_flight);
             }
-            Some(ProbeEvent::Attempt { .. }) => attempts += 1,
+            Some(Event::Fact(Fact::Attempt { .. })) => attempts += 1,
             Some(_) => {}
             None => panic!("ended early"),
         }
@@ -561,7 +566,7 @@ async fn load_mode_keeps_the_concurrency_in_flight_and_follows_a_new_limit() {
     let mut raised = 0;
     while raised < 20 {
         match rx.recv().await {
-            Some(ProbeEvent::AttemptStarted { in_flight, .. }) => {
+            Some(Event::Fact(Fact::InFlight { n: in_flight, .. })) => {
                 assert!(in_flight <= 20);
                 raised = raised.max(in_flight);
             }
@@ -864,7 +869,7 @@ async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_host() {
 
 /// One async AlterLab probe (job poll interval 1 s) against a server whose scrape queues job
 /// `id` and whose polls of it answer `first`, in order, then `then`.
-async fn run_job_probe(id: &str, first: Vec<Reply>, then: Reply) -> (Server, Vec<ProbeEvent>) {
+async fn run_job_probe(id: &str, first: Vec<Reply>, then: Reply) -> (Server, Vec<Event>) {
     run_job_probe_with(id, first, then, "").await
 }
 
@@ -874,7 +879,7 @@ async fn run_job_probe_with(
     first: Vec<Reply>,
     then: Reply,
     run_settings: &str,
-) -> (Server, Vec<ProbeEvent>) {
+) -> (Server, Vec<Event>) {
     let server = Server::new();
     server.default_reply(
         "/api/v1/scrape",
@@ -925,7 +930,7 @@ async fn a_job_poll_refused_for_good_is_not_polled_again() {
         );
         let paused = events
             .iter()
-            .any(|event| matches!(event, ProbeEvent::Paused { .. }));
+            .any(|event| matches!(event, Event::Fact(Fact::Paused { .. })));
         assert_eq!(paused, pauses, "HTTP {status}");
     }
 }
@@ -1025,7 +1030,7 @@ async fn a_paused_provider_is_not_sent_usage_polls_either() {
     assert!(
         events
             .iter()
-            .any(|event| matches!(event, ProbeEvent::Paused { .. }))
+            .any(|event| matches!(event, Event::Fact(Fact::Paused { .. })))
     );
     assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
     assert!(
@@ -1048,10 +1053,10 @@ async fn the_in_flight_count_never_reads_above_the_cap() {
     let mut attempts = 0;
     while attempts < 3000 {
         match rx.recv().await {
-            Some(ProbeEvent::AttemptStarted { in_flight, .. }) => {
+            Some(Event::Fact(Fact::InFlight { n: in_flight, .. })) => {
                 assert!(in_flight <= 2, "{in_flight} in flight under a cap of 2");
             }
-            Some(ProbeEvent::Attempt { .. }) => attempts += 1,
+            Some(Event::Fact(Fact::Attempt { .. })) => attempts += 1,
             Some(_) => {}
             None => panic!("ended early"),
         }

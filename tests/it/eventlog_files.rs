@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use clap::ValueEnum;
+use omniscope::event::Fact;
 use omniscope::eventlog::replay::{ReplayItem, Speed, spawn};
-use omniscope::eventlog::{EventLog, Record, read_path};
+use omniscope::eventlog::{EventLog, read_path};
 
 const CHILD_ENV: &str = "OMNISCOPE_TEST_WRITER_CHILD";
 
-fn record(index: u32) -> Record {
-    Record::Skipped {
+fn record(index: u32) -> Fact {
+    Fact::Skipped {
         provider: "omniscrape".into(),
         // Long lines, so the buffer spills mid-stream too, not only on the timer.
         reason: format!(
@@ -73,7 +74,7 @@ fn a_writer_killed_with_sigkill_leaves_only_whole_lines() {
     assert_eq!(text.last(), Some(&b'\n'), "the file ends with a whole line");
     let read = read_path(&path).unwrap();
     assert_eq!(read.summary.unreadable, 0, "{:?}", read.summary.examples);
-    for (index, record) in read.records.iter().enumerate() {
+    for (index, record) in read.facts.iter().enumerate() {
         assert_eq!(
             *record,
             self::record(u32::try_from(index).unwrap()),
@@ -88,7 +89,7 @@ async fn the_replay_source_pauses_and_emits_everything_in_order() {
     let path = dir.path().join("session.ndjson");
     let mut text = String::new();
     for index in 0..5 {
-        text.push_str(&record(index).to_line().unwrap());
+        text.push_str(&omniscope::eventlog::to_line(&record(index)).unwrap());
         if index == 2 {
             text.push_str("garbage\n");
         }
@@ -112,7 +113,7 @@ async fn the_replay_source_pauses_and_emits_everything_in_order() {
     assert_eq!(summary.unreadable, 1);
     assert_eq!(got.len(), 6);
     assert!(matches!(got[3], ReplayItem::Unreadable { line: 4, .. }));
-    assert_eq!(got[4], ReplayItem::Record(record(3)));
+    assert_eq!(got[4], ReplayItem::Fact(record(3)));
 }
 
 #[test]
@@ -129,4 +130,59 @@ fn speeds_parse_and_scale() {
         Duration::from_millis(500)
     );
     assert_eq!(Speed::Max.scale(Duration::from_secs(5)), Duration::ZERO);
+}
+
+/// A log written by omniscope before facts became one type (a `run` against the simulator:
+/// attempts, in-flight counts, limits, usage, a pause and skipped probes) replays to the very
+/// report that run wrote.
+#[test]
+fn a_log_from_the_previous_version_replays_to_the_report_its_run_wrote() {
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/eventlog");
+    let log = fixtures.join("v1-before-one-fact-type.ndjson");
+    let folded = omniscope::eventlog::reader::fold_path(&log).unwrap();
+    assert_eq!(folded.summary.unreadable, 0);
+    assert!(folded.ended_cleanly);
+    let kinds: std::collections::HashSet<_> = read_path(&log)
+        .unwrap()
+        .facts
+        .iter()
+        .map(std::mem::discriminant)
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        8,
+        "every fact type but resumed is in the fixture"
+    );
+    let replayed = serde_json::to_value(omniscope::cmd::replay::report_of(&folded)).unwrap();
+    let written: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("v1-before-one-fact-type.report.json")).unwrap(),
+    )
+    .unwrap();
+    // Reports only ever gain fields: every field that run wrote is there, with its value.
+    assert_holds(&replayed, &written, "report");
+}
+
+/// `actual` has every field of `expected`, with equal values (objects compared key by key,
+/// arrays element by element); fields `expected` does not have are allowed.
+fn assert_holds(actual: &serde_json::Value, expected: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (actual, expected) {
+        (Value::Object(actual), Value::Object(expected)) => {
+            for (key, value) in expected {
+                let field = format!("{at}.{key}");
+                let got = actual
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{field} is missing"));
+                assert_holds(got, value, &field);
+            }
+        }
+        (Value::Array(actual), Value::Array(expected)) => {
+            assert_eq!(actual.len(), expected.len(), "{at}: lengths differ");
+            for (index, (got, value)) in actual.iter().zip(expected).enumerate() {
+                assert_holds(got, value, &format!("{at}[{index}]"));
+            }
+        }
+        _ => assert_eq!(actual, expected, "{at}"),
+    }
 }

@@ -597,7 +597,7 @@ async fn a_new_error_code_every_time_keeps_the_report_bounded() {
 
 #[test]
 fn a_new_error_code_every_time_keeps_the_metric_series_bounded_and_known_codes_named() {
-    use omniscope::eventlog::Record;
+    use omniscope::event::Fact;
     use omniscope::metrics::Metrics;
     use omniscope::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
 
@@ -620,7 +620,7 @@ fn a_new_error_code_every_time_keeps_the_metric_series_bounded_and_known_codes_n
                 body_cap: 1 << 20,
             },
         );
-        metrics.observe(&Record::Attempt {
+        metrics.observe(&Fact::Attempt {
             at: chrono::Utc::now(),
             outcome: Box::new(outcome),
             in_flight: None,
@@ -652,7 +652,8 @@ mod engine_props {
     use std::time::Duration;
 
     use omniscope::config::{self, Overrides};
-    use omniscope::probe::{Engine, ProbeEvent};
+    use omniscope::event::{Event, Fact};
+    use omniscope::probe::Engine;
     use omniscope::provider::builtin_profiles;
     use proptest::prelude::*;
     use serde_json::json;
@@ -681,7 +682,7 @@ mod engine_props {
         ])
     }
 
-    fn run_engine(script: Vec<Reply>, concurrency: u32) -> (Hostile, Vec<ProbeEvent>) {
+    fn run_engine(script: Vec<Reply>, concurrency: u32) -> (Hostile, Vec<Event>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -738,10 +739,10 @@ mod engine_props {
             let (server, events) = run_engine(script, concurrency);
             // After the pause, only requests that were already past the gate may start: at most
             // the other places of the concurrency limit.
-            if let Some(paused_at) = events.iter().position(|event| matches!(event, ProbeEvent::Paused { .. })) {
+            if let Some(paused_at) = events.iter().position(|event| matches!(event, Event::Fact(Fact::Paused { .. }))) {
                 let started_after = events[paused_at..]
                     .iter()
-                    .filter(|event| matches!(event, ProbeEvent::AttemptStarted { .. }))
+                    .filter(|event| matches!(event, Event::Fact(Fact::InFlight { .. })))
                     .count();
                 prop_assert!(
                     started_after < concurrency as usize,
@@ -751,7 +752,7 @@ mod engine_props {
             let outcomes: Vec<_> = events
                 .iter()
                 .filter_map(|event| match event {
-                    ProbeEvent::Attempt { outcome, .. } => Some(outcome),
+                    Event::Fact(Fact::Attempt { outcome, .. }) => Some(outcome),
                     _ => None,
                 })
                 .collect();

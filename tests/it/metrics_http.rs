@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use omniscope::eventlog::{ProviderEntry, Record};
+use omniscope::event::{Fact, ProviderEntry};
 use omniscope::metrics::{new_registry, serve};
 use omniscope::outcome::{BillingUnit, Transport};
 use omniscope::provider::{AttemptMeta, Exchange, UsageReading, builtin_profiles, classify};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-fn attempt(provider: &str, status: u16, body: &str, headers: &[(&str, &str)]) -> Record {
+fn attempt(provider: &str, status: u16, body: &str, headers: &[(&str, &str)]) -> Fact {
     let profiles = builtin_profiles();
     let profile = profiles.get(provider).unwrap();
     let mut map = HeaderMap::new();
@@ -41,7 +41,7 @@ fn attempt(provider: &str, status: u16, body: &str, headers: &[(&str, &str)]) ->
             body_cap: 1 << 20,
         },
     );
-    Record::Attempt {
+    Fact::Attempt {
         at: now,
         outcome: Box::new(outcome),
         in_flight: Some(1),
@@ -109,7 +109,7 @@ async fn metrics_over_http_parse_and_show_the_records() {
     let (registry, metrics) = new_registry();
     let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
     let records = vec![
-        Record::SessionStart {
+        Fact::SessionStart {
             started_at: now,
             providers: vec![ProviderEntry {
                 name: "alterlab".into(),
@@ -136,7 +136,7 @@ async fn metrics_over_http_parse_and_show_the_records() {
             r#"{"url":"u","status_code":200,"content":"c","billing":{"total_credits":1}}"#,
             &[("x-ratelimit-limit", "30"), ("x-ratelimit-remaining", "7")],
         ),
-        Record::Usage {
+        Fact::Usage {
             provider: "alterlab".into(),
             reading: UsageReading {
                 balance: Some(250.5),
@@ -146,12 +146,12 @@ async fn metrics_over_http_parse_and_show_the_records() {
             },
             at: now,
         },
-        Record::Paused {
+        Fact::Paused {
             provider: "alterlab".into(),
             reason: "INSUFFICIENT_CREDITS: none left".into(),
             at: now,
         },
-        Record::InFlight {
+        Fact::InFlight {
             provider: "omniscrape".into(),
             n: 3,
             at: now,

@@ -54,7 +54,7 @@ async fn a_replayed_log_writes_the_report_run_wrote() {
     assert!(!raw_log.contains(SECRET), "the key is never in the log");
     let read = read_path(&log).unwrap();
     assert_eq!(read.summary.unreadable, 0);
-    assert!(read.records.len() >= 5, "{raw_log}");
+    assert!(read.facts.len() >= 5, "{raw_log}");
 
     let mut replay = command(dir.path());
     replay
@@ -167,7 +167,7 @@ async fn a_run_killed_with_sigkill_leaves_a_log_whose_every_line_parses() {
     assert_eq!(raw.last(), Some(&b'\n'), "no half line at the end");
     let read = read_path(&log).unwrap();
     assert_eq!(read.summary.unreadable, 0, "{:?}", read.summary.examples);
-    assert!(read.records.len() > 10);
+    assert!(read.facts.len() > 10);
     let mut replay = command(dir.path());
     replay.args(["replay", "--headless"]).arg(&log);
     let out = output(replay).await;

@@ -287,3 +287,91 @@ async fn forward_stop_signals(stops: mpsc::Sender<()>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::builtin_profiles;
+
+    fn two_providers() -> EngineConfig {
+        let file = config::parse(
+            "[providers.alterlab]\nconcurrency = 7\n\n[[probes]]\nprovider = \"omniscrape\"\ntargets = [\"https://a.example/\"]\n\n[[probes]]\nprovider = \"alterlab\"\ntargets = [\"https://b.example/\"]\n",
+        )
+        .unwrap();
+        config::resolve(
+            &file,
+            "test",
+            &Overrides::default(),
+            &builtin_profiles(),
+            |_| Some("sk_test_session".to_owned()),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_starts_from_its_logged_first_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.ndjson");
+        let outputs = OutputArgs {
+            log: Some(path.clone()),
+            ..OutputArgs::default()
+        };
+        let engine = two_providers();
+        let session = Session::for_engine(&engine, &builtin_profiles(), &outputs)
+            .await
+            .unwrap();
+        let names: Vec<_> = session.stats.providers.iter().map(|p| &p.name).collect();
+        assert_eq!(names, ["omniscrape", "alterlab"]);
+        let alterlab = session.stats.provider("alterlab").unwrap();
+        assert_eq!(alterlab.concurrency.limit, Some(7));
+        let started_at = session.stats.started_at;
+        assert_eq!(
+            session.recorder.finish(started_at).await.as_deref(),
+            Some(path.as_path())
+        );
+
+        // The log's first record, folded as a replay folds it, gives the same registration.
+        let read = eventlog::read_path(&path).unwrap();
+        let mut replayed = SessionStats::new(chrono::DateTime::UNIX_EPOCH);
+        eventlog::apply(&mut replayed, &read.records[0]);
+        assert_eq!(replayed.started_at, started_at);
+        let replayed_names: Vec<_> = replayed.providers.iter().map(|p| &p.name).collect();
+        assert_eq!(replayed_names, names);
+        assert_eq!(
+            replayed.provider("alterlab").unwrap().concurrency.limit,
+            Some(7)
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("sk_test_session"), "the key is never logged");
+    }
+
+    #[tokio::test]
+    async fn a_log_that_cannot_be_created_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").unwrap();
+        let outputs = OutputArgs {
+            log: Some(blocker.join("under-a-file.ndjson")),
+            ..OutputArgs::default()
+        };
+        let error = Session::for_engine(&two_providers(), &builtin_profiles(), &outputs)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(error.exit_status(), 2, "{error}");
+    }
+
+    async fn a_buggy_command() -> Result<(), CliError> {
+        panic!("a bug in the command")
+    }
+
+    #[test]
+    fn a_command_that_panics_ends_in_an_error_with_status_1() {
+        for threads in [Threads::One, Threads::Workers] {
+            let error = block_on(threads, a_buggy_command()).unwrap_err();
+            assert!(matches!(error, CliError::Panicked(_)), "{error}");
+            assert_eq!(error.exit_status(), 1);
+        }
+        assert_eq!(block_on(Threads::One, async { Ok(5) }).unwrap(), 5);
+    }
+}

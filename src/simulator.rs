@@ -288,6 +288,19 @@ pub fn banner(base_url: &str, scenario: &str, seed: u64) -> String {
             ));
         }
     }
+    // The dialects written from the profiles, each under /<name>/ (--endpoint {base_url}/<name>).
+    for profile in profiles
+        .iter()
+        .filter(|profile| Dialect::for_profile(&profile.name).is_none())
+    {
+        text.push_str(&format!(
+            "  {:<11} {:<4} {base_url}/{}{}\n",
+            profile.name,
+            profile.endpoints.method.label(),
+            profile.name,
+            profile.endpoints.scrape
+        ));
+    }
     text.push_str(&format!(
         "Point omniscope at it: set base_url = \"{base_url}\" for each provider in the config \
          (or a providers/<name>.toml override). OmniScrape takes any non-empty X-API-Key; AlterLab \

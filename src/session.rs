@@ -333,7 +333,7 @@ mod tests {
         // The log's first record, folded as a replay folds it, gives the same registration.
         let read = eventlog::read_path(&path).unwrap();
         let mut replayed = SessionStats::new(chrono::DateTime::UNIX_EPOCH);
-        eventlog::apply(&mut replayed, &read.records[0]);
+        replayed.apply(read.facts[0].clone());
         assert_eq!(replayed.started_at, started_at);
         let replayed_names: Vec<_> = replayed.providers.iter().map(|p| &p.name).collect();
         assert_eq!(replayed_names, names);

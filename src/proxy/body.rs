@@ -53,12 +53,16 @@ pub struct TeeBody {
     over_cap: bool,
     bytes: u64,
     limit: u64,
+    /// The length the provider declared, when it did: hyper stops polling once that much is
+    /// written, so reaching it is the end even if no end-of-stream is ever polled.
+    declared: Option<u64>,
     completion: Option<Completion>,
 }
 
 impl TeeBody {
     pub fn new(inner: reqwest::Body, cap: usize, limit: u64, completion: Completion) -> Self {
         Self {
+            declared: inner.size_hint().exact(),
             inner,
             copy: Vec::new(),
             cap,
@@ -114,6 +118,9 @@ impl Body for TeeBody {
                         }
                     }
                 }
+                if this.inner.is_end_stream() || this.declared == Some(this.bytes) {
+                    this.complete(BodyEnd::Complete);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(error)) => {
@@ -141,7 +148,12 @@ impl Body for TeeBody {
 
 impl Drop for TeeBody {
     fn drop(&mut self) {
-        self.complete(BodyEnd::ClientGone);
+        let end = if self.declared == Some(self.bytes) {
+            BodyEnd::Complete
+        } else {
+            BodyEnd::ClientGone
+        };
+        self.complete(end);
     }
 }
 

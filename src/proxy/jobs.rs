@@ -353,8 +353,15 @@ mod tests {
         assert_eq!(expired[0].job.as_ref().unwrap().id, "old");
         assert_eq!(expired[0].class.fault, Fault::Client);
         assert_eq!(jobs.len(), 1);
+        // One outcome built, then relabelled: building each from the profiles is slow in debug.
+        let template = queued("template");
         for n in 0..MAX_PENDING_JOBS + 5 {
-            jobs.submit(queued(&format!("j{n}")), at(3601), HOUR);
+            let mut next = template.clone();
+            next.job = Some(JobRef {
+                id: format!("j{n}"),
+                poll_path: String::new(),
+            });
+            jobs.submit(next, at(3601), HOUR);
         }
         assert_eq!(jobs.len(), MAX_PENDING_JOBS);
         assert_eq!(jobs.drain(at(3602)).len(), MAX_PENDING_JOBS);

@@ -162,6 +162,10 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
         tokio::select! {
             received = events.recv_many(&mut batch, EVENT_BATCH) => {
                 if received == 0 {
+                    // The proxy finished and dropped its sender: its findings are in the join.
+                    if let Some(joining) = joining.take() {
+                        audit = joining.await.unwrap_or_default();
+                    }
                     break;
                 }
                 for event in batch.drain(..) {

@@ -6,6 +6,7 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 
 use crate::cli::ProxyArgs;
+use crate::clock::Clock;
 use crate::cmd::CliError;
 use crate::cmd::run::{open_report, write_report};
 use crate::config::{self, ConfigError, ConfigFile};
@@ -136,10 +137,12 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
     );
     let settings = settings(&file, &origin, &profiles, args)?;
     let mut report_file = args.report.as_deref().map(open_report).transpose()?;
+    let clock = Clock::real();
     let Session {
         mut stats,
         mut recorder,
-    } = Session::open(session_start(&settings, Utc::now()), &args.outputs).await?;
+        clock,
+    } = Session::open(session_start(&settings, clock.now()), &args.outputs, clock).await?;
     let names: Vec<String> = settings
         .upstreams
         .iter()
@@ -188,7 +191,7 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
             }
         }
     }
-    let ended_at = Utc::now();
+    let ended_at = clock.now();
     if let Some(path) = recorder.finish(ended_at).await {
         crate::note!("event log {}", path.display());
     }

@@ -36,6 +36,7 @@ use super::route::{self, Refusal};
 use super::{FIRST_ATTEMPT_ID, ProxyError, ProxyEvent, ProxySettings, Upstream};
 use crate::outcome::Transport;
 use crate::provider::{self, AttemptMeta, AuthStyle, Exchange, FieldSource, JobPoll, Profile};
+use crate::redact::KeyForms;
 
 /// Request-body bytes read before forwarding: enough for any scrape request's JSON, so the audit
 /// can recognise a resent request and the outcome can name its target.
@@ -689,9 +690,14 @@ fn record(
         },
     );
     outcome.body_bytes = teed.bytes;
-    if let Some(key) = &pending.key {
-        outcome.redact(key.expose_secret());
-    }
+    // Every wire form of the key (JSON-escaped, percent-encoded, base64…), computed once for
+    // everything this exchange reports; dropped with it.
+    let key = pending
+        .key
+        .as_ref()
+        .map(|key| KeyForms::new(key.expose_secret()))
+        .unwrap_or_default();
+    outcome.redact_forms(&key);
     let provider = profile.name.clone();
 
     let mut events = Vec::new();
@@ -756,9 +762,7 @@ fn record(
                                 body_cap: cap,
                             },
                         );
-                        if let Some(key) = &pending.key {
-                            finished.redact(key.expose_secret());
-                        }
+                        finished.redact_forms(&key);
                         PollRead::Completed(Box::new(finished))
                     }
                     JobPoll::Failed { status, reason } => PollRead::Failed(match reason {
@@ -773,18 +777,23 @@ fn record(
                 PollRead::PollFailed(Box::new(outcome))
             };
             let mut step = shared.jobs().poll(&provider, &job_id, read, now);
-            if let JobStep::Ended(ended) = &mut step
-                && let Some(key) = &pending.key
-            {
-                ended.redact(key.expose_secret());
+            if let JobStep::Ended(ended) = &mut step {
+                ended.redact_forms(&key);
             }
             events.push(match step {
-                JobStep::Pending { job_id, status } => ProxyEvent::JobPending {
-                    provider: provider.clone(),
-                    attempt_id: pending.meta.attempt_id,
-                    job_id,
-                    status,
-                },
+                JobStep::Pending {
+                    mut job_id,
+                    mut status,
+                } => {
+                    key.scrub(&mut job_id);
+                    key.scrub(&mut status);
+                    ProxyEvent::JobPending {
+                        provider: provider.clone(),
+                        attempt_id: pending.meta.attempt_id,
+                        job_id,
+                        status,
+                    }
+                }
                 JobStep::Ended(outcome) => ProxyEvent::Attempt { outcome, in_flight },
             });
         }
@@ -796,6 +805,10 @@ fn record(
             .then(|| provider::parse_usage(profile, &body))
             .flatten()
             {
+                let mut reading = reading;
+                if let Some(plan) = reading.plan.as_mut() {
+                    key.scrub(plan);
+                }
                 events.push(ProxyEvent::Usage {
                     provider: provider.clone(),
                     reading,

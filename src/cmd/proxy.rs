@@ -8,9 +8,10 @@ use tokio::sync::mpsc;
 use crate::cli::ProxyArgs;
 use crate::clock::Clock;
 use crate::cmd::CliError;
-use crate::cmd::run::{open_report, write_report};
+use crate::cmd::run::{print_summary, write_report};
 use crate::config::{self, ConfigError, ConfigFile};
 use crate::eventlog::{ProviderEntry, Record, Recorder};
+use crate::output_file::ReportFile;
 use crate::probe::EVENT_CHANNEL_CAPACITY;
 use crate::provider::{DEFAULT_BODY_CAP, Profiles};
 use crate::proxy::{self, FindingCounts, Limits, ProxyEvent, ProxySettings, Upstream};
@@ -136,7 +137,12 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
         |path| format!("config file {}", path.display()),
     );
     let settings = settings(&file, &origin, &profiles, args)?;
-    let mut report_file = args.report.as_deref().map(open_report).transpose()?;
+    let report_file = args
+        .report
+        .as_deref()
+        .map(ReportFile::create)
+        .transpose()
+        .map_err(CliError::ReportOpen)?;
     let clock = Clock::real();
     let Session {
         mut stats,
@@ -192,19 +198,21 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
         }
     }
     let ended_at = clock.now();
+    let log_counts = recorder.log_counts();
     if let Some(path) = recorder.finish(ended_at).await {
         crate::note!("event log {}", path.display());
     }
     let mut report = report::build(&stats, ended_at);
+    report.event_log_dropped = log_counts.map_or(0, |counts| counts.dropped());
     for provider in &mut report.providers {
         provider.audit = audit
             .iter()
             .find(|(name, _)| *name == provider.name)
             .map(|(_, counts)| *counts);
     }
-    crate::stdout::print(&report::summary(&report));
-    if let (Some(file), Some(path)) = (report_file.as_mut(), args.report.as_deref()) {
-        write_report(file, path, &report)?;
+    print_summary(&report, report_file.as_ref());
+    if let Some(file) = report_file {
+        write_report(file, &report)?;
     }
     Ok(())
 }

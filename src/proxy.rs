@@ -29,8 +29,8 @@ use chrono::{DateTime, Utc};
 pub use audit::{Finding, FindingCounts, FindingKind};
 pub use server::{ProxyHandle, serve};
 
+use crate::event::Fact;
 use crate::outcome::Outcome;
-use crate::probe::ProbeEvent;
 use crate::provider::{Profile, UsageReading};
 
 /// Where `omniscope proxy` listens unless told otherwise.
@@ -174,42 +174,32 @@ pub enum ProxyEvent {
 }
 
 impl ProxyEvent {
-    /// The same event as the probe engine's, for the statistics, the event log and the metrics
-    /// that already read those. A finding has none.
+    /// The fact this event is, in the one fact type the statistics, the event log and the metrics
+    /// read (stamped `now` where the event carries no time of its own). Findings, job progress and
+    /// holds are not facts of the session's statistics: they are told, not folded.
     #[must_use]
-    pub fn into_probe_event(self) -> Option<ProbeEvent> {
+    pub fn into_fact(self, now: DateTime<Utc>) -> Option<Fact> {
         Some(match self {
             Self::Forwarded {
                 provider,
-                attempt_id,
-                target_url,
                 at,
                 in_flight,
-            } => ProbeEvent::AttemptStarted {
+                ..
+            } => Fact::InFlight {
                 provider,
-                probe_id: 0,
-                attempt_id,
-                target_url,
+                n: in_flight,
                 at,
-                in_flight,
             },
-            Self::Attempt { outcome, in_flight } => ProbeEvent::Attempt { outcome, in_flight },
-            Self::JobPending {
-                provider,
-                attempt_id,
-                job_id,
-                status,
-            } => ProbeEvent::JobPending {
-                provider,
-                attempt_id,
-                job_id,
-                status,
+            Self::Attempt { outcome, in_flight } => Fact::Attempt {
+                at: now,
+                outcome,
+                in_flight: Some(in_flight),
             },
             Self::Usage {
                 provider,
                 reading,
                 at,
-            } => ProbeEvent::Usage {
+            } => Fact::Usage {
                 provider,
                 reading,
                 at,
@@ -219,24 +209,24 @@ impl ProxyEvent {
                 target_url,
                 reason,
                 ..
-            } => ProbeEvent::Skipped {
+            } => Fact::Skipped {
                 provider,
-                probe_id: 0,
-                target_url,
                 reason,
+                at: now,
+                probe_id: None,
+                target_url: Some(target_url),
             },
-            Self::Paused { provider, reason } => ProbeEvent::Paused { provider, reason },
-            Self::Resumed { provider } => ProbeEvent::Resumed { provider },
-            Self::Hold {
+            Self::Paused { provider, reason } => Fact::Paused {
                 provider,
-                until,
                 reason,
-            } => ProbeEvent::Hold {
-                provider,
-                until,
-                reason,
+                at: now,
             },
-            Self::Finding(_) => return None,
+            Self::Resumed { provider } => Fact::Resumed {
+                provider,
+                reason: None,
+                at: now,
+            },
+            Self::JobPending { .. } | Self::Hold { .. } | Self::Finding(_) => return None,
         })
     }
 }

@@ -10,11 +10,12 @@ use crate::clock::Clock;
 use crate::cmd::CliError;
 use crate::cmd::run::{print_summary, write_report};
 use crate::config::{self, ConfigError, ConfigFile};
-use crate::eventlog::{ProviderEntry, Record, Recorder};
+use crate::event::{Fact, ProviderEntry};
 use crate::output_file::ReportFile;
 use crate::probe::EVENT_CHANNEL_CAPACITY;
 use crate::provider::{DEFAULT_BODY_CAP, Profiles};
 use crate::proxy::{self, FindingCounts, Limits, ProxyEvent, ProxySettings, Upstream};
+use crate::recorder::Recorder;
 use crate::report;
 use crate::session::{self, Session, Threads};
 use crate::stats::SessionStats;
@@ -102,7 +103,7 @@ pub fn settings(
 
 /// The session's first log record: the providers and the proxy's non-secret settings.
 #[must_use]
-pub fn session_start(settings: &ProxySettings, started_at: chrono::DateTime<Utc>) -> Record {
+pub fn session_start(settings: &ProxySettings, started_at: chrono::DateTime<Utc>) -> Fact {
     let providers = settings
         .upstreams
         .iter()
@@ -122,7 +123,7 @@ pub fn session_start(settings: &ProxySettings, started_at: chrono::DateTime<Utc>
             "concurrency": upstream.concurrency,
         })).collect::<Vec<_>>(),
     });
-    Record::SessionStart {
+    Fact::SessionStart {
         started_at,
         providers,
         settings: described.as_object().cloned().unwrap_or_default(),
@@ -234,8 +235,8 @@ async fn take(event: ProxyEvent, stats: &mut SessionStats, recorder: &mut Record
         } => crate::note!("{provider}: {reason}"),
         _ => {}
     }
-    if let Some(event) = event.into_probe_event() {
-        recorder.event(&event).await;
-        event.apply_to(stats);
+    if let Some(fact) = event.into_fact(Utc::now()) {
+        recorder.record(&fact).await;
+        stats.apply(fact);
     }
 }

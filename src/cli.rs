@@ -39,6 +39,34 @@ pub enum Command {
     /// The dashboard over the built-in simulator, started in-process on an ephemeral port: both
     /// providers, no account, no network.
     Demo(DemoArgs),
+    /// A pass-through for your own scraper's traffic: point its base URL at
+    /// http://LISTEN/<provider> and every call is forwarded unchanged, classified and audited
+    /// against the contract, at no extra cost. Headless until Ctrl-C or SIGTERM, then the summary
+    /// per provider and the report.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProxyArgs {
+    /// Address to listen on. Non-loopback addresses need --allow-remote.
+    #[arg(long, default_value = crate::proxy::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// Config file (default: config.toml in the config dir, when it exists): providers' endpoint
+    /// overrides and plan concurrency, body cap. No keys: they come from the client's requests.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write the JSON report (schema omniscope.report.v1) to this file when stopped.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Allow listening on a non-loopback address (the proxy forwards API keys: think twice).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// While a provider is paused by an account error or held by Retry-After, answer the client
+    /// locally (the provider's own status, a JSON body saying why) instead of forwarding.
+    #[arg(long)]
+    pub guard: bool,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod providers;
+pub mod proxy;
 pub mod replay;
 pub mod run;
 pub mod simulate;
@@ -26,5 +27,6 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Some(Command::Run(args)) => run::main(&args),
         Some(Command::Replay(args)) => replay::main(&args),
         Some(Command::Simulate(args)) => simulate::main(&args),
+        Some(Command::Proxy(args)) => proxy::main(&args),
     }
 }

@@ -55,6 +55,7 @@ pub mod paths;
 pub mod policy;
 pub mod probe;
 pub mod provider;
+pub mod proxy;
 pub mod recorder;
 pub mod redact;
 pub mod report;

@@ -54,6 +54,10 @@ pub struct ProviderReport {
     /// Attempts that got no HTTP status, by transport result (timeout, refused, …).
     pub transport_errors: BTreeMap<String, u64>,
     pub skip_reason: Option<String>,
+    /// `omniscope proxy` only: the client's requests against the contract (findings per rule and
+    /// requests `--guard` answered); absent from probe runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<crate::proxy::FindingCounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,6 +173,7 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
             .map(|(label, count)| ((*label).to_owned(), *count))
             .collect(),
         skip_reason: provider.last_skip_reason.clone(),
+        audit: None,
     }
 }
 
@@ -300,6 +305,17 @@ pub fn summary(report: &Report) -> String {
             "  paused      {}",
             provider.paused.as_deref().unwrap_or("no")
         );
+        if let Some(audit) = &provider.audit {
+            let _ = writeln!(
+                out,
+                "  audit       retried non-retryable {}, returned early {}, sent after an account error {}, over concurrency {}, guarded {}",
+                audit.retried_non_retryable,
+                audit.early_return,
+                audit.after_account_error,
+                audit.over_concurrency,
+                audit.guarded
+            );
+        }
     }
     if report.event_log_dropped > 0 {
         let _ = writeln!(

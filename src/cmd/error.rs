@@ -52,6 +52,10 @@ pub enum CliError {
         "{addr} is not a loopback address; the simulator accepts any key, so pass --allow-remote to expose it anyway"
     )]
     RemoteRefused { addr: std::net::SocketAddr },
+    /// `omniscope proxy` could not start: a non-loopback address without --allow-remote or an
+    /// address that cannot be bound (exit 2); the HTTP client failing to build (exit 1).
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
 
     // Failures (exit 1).
     #[error("cannot start the async runtime: {0}")]
@@ -100,6 +104,13 @@ impl CliError {
             | Self::EventLogRead(_)
             | Self::Scenario(_)
             | Self::RemoteRefused { .. } => EXIT_USAGE,
+            Self::Proxy(error) => {
+                if matches!(error, crate::proxy::ProxyError::Client(_)) {
+                    EXIT_FAILURE
+                } else {
+                    EXIT_USAGE
+                }
+            }
             Self::Runtime(_)
             | Self::Panicked(_)
             | Self::Engine(_)

@@ -15,6 +15,7 @@ mod hostile;
 mod metrics_http;
 mod metrics_limits;
 mod providers;
+mod proxy;
 mod replay_cli;
 mod run_cli;
 mod sdk;

@@ -1,0 +1,242 @@
+//! `omniscope proxy`: the pass-through, headless. Every proxied exchange folds into the same
+//! statistics, event log and metrics a probe run feeds; at Ctrl-C or SIGTERM the summary per
+//! provider (with the audit of the client) is printed and the report written.
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use crate::cli::ProxyArgs;
+use crate::clock::Clock;
+use crate::cmd::CliError;
+use crate::cmd::run::{print_summary, write_report};
+use crate::config::{self, ConfigError, ConfigFile};
+use crate::event::{Fact, ProviderEntry};
+use crate::output_file::ReportFile;
+use crate::probe::EVENT_CHANNEL_CAPACITY;
+use crate::provider::{DEFAULT_BODY_CAP, Profiles};
+use crate::proxy::{self, FindingCounts, Limits, ProxyEvent, ProxySettings, Upstream};
+use crate::recorder::Recorder;
+use crate::report;
+use crate::session::{self, Session, Threads};
+use crate::stats::SessionStats;
+
+/// Events taken from the channel at once.
+const EVENT_BATCH: usize = 256;
+/// How long a job the client queued is followed by default before it counts as abandoned.
+const DEFAULT_JOB_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Entry point for `omniscope proxy`.
+///
+/// # Errors
+/// A usage or config error, an address that cannot be bound (exit 2); a failure (1).
+pub fn main(args: &ProxyArgs) -> Result<(), CliError> {
+    let args = args.clone();
+    // Workers: the proxy relays many client connections at once, and relaying is CPU work
+    // (parse, copy, classify) that one thread would serialise.
+    session::block_on(Threads::Workers, async move { serve(&args).await })
+}
+
+/// The proxy's settings from the config file: every loaded provider, at the config's endpoint
+/// override or the profile's base URL, with the plan's concurrency for the audit. No keys: they
+/// come from the client's requests.
+///
+/// # Errors
+/// An endpoint that is not an http(s) URL, a `[providers.X]` for no known provider.
+pub fn settings(
+    file: &ConfigFile,
+    origin: &str,
+    profiles: &Profiles,
+    args: &ProxyArgs,
+) -> Result<ProxySettings, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        message,
+    };
+    for name in file.providers.keys() {
+        if profiles.get(name).is_none() {
+            return Err(invalid(format!(
+                "[providers.{name}]: unknown provider (known: {})",
+                profiles.names().join(", ")
+            )));
+        }
+    }
+    let mut upstreams = Vec::new();
+    for profile in profiles.iter() {
+        let section = file.providers.get(&profile.name);
+        let endpoint = section
+            .and_then(|section| section.endpoint.clone())
+            .unwrap_or_else(|| profile.base_url.clone());
+        let base_url = reqwest::Url::parse(endpoint.trim_end_matches('/'))
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "provider {}: endpoint {endpoint:?} must be an http:// or https:// URL",
+                    profile.name
+                ))
+            })?;
+        upstreams.push(Upstream {
+            concurrency: section
+                .and_then(|section| section.concurrency)
+                .or_else(|| profile.plan.and_then(|plan| plan.concurrency)),
+            profile: profile.clone(),
+            base_url,
+        });
+    }
+    let body_cap = file
+        .run
+        .body_cap_bytes
+        .map_or(DEFAULT_BODY_CAP, |cap| {
+            usize::try_from(cap).unwrap_or(usize::MAX)
+        })
+        .max(1);
+    Ok(ProxySettings {
+        listen: args.listen,
+        allow_remote: args.allow_remote,
+        guard: args.guard,
+        upstreams,
+        body_cap,
+        job_max_wait: file.run.job_max_wait.unwrap_or(DEFAULT_JOB_MAX_WAIT),
+        limits: Limits::default(),
+    })
+}
+
+/// The session's first log record: the providers and the proxy's non-secret settings.
+#[must_use]
+pub fn session_start(settings: &ProxySettings, started_at: chrono::DateTime<Utc>) -> Fact {
+    let providers = settings
+        .upstreams
+        .iter()
+        .map(|upstream| ProviderEntry {
+            name: upstream.profile.name.clone(),
+            unit: upstream.profile.billing.unit,
+            concurrency_limit: upstream.concurrency,
+        })
+        .collect();
+    let described = serde_json::json!({
+        "mode": "proxy",
+        "listen": settings.listen.to_string(),
+        "guard": settings.guard,
+        "providers": settings.upstreams.iter().map(|upstream| serde_json::json!({
+            "name": upstream.profile.name,
+            "base_url": upstream.base_url.as_str(),
+            "concurrency": upstream.concurrency,
+        })).collect::<Vec<_>>(),
+    });
+    Fact::SessionStart {
+        started_at,
+        providers,
+        settings: described.as_object().cloned().unwrap_or_default(),
+    }
+}
+
+async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
+    let profiles = session::load_profiles()?;
+    let (file, path) = config::load(args.config.as_deref())?;
+    let origin = path.as_ref().map_or_else(
+        || "command line (no config file)".to_owned(),
+        |path| format!("config file {}", path.display()),
+    );
+    let settings = settings(&file, &origin, &profiles, args)?;
+    let report_file = args
+        .report
+        .as_deref()
+        .map(ReportFile::create)
+        .transpose()
+        .map_err(CliError::ReportOpen)?;
+    let clock = Clock::real();
+    let Session {
+        mut stats,
+        mut recorder,
+        clock,
+    } = Session::open(session_start(&settings, clock.now()), &args.outputs, clock).await?;
+    let names: Vec<String> = settings
+        .upstreams
+        .iter()
+        .map(|upstream| upstream.profile.name.clone())
+        .collect();
+    let (events_tx, mut events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+    let handle = proxy::serve(settings, events_tx).await?;
+    crate::note!(
+        "proxy listening on http://{addr}; point your client's base URL at http://{addr}/<provider> ({})",
+        names.join(", "),
+        addr = handle.local_addr
+    );
+
+    let mut stops = session::stop_signals();
+    let mut audit: Vec<(String, FindingCounts)> = Vec::new();
+    let mut joining: Option<tokio::task::JoinHandle<Vec<(String, FindingCounts)>>> = None;
+    let mut handle = Some(handle);
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
+    loop {
+        tokio::select! {
+            received = events.recv_many(&mut batch, EVENT_BATCH) => {
+                if received == 0 {
+                    // The proxy finished and dropped its sender: its findings are in the join.
+                    if let Some(joining) = joining.take() {
+                        audit = joining.await.unwrap_or_default();
+                    }
+                    break;
+                }
+                for event in batch.drain(..) {
+                    take(event, &mut stats, &mut recorder).await;
+                }
+            }
+            Some(()) = stops.recv() => {
+                let Some(handle) = handle.take() else { break };
+                crate::note!("stopping (exchanges in the air finish; signal again to stop now)");
+                joining = Some(tokio::spawn(handle.join()));
+            }
+            joined = async { joining.as_mut()?.await.ok() }, if joining.is_some() => {
+                audit = joined.unwrap_or_default();
+                // What the proxy sent before it finished is in the channel: take it, then stop
+                // (a client connection still open must not keep the run from ending).
+                while let Ok(event) = events.try_recv() {
+                    take(event, &mut stats, &mut recorder).await;
+                }
+                break;
+            }
+        }
+    }
+    let ended_at = clock.now();
+    let log_counts = recorder.log_counts();
+    if let Some(path) = recorder.finish(ended_at).await {
+        crate::note!("event log {}", path.display());
+    }
+    let mut report = report::build(&stats, ended_at);
+    report.event_log_dropped = log_counts.map_or(0, |counts| counts.dropped());
+    for provider in &mut report.providers {
+        provider.audit = audit
+            .iter()
+            .find(|(name, _)| *name == provider.name)
+            .map(|(_, counts)| *counts);
+    }
+    print_summary(&report, report_file.as_ref());
+    if let Some(file) = report_file {
+        write_report(file, &report)?;
+    }
+    Ok(())
+}
+
+/// One event: told on stderr when the user should see it, recorded, folded.
+async fn take(event: ProxyEvent, stats: &mut SessionStats, recorder: &mut Recorder) {
+    match &event {
+        ProxyEvent::Finding(finding) => crate::note!(
+            "{}: the client {}: {}",
+            finding.provider,
+            finding.kind.label(),
+            finding.detail
+        ),
+        ProxyEvent::Paused { provider, reason } => {
+            crate::note!("{provider}: account error: {reason}");
+        }
+        ProxyEvent::Guarded {
+            provider, reason, ..
+        } => crate::note!("{provider}: {reason}"),
+        _ => {}
+    }
+    if let Some(fact) = event.into_fact(Utc::now()) {
+        recorder.record(&fact).await;
+        stats.apply(fact);
+    }
+}

@@ -7,8 +7,9 @@
 //! - `omniscope run` against a loopback server answering in the SDK's shapes reports the balance,
 //!   the plan, the `detail` messages and the charges in microcents, and escalates tiers upwards.
 //!
-//! The SDK lives in a virtualenv: `$OMNISCOPE_SDK_VENV`, else `.venv-sdk/` in the repository (`.ci/run`
-//! installs `tests/sdk/requirements.txt` there). Without it the conformance test says so and passes, except under CI (`CI` set),
+//! The SDK lives in a virtualenv: `$OMNISCOPE_ALTERLAB_SDK_VENV`, else `.venv-sdk-alterlab/` in the repository (`.ci/run`
+//! installs `tests/sdk/requirements-alterlab.txt` there; its own virtualenv, since alterlab pins
+//! httpx <0.26, which zenrows 1.11.0 refuses). Without it the conformance test says so and passes, except under CI (`CI` set),
 //! where a missing SDK is a failure: CI must run it.
 
 use std::io::{BufRead, BufReader};
@@ -34,8 +35,8 @@ const SDK_RUN_LIMIT: Duration = Duration::from_secs(180);
 
 /// The virtualenv's Python, or why there is none.
 fn sdk_python() -> Result<PathBuf, String> {
-    let venv = std::env::var_os("OMNISCOPE_SDK_VENV").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-sdk"),
+    let venv = std::env::var_os("OMNISCOPE_ALTERLAB_SDK_VENV").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-sdk-alterlab"),
         PathBuf::from,
     );
     let python = venv.join("bin").join("python");
@@ -121,14 +122,14 @@ fn the_official_sdk_works_against_the_simulator() {
         Ok(python) => python,
         Err(why) if std::env::var_os("CI").is_some() => {
             panic!(
-                "CI must run the AlterLab SDK conformance test, but {why} (.ci/run installs tests/sdk/requirements.txt)"
+                "CI must run the AlterLab SDK conformance test, but {why} (.ci/run installs tests/sdk/requirements-alterlab.txt)"
             )
         }
         Err(why) => {
             println!(
                 "SKIPPED the_official_sdk_works_against_the_simulator: {why}. To run it: \
-                 python3 -m venv .venv-sdk && .venv-sdk/bin/pip install -r tests/sdk/requirements.txt \
-                 (or set OMNISCOPE_SDK_VENV)"
+                 python3 -m venv .venv-sdk-alterlab && .venv-sdk-alterlab/bin/pip install -r \
+                 tests/sdk/requirements-alterlab.txt (or set OMNISCOPE_ALTERLAB_SDK_VENV)"
             );
             return;
         }

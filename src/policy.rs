@@ -269,7 +269,12 @@ fn generic_escalation(
     level: usize,
 ) -> Option<Escalation> {
     let mut steps = Vec::new();
-    if let Some(best_mode) = profile.request.modes.last() {
+    if let Some(best_mode) = profile
+        .request
+        .escalation_mode
+        .as_ref()
+        .or(profile.request.modes.last())
+    {
         steps.push(EscalationStep::Mode(best_mode.clone()));
     }
     steps.push(EscalationStep::NextProxyCountry);
@@ -338,19 +343,40 @@ pub fn apply_step(
         }
         EscalationStep::NextTier => {
             let field = request.tier.as_ref()?;
-            let tiers = &request.tiers;
-            // Unset means the provider's default, taken as the cheapest tier.
-            let current = options
-                .tier
-                .as_ref()
-                .and_then(|tier| tiers.iter().position(|t| t == tier))
-                .unwrap_or(0);
-            let tier = tiers.get(current + 1)?;
+            let tier = next_tier(&request.tiers, options.tier.as_deref())?;
             next.tier = Some(tier.clone());
-            format!("{field} {tier}")
+            // A nested field (`/cost_controls/max_tier`) is named by its own key.
+            let path = crate::provider::request_field_path(field);
+            let name = path.last().map_or(field.as_str(), String::as_str);
+            format!("{name} {tier}")
         }
     };
     Some((next, change))
+}
+
+/// The tier above `current` in `tiers` (cheapest first). Unset means the provider's default, taken
+/// as the cheapest tier. A tier the list does not name (`"3.7"`) escalates to the first listed tier
+/// above it when both read as numbers, and not at all otherwise: an escalation costs more, so it
+/// never lands on a tier that is lower, or not known to be higher.
+fn next_tier<'t>(tiers: &'t [String], current: Option<&str>) -> Option<&'t String> {
+    let Some(current) = current else {
+        return tiers.get(1);
+    };
+    if let Some(index) = tiers.iter().position(|tier| tier == current) {
+        return tiers.get(index + 1);
+    }
+    let level = tier_level(current)?;
+    tiers
+        .iter()
+        .find(|tier| tier_level(tier).is_some_and(|candidate| candidate > level))
+}
+
+/// A tier's place as a number (`"3.5"`), when it reads as one.
+fn tier_level(tier: &str) -> Option<f64> {
+    tier.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|level| level.is_finite())
 }
 
 #[cfg(test)]
@@ -480,8 +506,20 @@ mod tests {
         };
         assert_eq!(tier(None), Some(("2".to_owned(), "max_tier 2".to_owned())));
         assert_eq!(tier(Some("1")).unwrap().0, "2");
-        assert_eq!(tier(Some("3")).unwrap().0, "4");
+        assert_eq!(tier(Some("3")).unwrap().0, "3.5");
+        assert_eq!(tier(Some("3.5")).unwrap().0, "4");
         assert_eq!(tier(Some("4")), None);
+        // A tier the profile does not list climbs to the next listed one above it, never down.
+        assert_eq!(tier(Some("3.7")).unwrap().0, "4");
+        assert_eq!(tier(Some("2.5")).unwrap().0, "3");
+        assert_eq!(tier(Some("0")).unwrap().0, "1");
+        assert_eq!(tier(Some("5")), None, "above the top: nowhere to go");
+        assert_eq!(
+            tier(Some("premium")),
+            None,
+            "not known to be lower or higher"
+        );
+        assert_eq!(tier(Some("NaN")), None);
         // OmniScrape has no tier.
         assert_eq!(
             apply_step(&profile("omniscrape"), &RequestOptions::default(), &step),

@@ -172,7 +172,8 @@ impl Auth {
 }
 
 /// Where the scrape request's JSON body carries each option. A missing name means the provider has
-/// no such option, and escalations that need it are skipped.
+/// no such option, and escalations that need it are skipped. A name is a top-level key (`"mode"`),
+/// or a JSON pointer for a nested one (`"/cost_controls/max_tier"`, where AlterLab's SDK sends it).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestShape {
@@ -191,6 +192,11 @@ pub struct RequestShape {
     /// Known modes, cheapest first.
     #[serde(default)]
     pub modes: Vec<String>,
+    /// The mode an escalation not named by the contract switches to; the last of `modes` when
+    /// unset (AlterLab lists `pdf` and `ocr` after `js`, which are other content, not a stronger
+    /// scrape).
+    #[serde(default)]
+    pub escalation_mode: Option<String>,
     /// Proxy countries to rotate through when escalating.
     #[serde(default)]
     pub proxy_countries: Vec<String>,
@@ -228,6 +234,16 @@ pub enum BodyKind {
     /// The target's own page (ScraperAPI, ScrapingBee, ZenRows, Crawlbase, Bright Data): a 2xx body
     /// is not parsed as an envelope, though error bodies are read as JSON when they are JSON.
     Raw,
+}
+
+/// The keys leading to a request field in the body: a JSON pointer's tokens, or the name itself.
+#[must_use]
+pub fn request_field_path(name: &str) -> Vec<String> {
+    if name.starts_with('/') {
+        field::pointer_tokens(name)
+    } else {
+        vec![name.to_owned()]
+    }
 }
 
 /// Where each response field lives. Every entry is a list of sources tried in order.
@@ -295,7 +311,7 @@ pub struct UsageShape {
     pub plan: Vec<Field>,
     #[serde(default)]
     pub quota_used: Vec<Field>,
-    /// The period's allowance, in `balance_unit`.
+    /// The period's allowance, in `balance_unit` (AlterLab's `credits_limit`).
     #[serde(default)]
     pub quota_limit: Vec<Field>,
 }

@@ -98,6 +98,9 @@ pub struct BillingReport {
     /// spend is unknown by that much, and a `max_spend` threshold counts as broken.
     #[serde(default)]
     pub unreadable: u64,
+    /// The plan the usage endpoint names (AlterLab's `subscription_tier`), where there is one.
+    #[serde(default)]
+    pub plan: Option<String>,
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {
@@ -164,6 +167,7 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
                 .billing
                 .balance_unit
                 .map(|unit| unit.label().to_owned()),
+            plan: provider.billing.plan.clone(),
         },
         paused: provider.paused.clone(),
         success_rate: provider.success_rate(),
@@ -292,9 +296,13 @@ pub fn summary(report: &Report) -> String {
                 )
             },
         );
+        let plan = billing
+            .plan
+            .as_deref()
+            .map_or_else(String::new, |plan| format!(", plan {plan}"));
         let _ = writeln!(
             out,
-            "  billing     charged {} {unit}, refunded {} {unit}, balance {balance}, refund mismatches {}",
+            "  billing     charged {} {unit}, refunded {} {unit}, balance {balance}{plan}, refund mismatches {}",
             exact_amount(billing.charged),
             exact_amount(billing.refunded),
             billing.refund_mismatches,

@@ -38,12 +38,12 @@
 //! the contract says is free get charged anyway (the scenario's `refund_violation` does the same
 //! at random), so the refund audit has something to find.
 
+mod dialect;
 mod fault;
 mod profiled;
 mod scenario;
 mod server;
 mod state;
-mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -59,7 +59,6 @@ pub use scenario::{Latency, ProviderScenario, Scenario, ScenarioError, Wave, bui
 use crate::clock::Clock;
 use crate::provider::builtin_profiles;
 use server::{ProviderSim, Shared};
-use wire::Dialect;
 
 /// Header that forces a fault by name.
 pub const FAULT_HEADER: &str = "x-sim-fault";
@@ -213,7 +212,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
     });
     let mut providers = Vec::new();
     for profile in profiles.iter() {
-        let Some(dialect) = Dialect::for_profile(&profile.name) else {
+        let Some(dialect) = dialect::for_profile(&profile.name) else {
             continue;
         };
         let section = config
@@ -241,7 +240,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
     let router = server::router(&providers)?.merge(profiled::router(
         profiles
             .iter()
-            .filter(|profile| Dialect::for_profile(&profile.name).is_none()),
+            .filter(|profile| dialect::for_profile(&profile.name).is_none()),
     ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -280,7 +279,7 @@ pub fn banner(base_url: &str, scenario: &str, seed: u64) -> String {
     let profiles = builtin_profiles();
     let mut text =
         format!("omniscope simulator: scenario {scenario}, seed {seed}, serving on {base_url}\n");
-    for name in Dialect::known_profiles() {
+    for name in dialect::known_profiles() {
         if let Some(profile) = profiles.get(name) {
             text.push_str(&format!(
                 "  {:<11} POST {base_url}{}\n",

@@ -253,9 +253,10 @@ pub fn app() -> App {
         provider: "alterlab".into(),
         reading: UsageReading {
             balance: Some(4_870.0),
-            unit: crate::outcome::BillingUnit::Credits,
+            unit: crate::outcome::BillingUnit::Microcents,
             plan: Some("starter".into()),
             used: Some(130.0),
+            limit: None,
         },
         at: at(600),
     }));

@@ -102,6 +102,7 @@ pub(crate) fn sample_session() -> Vec<Fact> {
             unit: BillingUnit::Credits,
             plan: Some("starter".into()),
             used: Some(10.25),
+            limit: Some(5000.0),
         },
         at: at(2),
     });

@@ -34,10 +34,10 @@ pub fn build_client(connect_timeout: Duration, timeout: Duration) -> reqwest::Re
 pub fn request_body(profile: &Profile, target: &str, options: &RequestOptions) -> Value {
     let shape = &profile.request;
     let mut body = Map::new();
-    body.insert(shape.url.clone(), Value::String(target.to_owned()));
+    insert_at(&mut body, &shape.url, Value::String(target.to_owned()));
     let mut put = |field: &Option<String>, value: &Option<String>| {
         if let (Some(field), Some(value)) = (field, value) {
-            body.insert(field.clone(), Value::String(value.clone()));
+            insert_at(&mut body, field, Value::String(value.clone()));
         }
     };
     if mode_params(profile, options).is_none() {
@@ -46,7 +46,7 @@ pub fn request_body(profile: &Profile, target: &str, options: &RequestOptions) -
     put(&shape.proxy_country, &options.proxy_country);
     put(&shape.tier, &options.tier);
     if let (Some(field), Some(seconds)) = (&shape.timeout, options.timeout_s) {
-        body.insert(field.clone(), Value::from(seconds));
+        insert_at(&mut body, field, Value::from(seconds));
     }
     for (name, value) in shape
         .params
@@ -111,6 +111,29 @@ pub fn with_target(
         Placement::Json => request.json(&request_body(profile, target, options)),
         Placement::Query => request.query(&request_query(profile, target, options)),
     }
+}
+
+/// Put `value` where a profile's request field name says: a key, or a pointer to a nested key
+/// (objects on the way are created; a non-object in the way is replaced by one).
+fn insert_at(body: &mut Map<String, Value>, name: &str, value: Value) {
+    let path = provider::request_field_path(name);
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut map = body;
+    for key in parents {
+        let slot = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        let Value::Object(inner) = slot else {
+            return;
+        };
+        map = inner;
+    }
+    map.insert(last.clone(), value);
 }
 
 /// A request to `base_url + path` carrying the key the profile's way. Header values built here
@@ -353,6 +376,21 @@ mod tests {
         );
         assert_eq!(alter["timeout"], 20);
         assert!(alter.get("country").is_none());
+        // AlterLab's SDK sends the tier inside cost_controls.
+        let alter = request_body(
+            profiles.get("alterlab").unwrap(),
+            "https://a.example/",
+            &RequestOptions {
+                tier: Some("3.5".to_owned()),
+                mode: Some("js".to_owned()),
+                ..options
+            },
+        );
+        assert_eq!(
+            alter,
+            serde_json::json!({"url": "https://a.example/", "mode": "js", "timeout": 20,
+                "cost_controls": {"max_tier": "3.5"}})
+        );
     }
 
     #[test]

@@ -754,12 +754,18 @@ fn read_rate_limit(
 }
 
 /// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3). A past date is zero; values
-/// beyond [`MAX_WAIT`] are capped; anything unreadable is ignored.
+/// beyond [`MAX_WAIT`] are capped; anything unreadable is ignored. Fractional seconds (`2.5`),
+/// which RFC 9110 does not allow but AlterLab's SDK sends to `float()` and honours, are rounded up:
+/// waiting a little longer than asked is safe, returning early is not.
 #[must_use]
 pub fn parse_retry_after(text: &str, received_at: DateTime<Utc>) -> Option<Duration> {
     let text = text.trim();
-    if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
-        let seconds = text.parse::<u64>().unwrap_or(u64::MAX);
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+    if !whole.is_empty() && digits(whole) && digits(fraction) && text.len() != whole.len() + 1 {
+        let seconds = whole.parse::<u64>().unwrap_or(u64::MAX);
+        let round_up = fraction.bytes().any(|byte| byte != b'0');
+        let seconds = seconds.saturating_add(u64::from(round_up));
         return Some(Duration::from_secs(seconds).min(MAX_WAIT));
     }
     let date: DateTime<Utc> = httpdate::parse_http_date(text).ok()?.into();
@@ -885,6 +891,9 @@ pub struct UsageReading {
     pub unit: crate::outcome::BillingUnit,
     pub plan: Option<String>,
     pub used: Option<f64>,
+    /// The period's allowance, where the endpoint says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
 }
 
 /// Read a usage-endpoint body. `None` when the profile has no usage endpoint or the body is not JSON.
@@ -906,6 +915,7 @@ pub fn parse_usage(profile: &Profile, body: &[u8]) -> Option<UsageReading> {
         unit: shape.balance_unit,
         plan: reader.bounded_text(&shape.plan, MAX_ID_BYTES),
         used,
+        limit: reader.amount(&shape.quota_limit),
     })
 }
 
@@ -944,7 +954,19 @@ mod tests {
             Some(MAX_WAIT),
             "overflowing digits are absurd, not garbage"
         );
-        for garbage in ["", "-1", "1.5", "+3", "soon", "3s", "0x10"] {
+        // Fractional seconds (AlterLab's SDK honours them) are rounded up, never down.
+        assert_eq!(parse_retry_after("2.5", at), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("1.5", at), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("0.001", at), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after("4.000", at), Some(Duration::from_secs(4)));
+        assert_eq!(
+            parse_retry_after(" 7.25 ", at),
+            Some(Duration::from_secs(8))
+        );
+        assert_eq!(parse_retry_after("86400.5", at), Some(MAX_WAIT), "capped");
+        for garbage in [
+            "", "-1", "-1.5", "+3", "soon", "3s", "0x10", "1.", ".5", "1.5.0", "1,5", "1e3", "1. 5",
+        ] {
             assert_eq!(parse_retry_after(garbage, at), None, "{garbage:?}");
         }
     }

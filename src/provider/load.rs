@@ -83,6 +83,8 @@ pub enum RuleError {
     PlanRate,
     #[error(transparent)]
     Shape(#[from] super::check::ShapeError),
+    #[error("request.escalation_mode {mode:?} is not one of request.modes {modes:?}")]
+    EscalationMode { mode: String, modes: Vec<String> },
 }
 
 /// All loaded profiles, in a stable order (built-ins first, then added ones by name).
@@ -274,6 +276,16 @@ fn validate(profile: &Profile) -> Result<(), RuleError> {
     ) && profile.auth.name.as_deref().is_none_or(str::is_empty)
     {
         return Err(RuleError::AuthName);
+    }
+    let request = &profile.request;
+    if let Some(mode) = &request.escalation_mode
+        && !request.modes.is_empty()
+        && !request.modes.contains(mode)
+    {
+        return Err(RuleError::EscalationMode {
+            mode: mode.clone(),
+            modes: request.modes.clone(),
+        });
     }
     let mut seen_status = std::collections::HashSet::new();
     for rule in &profile.statuses {

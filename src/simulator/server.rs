@@ -10,16 +10,18 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::dialect::{
+    Bill, Dialect, ErrorParts, JobFailure, JobParts, SuccessParts, UsageParts, amount, text_at,
+};
 use super::fault::{ApiError, Chaos, FaultError, FaultName, Planned};
 use super::scenario::CompiledProvider;
-use super::state::{Account, AccountBook, Job, JobEnd, JobPhase, JobStore, to_micro};
-use super::wire::{Bill, Dialect, ErrorParts, JobParts, SuccessParts, amount};
+use super::state::{Account, AccountBook, InFlight, Job, JobEnd, JobPhase, JobStore, to_micro};
 use super::{FAULT_HEADER, FAULT_HOST, LATENCY_HEADER, REFUND_HEADER};
 use crate::provider::{AuthStyle, EscalationStep, Profile};
 
@@ -61,7 +63,7 @@ fn splitmix(mut x: u64) -> u64 {
 pub struct ProviderSim {
     pub shared: Arc<Shared>,
     pub profile: Profile,
-    pub dialect: Dialect,
+    pub dialect: &'static dyn Dialect,
     pub scenario: CompiledProvider,
     pub accounts: AccountBook,
     pub jobs: JobStore,
@@ -72,7 +74,7 @@ impl ProviderSim {
     pub fn new(
         shared: Arc<Shared>,
         profile: Profile,
-        dialect: Dialect,
+        dialect: &'static dyn Dialect,
         scenario: CompiledProvider,
     ) -> Self {
         Self {
@@ -190,33 +192,34 @@ impl ProviderSim {
     }
 }
 
-/// The fields of a scrape body the simulator looks at, named by the profile.
+/// The fields of a scrape body the simulator looks at, named by the profile and the dialect.
 struct RequestView {
     url: String,
     mode: Option<String>,
     tier: Option<String>,
     country: Option<String>,
+    /// The body asks for a job (AlterLab's `"sync": false`).
+    wants_job: bool,
 }
 
-fn read_request(profile: &Profile, body: &[u8]) -> Result<RequestView, &'static str> {
+fn read_request(
+    profile: &Profile,
+    dialect: &dyn Dialect,
+    body: &[u8],
+) -> Result<RequestView, &'static str> {
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
         return Err("the request body must be a JSON object");
     };
-    let text = |name: Option<&String>| -> Option<String> {
-        match map.get(name?.as_str())? {
-            Value::String(text) => Some(text.clone()),
-            Value::Number(number) => Some(number.to_string()),
-            _ => None,
-        }
-    };
+    let text = |name: Option<&String>| text_at(&map, name?);
     let url = text(Some(&profile.request.url))
         .filter(|url| !url.trim().is_empty())
         .ok_or("url is required")?;
     Ok(RequestView {
         url,
         mode: text(profile.request.mode.as_ref()),
-        tier: text(profile.request.tier.as_ref()),
+        tier: dialect.requested_tier(profile, &map),
         country: text(profile.request.proxy_country.as_ref()),
+        wants_job: dialect.wants_job(&map),
     })
 }
 
@@ -291,14 +294,34 @@ impl Answer {
     }
 }
 
-/// Per-request context shared by the answer builders.
+/// Per-request context shared by the answer builders: who asked, when, under which limits.
 struct Call<'a> {
     sim: &'a ProviderSim,
     request_id: String,
     elapsed: Duration,
+    account: Arc<Account>,
+    rpm: Option<u32>,
+    concurrency: Option<u32>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// Number the request, find its account and the limits in force. Also returns the request's
+    /// mixed seed and random stream.
+    fn begin(sim: &'a ProviderSim, key: Option<&str>) -> (Self, u64, Xoshiro256PlusPlus) {
+        let elapsed = sim.shared.clock.elapsed();
+        let (mixed, rng) = sim.shared.next_request();
+        let (concurrency, rpm) = sim.limits_at(elapsed);
+        let call = Call {
+            sim,
+            request_id: format!("req_{mixed:016x}"),
+            elapsed,
+            account: sim.accounts.get(key.unwrap_or_default()),
+            rpm,
+            concurrency,
+        };
+        (call, mixed, rng)
+    }
+
     fn error(
         &self,
         status: u16,
@@ -318,21 +341,37 @@ impl Call<'_> {
         Answer::json(status, &body).header("x-request-id", &self.request_id)
     }
 
-    /// Rate-limit and concurrency headers for the dialects that send them on every answer.
-    fn limit_headers(
-        &self,
-        mut answer: Answer,
-        account: &Account,
-        rpm: Option<u32>,
-        concurrency: Option<u32>,
-    ) -> Answer {
+    /// A 400 for a request the simulator cannot serve.
+    fn bad_request(&self, message: &str) -> Answer {
+        self.error(
+            400,
+            self.sim.dialect.bad_request_code(),
+            message,
+            None,
+            json!({}),
+        )
+    }
+
+    /// The key's refusal, when the dialect turns it away.
+    fn refuse_key(&self, key: Option<&str>) -> Option<Answer> {
+        let failure = self.sim.dialect.check_key(key)?;
+        Some(self.error(401, failure.code, failure.message, None, json!({})))
+    }
+
+    /// Rate-limit and concurrency headers (for the dialects that send them on every answer), and
+    /// the answer made a response.
+    fn finish(&self, answer: Answer) -> Response {
+        self.limit_headers(answer).into_response()
+    }
+
+    fn limit_headers(&self, mut answer: Answer) -> Answer {
         if !self.sim.dialect.sends_limit_headers() {
             return answer;
         }
         let profile = &self.sim.profile;
-        if let Some(limit) = rpm {
+        if let Some(limit) = self.rpm {
             let window = self.elapsed.as_secs() / 60;
-            let used = account.minute_used(window);
+            let used = self.account.minute_used(window);
             let reset = self
                 .sim
                 .shared
@@ -349,16 +388,339 @@ impl Call<'_> {
                 answer = answer.header(name, reset);
             }
         }
-        if let Some(limit) = concurrency {
+        if let Some(limit) = self.concurrency {
             if let Some(name) = &profile.concurrency.limit {
                 answer = answer.header(name, limit);
             }
             if let Some(name) = &profile.concurrency.current {
-                answer = answer.header(name, account.in_flight());
+                answer = answer.header(name, self.account.in_flight());
             }
         }
         answer
     }
+
+    /// A 429 whose window is spent: `Retry-After`, `X-RateLimit-Remaining: 0` and the reset all
+    /// name the same moment, `retry_after_s` from now, so no hint contradicts another.
+    fn window_spent(&self, answer: Answer, retry_after_s: u64) -> Answer {
+        let profile = &self.sim.profile;
+        let now_ms = self.sim.shared.clock.unix_ms_at(self.elapsed);
+        let mut answer = self
+            .limit_headers(answer)
+            .set_header("retry-after", retry_after_s);
+        if !self.sim.dialect.sends_limit_headers() {
+            return answer;
+        }
+        if let Some(name) = &profile.rate_limit.remaining {
+            answer = answer.set_header(name, 0);
+        }
+        if let Some(name) = &profile.rate_limit.reset {
+            answer = answer.set_header(name, (now_ms + retry_after_s * 1000).div_ceil(1000));
+        }
+        answer
+    }
+
+    /// Count the request against the rate windows and take an in-flight slot, or the 429 that
+    /// refuses it. A per-minute refusal spends the window until the minute ends; a per-second
+    /// burst or a concurrency refusal asks for a second's wait and leaves the minute's count as it
+    /// is, so the headers agree with `Retry-After`.
+    fn admit(&self) -> Result<InFlight, Answer> {
+        let elapsed_s = self.elapsed.as_secs();
+        if let Some(limit) = self.rpm
+            && let Err(used) = self.account.take_minute(elapsed_s / 60, limit)
+        {
+            let answer = self.rate_refusal(used, limit, "minute");
+            let now_ms = self.sim.shared.clock.unix_ms_at(self.elapsed);
+            let reset_ms = self
+                .sim
+                .shared
+                .clock
+                .unix_ms_at(Duration::from_secs((elapsed_s / 60 + 1) * 60));
+            let wait = reset_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
+            return Err(self.window_spent(answer, wait));
+        }
+        if let Some(limit) = self.sim.scenario.settings.burst_per_second
+            && let Err(used) = self.account.take_second(elapsed_s, limit)
+        {
+            let answer = self.rate_refusal(used, limit, "second");
+            return Err(self.limit_headers(answer).set_header("retry-after", 1));
+        }
+        self.account.enter(self.concurrency).map_err(|current| {
+            let limit = self.concurrency.unwrap_or(current);
+            let message = format!(
+                "Concurrent request limit reached for your plan ({current}/{limit}). Retry shortly."
+            );
+            let answer = self.error(
+                429,
+                Some(self.sim.dialect.concurrency_code()),
+                &message,
+                None,
+                json!({ "concurrency_limit": limit }),
+            );
+            self.limit_headers(answer).set_header("retry-after", 1)
+        })
+    }
+
+    fn rate_refusal(&self, used: u32, limit: u32, window: &str) -> Answer {
+        let message = format!("rate limit exceeded: {used}/{limit} requests per {window}");
+        self.error(
+            429,
+            self.sim.dialect.rate_code(),
+            &message,
+            None,
+            json!({ "limit": limit, "window": window }),
+        )
+    }
+
+    /// The request's fields and the outcome it gets: forced by name, or drawn from the scenario.
+    fn plan(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Result<(RequestView, Planned), Answer> {
+        let sim = self.sim;
+        let request =
+            read_request(&sim.profile, sim.dialect, body).map_err(|m| self.bad_request(m))?;
+        let planned = match forced_fault(headers, &request.url) {
+            Some(Ok(name)) => Planned::resolve(&sim.profile, &name)
+                .map_err(|message| self.bad_request(&format!("omniscope simulator: {message}")))?,
+            Some(Err(message)) => {
+                return Err(self.bad_request(&format!("omniscope simulator: {message}")));
+            }
+            None => sim.pick(rng, self.elapsed),
+        };
+        Ok((request, planned))
+    }
+
+    /// The 402 for a used-up quota or balance, before any work.
+    fn account_refusal(&self) -> Option<Answer> {
+        let sim = self.sim;
+        let settings = &sim.scenario.settings;
+        if let Some(quota) = settings.monthly_quota {
+            let used = self.account.successes();
+            if used >= quota {
+                let message =
+                    format!("monthly quota exceeded: {used}/{quota} requests used this month");
+                return Some(self.error(
+                    402,
+                    sim.dialect.quota_code(),
+                    &message,
+                    None,
+                    json!({ "quota": quota, "used": used }),
+                ));
+            }
+        }
+        if !self.account.can_afford(sim.price_micro) {
+            let available = self.account.balance().unwrap_or(0.0);
+            return Some(self.error(
+                402,
+                sim.dialect.balance_code(),
+                "Your account has insufficient balance for this request",
+                None,
+                json!({ "required_credits": amount(settings.price), "available_credits": amount(available) }),
+            ));
+        }
+        None
+    }
+
+    /// Do the scrape's work on paper: the latency, whether an escalation cured the failure, what
+    /// is charged, and the body it ends with (now or as a job's result).
+    fn work(
+        &self,
+        request: &RequestView,
+        planned: Planned,
+        headers: &HeaderMap,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Work {
+        let sim = self.sim;
+        let settings = &sim.scenario.settings;
+        let latency = sim.latency(rng, self.elapsed, headers);
+        let violation_roll = rng.random::<f64>();
+        let break_refund = header_text(headers, REFUND_HEADER) == Some("break")
+            || violation_roll < settings.refund_violation;
+        let planned = match planned {
+            Planned::ApiError(error) if sim.cured(&error, request) => {
+                Planned::Success { target_status: 200 }
+            }
+            other => other,
+        };
+        let can_queue = sim.profile.endpoints.async_submit.is_none()
+            && sim.profile.endpoints.job_poll.is_some();
+        let defers = can_queue
+            && (planned == Planned::Async
+                || request.wants_job
+                || settings
+                    .async_after_ms
+                    .is_some_and(|after| latency > Duration::from_millis(after)));
+        let tier_used = request
+            .tier
+            .clone()
+            .or_else(|| sim.profile.request.tiers.first().cloned())
+            .unwrap_or_else(|| "1".to_owned());
+        let elapsed_s = (latency.as_secs_f64() * 1000.0).round() / 1000.0;
+        let outcome = match &planned {
+            Planned::Success { .. } | Planned::Async | Planned::Chaos(_) => {
+                let target_status = match planned {
+                    Planned::Success { target_status } => target_status,
+                    _ => 200,
+                };
+                self.account.charge(sim.price_micro);
+                self.account.count_success();
+                Ok(sim.dialect.success(&SuccessParts {
+                    url: &request.url,
+                    target_status,
+                    elapsed_s,
+                    request_id: &self.request_id,
+                    bill: Bill {
+                        charged: settings.price,
+                        refunded: None,
+                    },
+                    tier_used: &tier_used,
+                    content: None,
+                }))
+            }
+            Planned::ApiError(error) => {
+                Err((error.clone(), self.failure_bill(error, break_refund)))
+            }
+        };
+        Work {
+            planned,
+            latency,
+            defers,
+            tier_used,
+            outcome,
+        }
+    }
+
+    /// What a failure costs: a refunded one is charged and given back (or, when the scenario
+    /// breaks the refund rule, charged and kept); one the contract does not refund is free here.
+    fn failure_bill(&self, error: &ApiError, break_refund: bool) -> Option<Bill> {
+        let price = self.sim.scenario.settings.price;
+        if !error.refunded {
+            return None;
+        }
+        if break_refund {
+            self.account.charge(self.sim.price_micro);
+            return Some(Bill {
+                charged: price,
+                refunded: None,
+            });
+        }
+        Some(Bill {
+            charged: price,
+            refunded: Some(price),
+        })
+    }
+
+    /// Store the work as a job and answer 202 with its id.
+    fn queue_job(&self, mixed: u64, request: RequestView, work: Work) -> Answer {
+        let sim = self.sim;
+        let job_id = format!("job_{:016x}", splitmix(mixed));
+        let end = match work.outcome {
+            Ok(result) => JobEnd::Completed(result),
+            Err((error, _)) => JobEnd::Failed(JobFailure {
+                timed_out: error.status == 504 || error.code.as_deref() == Some("TIMEOUT"),
+                code: error.code,
+                message: error.message,
+            }),
+        };
+        sim.jobs.insert(
+            job_id.clone(),
+            Job {
+                url: request.url,
+                created: self.elapsed,
+                queued_for: Duration::from_millis(sim.scenario.settings.job_queue_ms),
+                works_for: work.latency,
+                end,
+            },
+        );
+        let poll = sim
+            .profile
+            .endpoints
+            .job_poll
+            .as_deref()
+            .unwrap_or_default()
+            .replace("{job_id}", &job_id);
+        Answer::json(202, &sim.dialect.accepted(&job_id, &poll))
+            .header("x-request-id", &self.request_id)
+    }
+
+    /// Wait out the latency, then answer with the work's body.
+    async fn answer_now(&self, request: &RequestView, work: Work) -> Answer {
+        let sim = self.sim;
+        if !work.latency.is_zero() && !matches!(work.planned, Planned::Chaos(Chaos::Stall)) {
+            tokio::time::sleep(work.latency).await;
+        }
+        let answer = match (work.outcome, &work.planned) {
+            (Ok(_), Planned::Chaos(chaos)) => {
+                chaos_answer(self, *chaos, &request.url, &work.tier_used)
+            }
+            (Ok(body), _) => Answer::json(200, &body).header("x-request-id", &self.request_id),
+            (Err((error, bill)), _) => {
+                let answer = self.error(
+                    error.status,
+                    error.code.as_deref(),
+                    &error.message,
+                    bill,
+                    json!({ "url": request.url }),
+                );
+                if error.status == 429 && error.code.as_deref() == sim.dialect.rate_code() {
+                    // A drawn or forced rate-limit refusal reads like a real one: the window is
+                    // spent for the second it asks to wait.
+                    return self.window_spent(answer, 1);
+                }
+                if error.status == 429 {
+                    return self.limit_headers(answer).set_header("retry-after", 1);
+                }
+                answer
+            }
+        };
+        let answer = self.limit_headers(answer);
+        if matches!(work.planned, Planned::Chaos(Chaos::BadHeaders)) {
+            return garbage_headers(&sim.profile, answer);
+        }
+        answer
+    }
+}
+
+/// A scrape's work, decided before any waiting.
+struct Work {
+    planned: Planned,
+    latency: Duration,
+    /// Answered as a job (202) instead of a body.
+    defers: bool,
+    tier_used: String,
+    /// The scrape response, or the failure and what it cost.
+    outcome: Result<Value, (ApiError, Option<Bill>)>,
+}
+
+/// A JSON response (for a dialect's own routes).
+pub fn json_answer(status: u16, value: &Value) -> Response {
+    Answer::json(status, value).into_response()
+}
+
+/// The 401 for a key the dialect refuses, with the provider's limit headers; `None` when accepted.
+pub fn key_refusal(
+    sim: &ProviderSim,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Option<Response> {
+    let key = sim.key(headers, query);
+    let (call, _, _) = Call::begin(sim, key);
+    call.refuse_key(key).map(|answer| call.finish(answer))
+}
+
+/// A 400 in the provider's error shape (for a dialect's own routes).
+pub fn plain_error(sim: &ProviderSim, status: u16, message: &str) -> Response {
+    let (call, _, _) = Call::begin(sim, None);
+    let answer = call.error(
+        status,
+        sim.dialect.bad_request_code(),
+        message,
+        None,
+        json!({}),
+    );
+    call.finish(answer)
 }
 
 /// Two simulated providers claim one path, or a path is not one.
@@ -401,6 +763,7 @@ pub fn router(providers: &[Arc<ProviderSim>]) -> Result<Router, RouteError> {
         if let Some(path) = &endpoints.usage {
             routes = routes.route(path, get(usage));
         }
+        routes = routes.merge(sim.dialect.extra_routes());
         app = app.merge(routes.with_state(Arc::clone(sim)));
     }
     Ok(app.fallback(not_found))
@@ -432,6 +795,7 @@ async fn scrape_async(
     scrape(&sim, uri.query(), &headers, &body, true).await
 }
 
+/// One scrape: the key, the limits, the request, the account, then the answer, now or as a job.
 async fn scrape(
     sim: &ProviderSim,
     query: Option<&str>,
@@ -439,280 +803,31 @@ async fn scrape(
     body: &[u8],
     submit_async: bool,
 ) -> Response {
-    let elapsed = sim.shared.clock.elapsed();
-    let (mixed, mut rng) = sim.shared.next_request();
-    let call = Call {
-        sim,
-        request_id: format!("req_{mixed:016x}"),
-        elapsed,
-    };
     let key = sim.key(headers, query);
-    let account = sim.accounts.get(key.unwrap_or_default());
-    let (concurrency, rpm) = sim.limits_at(elapsed);
-    if let Some(failure) = sim.dialect.check_key(key) {
+    let (call, mixed, mut rng) = Call::begin(sim, key);
+    if let Some(refusal) = call.refuse_key(key) {
         // "Every answer carries" the limit headers, a refused key's included.
-        let answer = call.error(401, failure.code, failure.message, None, json!({}));
-        return call
-            .limit_headers(answer, &account, rpm, concurrency)
-            .into_response();
+        return call.finish(refusal);
     }
-
-    let rate_refusal = |used: u32, limit: u32, window_s: u64, what: &str| {
-        let window = elapsed.as_secs() / window_s;
-        let reset_ms = sim
-            .shared
-            .clock
-            .unix_ms_at(Duration::from_secs((window + 1) * window_s));
-        let now_ms = sim.shared.clock.unix_ms_at(elapsed);
-        let retry_after = reset_ms.saturating_sub(now_ms).div_ceil(1000).max(1);
-        let code = sim.dialect.rate_code();
-        let message = format!("rate limit exceeded: {used}/{limit} requests per {what}");
-        let answer = call.error(
-            429,
-            code,
-            &message,
-            None,
-            json!({ "limit": limit, "window": what }),
-        );
-        let answer = call.limit_headers(answer, &account, rpm, concurrency);
-        let mut answer = answer.set_header("retry-after", retry_after);
-        if let Some(name) = &sim.profile.rate_limit.remaining {
-            answer = answer.set_header(name, 0);
-        }
-        answer.into_response()
-    };
-    if let Some(limit) = rpm
-        && let Err(used) = account.take_minute(elapsed.as_secs() / 60, limit)
-    {
-        return rate_refusal(used, limit, 60, "minute");
-    }
-    if let Some(limit) = sim.scenario.settings.burst_per_second
-        && let Err(used) = account.take_second(elapsed.as_secs(), limit)
-    {
-        return rate_refusal(used, limit, 1, "second");
-    }
-    let slot = match account.enter(concurrency) {
+    call.account.count_request();
+    let slot = match call.admit() {
         Ok(slot) => slot,
-        Err(current) => {
-            let limit = concurrency.unwrap_or(current);
-            let message = format!(
-                "Concurrent request limit reached for your plan ({current}/{limit}). Retry shortly."
-            );
-            let answer = call.error(
-                429,
-                Some(sim.dialect.concurrency_code()),
-                &message,
-                None,
-                json!({ "concurrency_limit": limit }),
-            );
-            return call
-                .limit_headers(answer, &account, rpm, concurrency)
-                .set_header("retry-after", 1)
-                .into_response();
-        }
+        Err(refusal) => return refusal.into_response(),
     };
-    let with_limits = |answer: Answer| {
-        call.limit_headers(answer, &account, rpm, concurrency)
-            .into_response()
+    let (request, planned) = match call.plan(headers, body, &mut rng) {
+        Ok(plan) => plan,
+        Err(refusal) => return call.finish(refusal),
     };
-
-    let request = match read_request(&sim.profile, body) {
-        Ok(request) => request,
-        Err(message) => {
-            let code = sim.dialect.bad_request_code();
-            return with_limits(call.error(400, code, message, None, json!({})));
-        }
-    };
-    let planned = match forced_fault(headers, &request.url) {
-        Some(Ok(name)) => match Planned::resolve(&sim.profile, &name) {
-            Ok(planned) => planned,
-            Err(message) => {
-                let message = format!("omniscope simulator: {message}");
-                return with_limits(call.error(
-                    400,
-                    sim.dialect.bad_request_code(),
-                    &message,
-                    None,
-                    json!({}),
-                ));
-            }
-        },
-        Some(Err(message)) => {
-            let message = format!("omniscope simulator: {message}");
-            return with_limits(call.error(
-                400,
-                sim.dialect.bad_request_code(),
-                &message,
-                None,
-                json!({}),
-            ));
-        }
-        None => sim.pick(&mut rng, elapsed),
-    };
-
-    let settings = &sim.scenario.settings;
-    if let Some(quota) = settings.monthly_quota {
-        let used = account.successes();
-        if used >= quota {
-            let message =
-                format!("monthly quota exceeded: {used}/{quota} requests used this month");
-            return with_limits(call.error(
-                402,
-                sim.dialect.quota_code(),
-                &message,
-                None,
-                json!({ "quota": quota, "used": used }),
-            ));
-        }
+    if let Some(refusal) = call.account_refusal() {
+        return call.finish(refusal);
     }
-    if !account.can_afford(sim.price_micro) {
-        let available = account.balance().unwrap_or(0.0);
-        let message = "Your account has insufficient balance for this request";
-        return with_limits(call.error(
-            402,
-            sim.dialect.balance_code(),
-            message,
-            None,
-            json!({ "required_credits": amount(settings.price), "available_credits": amount(available) }),
-        ));
-    }
-
-    let latency = sim.latency(&mut rng, elapsed, headers);
-    let violation_roll = rng.random::<f64>();
-    let break_refund = header_text(headers, REFUND_HEADER) == Some("break")
-        || violation_roll < settings.refund_violation;
-    let planned = match planned {
-        Planned::ApiError(error) if sim.cured(&error, &request) => {
-            Planned::Success { target_status: 200 }
-        }
-        other => other,
-    };
-    let defers = sim.profile.endpoints.async_submit.is_none()
-        && sim.profile.endpoints.job_poll.is_some()
-        && (planned == Planned::Async
-            || settings
-                .async_after_ms
-                .is_some_and(|after| latency > Duration::from_millis(after)));
-    let tier_used = request
-        .tier
-        .clone()
-        .or_else(|| sim.profile.request.tiers.first().cloned())
-        .unwrap_or_else(|| "1".to_owned());
-    let price = settings.price;
-    let elapsed_s = (latency.as_secs_f64() * 1000.0).round() / 1000.0;
-
-    // The answer the scrape itself produces (sync body, or the job's eventual result).
-    let outcome = match &planned {
-        Planned::Success { .. } | Planned::Async | Planned::Chaos(_) => {
-            let target_status = match planned {
-                Planned::Success { target_status } => target_status,
-                _ => 200,
-            };
-            account.charge(sim.price_micro);
-            account.count_success();
-            let bill = Bill {
-                charged: price,
-                refunded: None,
-            };
-            Ok(sim.dialect.success(&SuccessParts {
-                url: &request.url,
-                target_status,
-                elapsed_s,
-                request_id: &call.request_id,
-                bill,
-                tier_used: &tier_used,
-                content: None,
-            }))
-        }
-        Planned::ApiError(error) => {
-            let bill = if error.refunded && break_refund {
-                account.charge(sim.price_micro);
-                Some(Bill {
-                    charged: price,
-                    refunded: None,
-                })
-            } else if error.refunded {
-                Some(Bill {
-                    charged: price,
-                    refunded: Some(price),
-                })
-            } else {
-                None
-            };
-            Err((error.clone(), bill))
-        }
-    };
-
-    if submit_async || defers {
+    let work = call.work(&request, planned, headers, &mut rng);
+    if submit_async || work.defers {
         drop(slot);
-        let job_id = format!("job_{:016x}", splitmix(mixed));
-        let end = match outcome {
-            Ok(result) => JobEnd::Completed(result),
-            Err((error, _)) => JobEnd::Failed {
-                status: if error.status == 504 || error.code.as_deref() == Some("TIMEOUT") {
-                    "timed_out"
-                } else {
-                    "failed"
-                },
-                code: error.code,
-                message: error.message,
-            },
-        };
-        sim.jobs.insert(
-            job_id.clone(),
-            Job {
-                url: request.url.clone(),
-                created: elapsed,
-                queued_for: Duration::from_millis(settings.job_queue_ms),
-                works_for: latency,
-                end,
-            },
-        );
-        let poll = sim
-            .profile
-            .endpoints
-            .job_poll
-            .as_deref()
-            .unwrap_or_default()
-            .replace("{job_id}", &job_id);
-        let answer = Answer::json(202, &sim.dialect.accepted(&job_id, &poll))
-            .header("x-request-id", &call.request_id);
-        return with_limits(answer);
+        let accepted = call.queue_job(mixed, request, work);
+        return call.finish(accepted);
     }
-
-    if !latency.is_zero() && !matches!(planned, Planned::Chaos(Chaos::Stall)) {
-        tokio::time::sleep(latency).await;
-    }
-    let answer = match (outcome, &planned) {
-        (Ok(_), Planned::Chaos(chaos)) => chaos_answer(&call, *chaos, &request.url, &tier_used),
-        (Ok(body), _) => Answer::json(200, &body).header("x-request-id", &call.request_id),
-        (Err((error, bill)), _) => {
-            let mut answer = call.error(
-                error.status,
-                error.code.as_deref(),
-                &error.message,
-                bill,
-                json!({ "url": request.url }),
-            );
-            if error.status == 429 {
-                answer = answer.header("retry-after", 1);
-            }
-            answer
-        }
-    };
-    let mut answer = call.limit_headers(answer, &account, rpm, concurrency);
-    if let Planned::ApiError(error) = &planned
-        && error.status == 429
-        && sim.dialect.sends_limit_headers()
-        && error.code.as_deref() == sim.dialect.rate_code()
-        && let Some(name) = &sim.profile.rate_limit.remaining
-    {
-        // A drawn or forced rate-limit refusal reads like a real one: the window is spent.
-        answer = answer.set_header(name, 0);
-    }
-    if matches!(planned, Planned::Chaos(Chaos::BadHeaders)) {
-        answer = garbage_headers(&sim.profile, answer);
-    }
+    let answer = call.answer_now(&request, work).await;
     drop(slot);
     answer.into_response()
 }
@@ -826,59 +941,34 @@ async fn job_poll(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let elapsed = sim.shared.clock.elapsed();
-    let (mixed, _) = sim.shared.next_request();
-    let call = Call {
-        sim: &sim,
-        request_id: format!("req_{mixed:016x}"),
-        elapsed,
-    };
     let key = sim.key(&headers, uri.query());
-    let account = sim.accounts.get(key.unwrap_or_default());
-    let (concurrency, rpm) = sim.limits_at(elapsed);
-    let with_limits = |answer: Answer| {
-        call.limit_headers(answer, &account, rpm, concurrency)
-            .into_response()
-    };
-    if let Some(failure) = sim.dialect.check_key(key) {
-        return with_limits(call.error(401, failure.code, failure.message, None, json!({})));
+    let (call, _, _) = Call::begin(&sim, key);
+    if let Some(refusal) = call.refuse_key(key) {
+        return call.finish(refusal);
     }
     let Some(job) = sim.jobs.get(&job_id) else {
-        let message = format!("job {job_id} not found");
-        return with_limits(call.error(
-            404,
-            sim.dialect.not_found_code(),
-            &message,
-            None,
-            json!({}),
-        ));
+        let message = format!("job {job_id} not found (jobs are kept for a limited time)");
+        let answer = call.error(404, sim.dialect.not_found_code(), &message, None, json!({}));
+        return call.finish(answer);
     };
-    let (phase, since) = job.phase_at(elapsed);
+    let (phase, since) = job.phase_at(call.elapsed);
     let created_at = rfc3339(&sim.shared.clock, job.created);
     let updated_at = rfc3339(&sim.shared.clock, since);
-    let (status, result, failure) = match (phase, &job.end) {
-        (JobPhase::Queued, _) => ("queued", None, None),
-        (JobPhase::Processing, _) => ("processing", None, None),
-        (JobPhase::Ended, JobEnd::Completed(result)) => ("completed", Some(result), None),
-        (
-            JobPhase::Ended,
-            JobEnd::Failed {
-                status,
-                code,
-                message,
-            },
-        ) => (*status, None, Some((code.as_deref(), message.as_str()))),
+    let (result, failure) = match (phase, &job.end) {
+        (JobPhase::Ended, JobEnd::Completed(result)) => (Some(result), None),
+        (JobPhase::Ended, JobEnd::Failed(failure)) => (None, Some(failure)),
+        _ => (None, None),
     };
     let body = sim.dialect.job(&JobParts {
         job_id: &job_id,
-        status,
+        status: sim.dialect.job_status(phase, failure),
         url: &job.url,
         created_at: &created_at,
         updated_at: &updated_at,
         result,
         failure,
     });
-    with_limits(Answer::json(200, &body).header("x-request-id", &call.request_id))
+    call.finish(Answer::json(200, &body).header("x-request-id", &call.request_id))
 }
 
 async fn usage(
@@ -886,28 +976,40 @@ async fn usage(
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    let elapsed = sim.shared.clock.elapsed();
-    let (mixed, _) = sim.shared.next_request();
-    let call = Call {
-        sim: &sim,
-        request_id: format!("req_{mixed:016x}"),
-        elapsed,
-    };
     let key = sim.key(&headers, uri.query());
-    let account = sim.accounts.get(key.unwrap_or_default());
-    let (concurrency, rpm) = sim.limits_at(elapsed);
-    if let Some(failure) = sim.dialect.check_key(key) {
-        let answer = call.error(401, failure.code, failure.message, None, json!({}));
-        return call
-            .limit_headers(answer, &account, rpm, concurrency)
-            .into_response();
+    let (call, _, _) = Call::begin(&sim, key);
+    if let Some(refusal) = call.refuse_key(key) {
+        return call.finish(refusal);
     }
-    let body = sim.dialect.usage(
-        &sim.scenario.settings.plan,
-        account.balance(),
-        account.spent(),
-    );
-    call.limit_headers(Answer::json(200, &body), &account, rpm, concurrency)
-        .header("x-request-id", &call.request_id)
-        .into_response()
+    let (period_start, period_end) = billing_period(&sim.shared.clock, call.elapsed);
+    let settings = &sim.scenario.settings;
+    let body = sim.dialect.usage(&UsageParts {
+        plan: &settings.plan,
+        balance: call.account.balance(),
+        starting_balance: settings.balance,
+        used: call.account.spent(),
+        requests: call.account.requests(),
+        period_start: &period_start,
+        period_end: &period_end,
+    });
+    call.finish(Answer::json(200, &body).header("x-request-id", &call.request_id))
+}
+
+/// The calendar month (UTC) around `at`, as RFC 3339 instants.
+fn billing_period(clock: &crate::clock::Clock, at: Duration) -> (String, String) {
+    let ms = i64::try_from(clock.unix_ms_at(at)).unwrap_or(i64::MAX);
+    let now = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    let start = now
+        .date_naive()
+        .with_day(1)
+        .unwrap_or_else(|| now.date_naive());
+    let end = start
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(start);
+    let midnight = |date: chrono::NaiveDate| {
+        date.and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    };
+    (midnight(start), midnight(end))
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::dialect::JobFailure;
+
 /// Money is kept in millionths of the profile's unit, so atomics can hold it.
 pub const MONEY_SCALE: f64 = 1_000_000.0;
 
@@ -31,6 +33,8 @@ pub struct Account {
     minute: AtomicU64,
     second: AtomicU64,
     successes: AtomicU64,
+    /// Scrape requests that got past the key check.
+    requests: AtomicU64,
     /// Remaining balance in micro-units; `i64::MAX` when bottomless.
     balance: AtomicI64,
     spent: AtomicI64,
@@ -43,6 +47,7 @@ impl Account {
             minute: AtomicU64::new(0),
             second: AtomicU64::new(0),
             successes: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             balance: AtomicI64::new(balance.map_or(i64::MAX, to_micro)),
             spent: AtomicI64::new(0),
         }
@@ -90,6 +95,15 @@ impl Account {
     #[must_use]
     pub fn successes(&self) -> u64 {
         self.successes.load(Ordering::Acquire)
+    }
+
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Acquire)
+    }
+
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn count_success(&self) {
@@ -210,12 +224,7 @@ impl AccountBook {
 pub enum JobEnd {
     /// The whole scrape response, as the sync endpoint would have sent it.
     Completed(Value),
-    Failed {
-        /// The provider's status word (`failed`, `timed_out`).
-        status: &'static str,
-        code: Option<String>,
-        message: String,
-    },
+    Failed(JobFailure),
 }
 
 #[derive(Debug, Clone)]

@@ -846,7 +846,7 @@ fn alterlab_every_status_row_without_a_code() {
         assert_eq!(outcome.class.retryable, row.retryable, "{at}");
         assert_eq!(outcome.class.refund_expected, row.refunded, "{at}");
         assert_eq!(outcome.class.account_stop, row.account_stop, "{at}");
-        assert_eq!(outcome.billing.unit, BillingUnit::Credits, "{at}");
+        assert_eq!(outcome.billing.unit, BillingUnit::Microcents, "{at}");
         assert_eq!(outcome.billing.audit, RefundAudit::Consistent, "{at}");
         if row.refunded {
             assert_eq!(outcome.billing.net(), 0.0, "{at}");
@@ -1076,7 +1076,7 @@ fn alterlab_success_reads_credits_and_headers() {
     assert!(outcome.succeeded());
     assert_eq!(outcome.target_status, Some(200));
     assert_eq!(outcome.billing.charged, Some(1.0));
-    assert_eq!(outcome.billing.unit, BillingUnit::Credits);
+    assert_eq!(outcome.billing.unit, BillingUnit::Microcents);
     assert_eq!(outcome.rate_limit.limit, Some(30));
     assert_eq!(outcome.rate_limit.remaining, Some(29));
     // 1795435260 is 2026-11-23T12:01:00Z.
@@ -1400,17 +1400,20 @@ fn alterlab_challenge_and_block_escalations_are_offered_not_automatic() {
 #[test]
 fn alterlab_block_offers_the_next_tier_after_the_current_one() {
     let alter = profile("alterlab");
-    let outcome = Call::new(&alter, 403, fixture("alterlab/blocked_refunded.json"))
-        .options(RequestOptions {
-            tier: Some("3".to_owned()),
-            ..RequestOptions::default()
-        })
-        .outcome();
-    match decide_first(&alter, &outcome) {
-        Decision::GiveUp {
-            offer: Some(offer), ..
-        } => assert_eq!(offer.options.tier.as_deref(), Some("4")),
-        other => panic!("{other:?}"),
+    // The SDK's tiers: 1, 2, 3, 3.5, 4. A tier the profile does not list climbs, never drops.
+    for (current, offered) in [("3", "3.5"), ("3.5", "4"), ("3.7", "4"), ("1", "2")] {
+        let outcome = Call::new(&alter, 403, fixture("alterlab/blocked_refunded.json"))
+            .options(RequestOptions {
+                tier: Some(current.to_owned()),
+                ..RequestOptions::default()
+            })
+            .outcome();
+        match decide_first(&alter, &outcome) {
+            Decision::GiveUp {
+                offer: Some(offer), ..
+            } => assert_eq!(offer.options.tier.as_deref(), Some(offered), "{current}"),
+            other => panic!("{current}: {other:?}"),
+        }
     }
 }
 
@@ -1684,7 +1687,7 @@ fn usage_body() {
     let alter = profile("alterlab");
     let usage = parse_usage(&alter, &fixture("alterlab/usage.json")).unwrap();
     assert_eq!(usage.balance, Some(48210.0));
-    assert_eq!(usage.unit, BillingUnit::Credits);
+    assert_eq!(usage.unit, BillingUnit::Microcents);
     assert_eq!(usage.plan.as_deref(), Some("growth"));
     assert_eq!(usage.used, Some(1790.0));
 

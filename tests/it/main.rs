@@ -6,6 +6,7 @@ mod support {
     pub mod scripted;
 }
 
+mod alterlab_sdk;
 mod classify_props;
 mod contracts;
 mod e2e_tmux;

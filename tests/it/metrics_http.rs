@@ -143,6 +143,7 @@ async fn metrics_over_http_parse_and_show_the_records() {
                 unit: BillingUnit::Credits,
                 plan: None,
                 used: None,
+                limit: None,
             },
             at: now,
         },

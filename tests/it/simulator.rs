@@ -319,6 +319,31 @@ async fn unlock_failures_succeed_when_escalated() {
     .await;
     assert_eq!(blocked.status, 200, "a higher tier gets past the block");
     assert_eq!(blocked.json()["billing"]["tier_used"], json!("4"));
+    // Where the SDK sends the tier: cost_controls.max_tier, or force_tier before it.
+    for (controls, tier) in [
+        (json!({ "max_tier": "3.5" }), "3.5"),
+        (json!({ "max_tier": "4", "force_tier": "3" }), "3"),
+    ] {
+        let blocked = send(
+            &sim,
+            ALTER,
+            Some(ALTER_KEY),
+            Some(json!({ "url": "https://example.com/", "cost_controls": controls })),
+            &[("X-Sim-Fault", "BLOCKED_BY_ANTIBOT")],
+        )
+        .await;
+        assert_eq!(blocked.status, 200, "{controls}");
+        assert_eq!(blocked.json()["billing"]["tier_used"], json!(tier));
+    }
+    let first_tier = send(
+        &sim,
+        ALTER,
+        Some(ALTER_KEY),
+        Some(json!({ "url": "https://example.com/", "cost_controls": { "max_tier": "1" } })),
+        &[("X-Sim-Fault", "BLOCKED_BY_ANTIBOT")],
+    )
+    .await;
+    assert_eq!(first_tier.status, 403, "the first tier is what was blocked");
 }
 
 #[tokio::test]
@@ -522,10 +547,20 @@ price = 2
     .await;
     let usage = send(&sim, "/api/v1/usage", Some(ALTER_KEY), None, &[]).await;
     assert_eq!(usage.status, 200);
-    assert_eq!(
-        usage.json(),
-        json!({ "plan": "Free", "balance_credits": 5, "credits_used": 0 })
-    );
+    // The fields AlterLab's SDK documents for get_usage().
+    let body = usage.json();
+    assert_eq!(body["subscription_tier"], json!("Free"));
+    assert_eq!(body["credits_available"], json!(5));
+    assert_eq!(body["credits_used"], json!(0));
+    assert_eq!(body["credits_limit"], json!(5));
+    assert_eq!(body["requests_count"], json!(0));
+    for period in ["billing_period_start", "billing_period_end"] {
+        let at = body[period].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(at).is_ok(),
+            "{period}: {at}"
+        );
+    }
     assert_eq!(scrape(&sim, ALTER, ALTER_KEY, None).await.status, 200);
     // A refunded failure costs nothing.
     assert_eq!(
@@ -543,6 +578,8 @@ price = 2
     assert_eq!(reading.balance, Some(1.0));
     assert_eq!(reading.used, Some(4.0));
     assert_eq!(reading.plan.as_deref(), Some("Free"));
+    assert_eq!(reading.limit, Some(5.0));
+    assert_eq!(usage.json()["requests_count"], json!(4));
     assert_eq!(
         send(&sim, "/api/v1/usage", None, None, &[]).await.status,
         401
@@ -654,8 +691,10 @@ job_queue_ms = 0
         format!("/api/v1/jobs/{job_id}")
     );
     let poll = format!("/api/v1/jobs/{job_id}");
+    // The SDK's wait_for_job knows pending, running, completed and failed, nothing else.
+    assert_eq!(accepted.json()["status"], json!("pending"));
     let reply = send(&sim, &poll, Some(ALTER_KEY), None, &[]).await;
-    assert_eq!(reply.json()["status"], json!("processing"));
+    assert_eq!(reply.json()["status"], json!("running"));
     sim.clock().advance(Duration::from_secs(5));
     let reply = send(&sim, &poll, Some(ALTER_KEY), None, &[]).await;
     let body = reply.json();
@@ -666,6 +705,28 @@ job_queue_ms = 0
 
     let forced = scrape(&sim, ALTER, ALTER_KEY, Some("async")).await;
     assert_eq!(forced.status, 202);
+    // `"sync": false` always queues, however quick the target.
+    let queued = send(
+        &sim,
+        ALTER,
+        Some(ALTER_KEY),
+        Some(json!({ "url": "https://example.com/", "sync": false })),
+        &[("X-Sim-Latency-Ms", "0")],
+    )
+    .await;
+    assert_eq!(queued.status, 202);
+    let poll = format!("/api/v1/jobs/{}", queued.json()["job_id"].as_str().unwrap());
+    let reply = send(&sim, &poll, Some(ALTER_KEY), None, &[]).await;
+    assert_eq!(reply.json()["status"], json!("completed"));
+    let quick = send(
+        &sim,
+        ALTER,
+        Some(ALTER_KEY),
+        Some(json!({ "url": "https://example.com/", "sync": true })),
+        &[("X-Sim-Latency-Ms", "0")],
+    )
+    .await;
+    assert_eq!(quick.status, 200);
     let missing = send(&sim, "/api/v1/jobs/nope", Some(ALTER_KEY), None, &[]).await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["error"], json!("NOT_FOUND"));

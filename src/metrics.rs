@@ -378,7 +378,13 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
         let registry = Arc::clone(&registry);
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
-                let response = respond(&registry, request.method(), request.uri().path());
+                let openmetrics = accepts_openmetrics(request.headers());
+                let response = respond(
+                    &registry,
+                    request.method(),
+                    request.uri().path(),
+                    openmetrics,
+                );
                 async move { Ok::<_, Infallible>(response) }
             });
             let connection = http1::Builder::new()
@@ -393,7 +399,83 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>) {
 
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
-fn respond(registry: &Registry, method: &Method, path: &str) -> Response<Body> {
+/// Whether the scraper's `Accept` asks for OpenMetrics (a media range
+/// `application/openmetrics-text` not refused with `q=0`). Prometheus servers ask for it when they
+/// can read it; anything else (`text/plain;version=0.0.4`, no header, curl) gets the classic text.
+fn accepts_openmetrics(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default();
+            media.eq_ignore_ascii_case("application/openmetrics-text")
+                && !parts.any(|param| {
+                    param.split_once('=').is_some_and(|(name, value)| {
+                        name.trim().eq_ignore_ascii_case("q")
+                            && value.trim().parse::<f64>().is_ok_and(|q| q <= 0.0)
+                    })
+                })
+        })
+}
+
+/// OpenMetrics text rewritten as the classic Prometheus text format (0.0.4), which the classic
+/// parser reads: no `# EOF` or `# UNIT` lines, no exemplars, a counter's `# HELP`/`# TYPE` named
+/// as its `_total` samples, an info metric a gauge named `_info`, `unknown` as `untyped`.
+#[must_use]
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut suffixes: HashMap<&str, &str> = HashMap::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some((name, kind)) = rest.split_once(' ')
+        {
+            match kind.trim() {
+                "counter" => {
+                    suffixes.insert(name, "_total");
+                }
+                "info" => {
+                    suffixes.insert(name, "_info");
+                }
+                _ => {}
+            }
+        }
+    }
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = line
+            .strip_prefix("# TYPE ")
+            .map(|rest| ("# TYPE ", rest))
+            .or_else(|| line.strip_prefix("# HELP ").map(|rest| ("# HELP ", rest)));
+        if let Some((prefix, rest)) = meta {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let suffix = suffixes.get(name).copied().unwrap_or("");
+            let tail = match (prefix, tail.trim()) {
+                ("# TYPE ", "info") => "gauge",
+                ("# TYPE ", "unknown") => "untyped",
+                _ => tail,
+            };
+            out.push_str(prefix);
+            out.push_str(name);
+            out.push_str(suffix);
+            out.push(' ');
+            out.push_str(tail);
+        } else if line.starts_with('#') {
+            out.push_str(line);
+        } else {
+            // A sample, without its exemplar (` # {…} value`).
+            out.push_str(line.split_once(" # ").map_or(line, |(sample, _)| sample));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn respond(registry: &Registry, method: &Method, path: &str, openmetrics: bool) -> Response<Body> {
     let plain = |status: StatusCode, text: &'static str| {
         let mut response = Response::new(Body::from(text));
         *response.status_mut() = status;
@@ -414,13 +496,21 @@ fn respond(registry: &Registry, method: &Method, path: &str) -> Response<Body> {
     }
     match encode(registry) {
         Ok(text) => {
-            let mut response = Response::new(Body::from(text));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
+            let (text, content_type) = if openmetrics {
+                (
+                    text,
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
+                )
+            } else {
+                (
+                    to_prometheus_text(&text),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            };
+            let mut response = Response::new(Body::from(text));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             response
         }
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n"),

@@ -181,16 +181,69 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
     }
 }
 
+/// What a completed run found that the user must act on, besides thresholds: one line each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stops {
+    /// Providers paused by an account or quota error (a revoked key, credits or quota used up).
+    pub account: Vec<String>,
+    /// Providers that never answered: every attempt a transport failure.
+    pub unreachable: Vec<String>,
+}
+
+impl Stops {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.account.is_empty() && self.unreachable.is_empty()
+    }
+}
+
+/// The providers a run left stopped by their account, and those it could never reach.
+#[must_use]
+pub fn stops(report: &Report) -> Stops {
+    let mut stops = Stops::default();
+    for provider in &report.providers {
+        // A headless run pauses a provider only on an account error (no user is there to pause it).
+        if let Some(reason) = &provider.paused {
+            stops.account.push(format!(
+                "{}: stopped by an account error: {reason}",
+                provider.name
+            ));
+        }
+        let transport_failures: u64 = provider.transport_errors.values().sum();
+        if provider.attempts > 0 && transport_failures == provider.attempts {
+            let causes = provider
+                .transport_errors
+                .iter()
+                .map(|(cause, count)| format!("{cause} {count}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            stops.unreachable.push(format!(
+                "{}: never reached: all {} attempts failed in transport ({causes})",
+                provider.name, provider.attempts
+            ));
+        }
+    }
+    stops
+}
+
 /// Every threshold a provider broke, one line each; empty when all hold.
 #[must_use]
 pub fn broken_thresholds(report: &Report, thresholds: &Thresholds) -> Vec<String> {
     let mut broken = Vec::new();
     for provider in &report.providers {
-        if let (Some(minimum), Some(rate)) = (thresholds.min_success_rate, provider.success_rate)
+        if let (Some(minimum), Some(rate)) = (thresholds.min_success_rate, availability(provider))
             && rate < minimum
         {
+            let skipped = if provider.skipped > 0 {
+                format!(
+                    " ({} probes skipped while paused count as failures)",
+                    provider.skipped
+                )
+            } else {
+                String::new()
+            };
             broken.push(format!(
-                "{}: success rate {:.1}% is below the minimum {:.1}%",
+                "{}: success rate {:.1}% is below the minimum {:.1}%{skipped}",
                 provider.name,
                 rate * 100.0,
                 minimum * 100.0
@@ -222,6 +275,16 @@ pub fn broken_thresholds(report: &Report, thresholds: &Thresholds) -> Vec<String
         }
     }
     broken
+}
+
+/// Share of probes that succeeded, for `min_success_rate`: a probe skipped while the provider
+/// was paused (quota used up, key revoked) is a probe that did not succeed, so it counts against
+/// availability. `None` before anything was sent or skipped.
+#[must_use]
+pub fn availability(provider: &ProviderReport) -> Option<f64> {
+    let total = provider.attempts + provider.skipped;
+    // Exact as f64: counts far below 2^52.
+    (total > 0).then(|| provider.succeeded as f64 / total as f64)
 }
 
 /// The readable end-of-run summary, one block per provider.

@@ -290,7 +290,7 @@ pub fn banner(base_url: &str, scenario: &str, seed: u64) -> String {
     // The dialects written from the profiles, each under /<name>/ (--endpoint {base_url}/<name>).
     for profile in profiles
         .iter()
-        .filter(|profile| Dialect::for_profile(&profile.name).is_none())
+        .filter(|profile| dialect::for_profile(&profile.name).is_none())
     {
         text.push_str(&format!(
             "  {:<11} {:<4} {base_url}/{}{}\n",
@@ -301,10 +301,26 @@ pub fn banner(base_url: &str, scenario: &str, seed: u64) -> String {
         ));
     }
     text.push_str(&format!(
-        "Point omniscope at it: set base_url = \"{base_url}\" for each provider in the config \
-         (or a providers/<name>.toml override). OmniScrape takes any non-empty X-API-Key; AlterLab \
+        "Point omniscope at it: set endpoint = \"{base_url}\" under [providers.<name>] in the \
+         config (or pass --endpoint {base_url}). OmniScrape takes any non-empty X-API-Key; AlterLab \
          keys must start sk_test_ or sk_live_.\n"
     ));
     text.push_str("Force an outcome per request with header X-Sim-Fault: NAME or url https://fault.test/NAME. Ctrl-C stops.");
     text
+}
+
+#[cfg(test)]
+mod banner_tests {
+    use super::banner;
+
+    #[test]
+    fn the_banner_names_the_config_key_the_config_accepts() {
+        let text = banner("http://127.0.0.1:8787", "healthy", 7);
+        // `endpoint` is the key `[providers.NAME]` takes; `base_url` is refused there.
+        assert!(
+            text.contains("endpoint = \"http://127.0.0.1:8787\" under [providers.<name>]"),
+            "{text}"
+        );
+        assert!(!text.contains("base_url"), "{text}");
+    }
 }

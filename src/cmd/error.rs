@@ -12,6 +12,7 @@ use crate::metrics::ServeError;
 use crate::output_file::OutputError;
 use crate::probe::EngineError;
 use crate::provider::ProfileError;
+use crate::report::Stops;
 use crate::simulator::{ScenarioError, SimError};
 
 // Success (0) is `Ok`: a run that completed, whatever it found.
@@ -22,6 +23,10 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// A threshold from the config was broken.
 const EXIT_THRESHOLD: u8 = 3;
+/// A provider was stopped by an account error (revoked key, credits or quota used up).
+const EXIT_ACCOUNT_STOP: u8 = 4;
+/// A provider could never be reached (every attempt a transport failure).
+const EXIT_UNREACHABLE: u8 = 5;
 
 /// Why a command stopped, in words the user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +87,14 @@ pub enum CliError {
     /// The run completed and broke a threshold from the config (exit 3): one line each.
     #[error("{}", broken_lines(.0))]
     ThresholdsBroken(Vec<String>),
+
+    /// The run completed and left a provider stopped by its account (exit 4) or never reached
+    /// (exit 5); thresholds broken too are said, the stop decides the status (README "Exit status").
+    #[error("{}", stop_lines(.stops, .thresholds))]
+    Stopped {
+        stops: Stops,
+        thresholds: Vec<String>,
+    },
 }
 
 impl CliError {
@@ -120,6 +133,13 @@ impl CliError {
             | Self::ReportWrite(_)
             | Self::Encode { .. } => EXIT_FAILURE,
             Self::ThresholdsBroken(_) => EXIT_THRESHOLD,
+            Self::Stopped { stops, .. } => {
+                if stops.account.is_empty() {
+                    EXIT_UNREACHABLE
+                } else {
+                    EXIT_ACCOUNT_STOP
+                }
+            }
         }
     }
 }
@@ -145,6 +165,20 @@ fn broken_lines(lines: &[String]) -> String {
         .join("\nomniscope: ")
 }
 
+/// The stops, then any broken thresholds, one line each.
+fn stop_lines(stops: &Stops, thresholds: &[String]) -> String {
+    let mut lines: Vec<String> = stops
+        .account
+        .iter()
+        .chain(&stops.unreachable)
+        .cloned()
+        .collect();
+    if !thresholds.is_empty() {
+        lines.push(broken_lines(thresholds));
+    }
+    lines.join("\nomniscope: ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +197,29 @@ mod tests {
             broken.to_string(),
             "threshold broken: a\nomniscope: threshold broken: b"
         );
+    }
+
+    #[test]
+    fn an_account_stop_outranks_an_unreachable_provider_which_outranks_thresholds() {
+        let both = CliError::Stopped {
+            stops: Stops {
+                account: vec!["alterlab: stopped".to_owned()],
+                unreachable: vec!["omniscrape: never reached".to_owned()],
+            },
+            thresholds: vec!["t".to_owned()],
+        };
+        assert_eq!(both.exit_status(), 4);
+        assert_eq!(
+            both.to_string(),
+            "alterlab: stopped\nomniscope: omniscrape: never reached\nomniscope: threshold broken: t"
+        );
+        let unreachable = CliError::Stopped {
+            stops: Stops {
+                account: Vec::new(),
+                unreachable: vec!["omniscrape: never reached".to_owned()],
+            },
+            thresholds: vec!["t".to_owned()],
+        };
+        assert_eq!(unreachable.exit_status(), 5);
     }
 }

@@ -14,7 +14,8 @@ const EVENT_BATCH: usize = 256;
 /// Entry point for `omniscope run`.
 ///
 /// # Errors
-/// A usage, config or key error (exit 2), a failure (1), a broken threshold (3).
+/// A usage, config or key error (exit 2), a failure (1), a broken threshold (3), a provider
+/// stopped by its account (4) or never reached (5).
 pub fn main(args: &RunArgs) -> Result<(), CliError> {
     let args = args.clone();
     session::block_on(Threads::One, async move { run(&args).await })
@@ -84,7 +85,13 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
         write_report(file, &report)?;
     }
     let broken = report::broken_thresholds(&report, &plan.thresholds);
-    if broken.is_empty() {
+    let stops = report::stops(&report);
+    if !stops.is_empty() {
+        Err(CliError::Stopped {
+            stops,
+            thresholds: broken,
+        })
+    } else if broken.is_empty() {
         Ok(())
     } else {
         Err(CliError::ThresholdsBroken(broken))

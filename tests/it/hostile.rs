@@ -278,7 +278,8 @@ async fn a_401_or_402_with_another_rows_code_stops_the_provider_in_a_load_run() 
             &["--every", "0s", "--concurrency", "4", "--duration", "2s"],
         )
         .await;
-        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        // The provider is stopped by an account error: exit 4 (README "Exit status").
+        assert_eq!(run.code, Some(4), "{}", run.stderr);
         let sent = server.count(path);
         // Only those already in the air when the first answer came back.
         assert!(

@@ -242,3 +242,79 @@ async fn metrics_over_http_parse_and_show_the_records() {
     assert!(asked >= 12);
     assert_eq!(dashboard["templating"]["list"][0]["name"], "provider");
 }
+
+#[tokio::test]
+async fn metrics_negotiate_openmetrics_or_the_classic_prometheus_text() {
+    let (registry, metrics) = new_registry();
+    metrics.observe(&attempt(
+        "alterlab",
+        200,
+        r#"{"url":"u","status_code":200,"content":"c","billing":{"total_credits":1}}"#,
+        &[],
+    ));
+    let server = serve("127.0.0.1:0".parse().unwrap(), Arc::new(registry), false)
+        .await
+        .unwrap();
+    let url = format!("http://{}/metrics", server.local_addr);
+    let client = reqwest::Client::new();
+    let fetch = |accept: Option<&'static str>| {
+        let mut request = client.get(&url);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (content_type, response.text().await.unwrap())
+        }
+    };
+
+    // What a Prometheus server that reads OpenMetrics sends.
+    let (content_type, text) = fetch(Some(
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    ))
+    .await;
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(
+        text.contains("# TYPE omniscope_attempts counter\n"),
+        "{text}"
+    );
+
+    // The classic parser's request, no Accept at all, and OpenMetrics refused with q=0.
+    for accept in [
+        Some("text/plain;version=0.0.4"),
+        None,
+        Some("application/openmetrics-text;q=0, text/plain"),
+    ] {
+        let (content_type, text) = fetch(accept).await;
+        assert_eq!(
+            content_type, "text/plain; version=0.0.4; charset=utf-8",
+            "{accept:?}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(!text.contains("# UNIT"), "{text}");
+        // The classic format names a counter's TYPE after its samples.
+        assert!(
+            text.contains("# TYPE omniscope_attempts_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("# TYPE omniscope_attempts counter"),
+            "{text}"
+        );
+        let samples = parse_exposition(&text);
+        assert_eq!(
+            samples[r#"omniscope_attempts_total{provider="alterlab",api_status="200",target_status="200",error_code="none",result="succeeded"}"#],
+            1.0
+        );
+    }
+    server.stop();
+}

@@ -103,7 +103,8 @@ async fn the_default_log_is_a_session_file_and_no_log_writes_none() {
             "https://b.example/",
         ]);
     let out = output(run).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The credits ran out (alterlab paused): exit 4, and the log is still written.
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -125,7 +126,8 @@ async fn the_default_log_is_a_session_file_and_no_log_writes_none() {
         .args(["--api-key-env", "TEST_SCRAPE_KEY", "--once", "--no-log"])
         .args(["--target", "https://a.example/"]);
     let out = output(run).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Paused by the same account error: exit 4 (README "Exit status").
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(!quiet.path().join("logs").exists());
 }
 

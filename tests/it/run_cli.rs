@@ -120,7 +120,13 @@ async fn an_account_pause_is_reported_with_its_code_and_skips() {
         .arg("--report")
         .arg(&report_path);
     let out = output(run).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A provider stopped by its account is something the user must act on: exit 4, said once.
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("alterlab: stopped by an account error: INSUFFICIENT_CREDITS"),
+        "{stderr}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     let provider = &report["providers"][0];
@@ -156,6 +162,61 @@ async fn a_broken_threshold_exits_3() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("success rate"), "{stderr}");
+}
+
+#[tokio::test]
+async fn probes_skipped_while_paused_count_against_the_success_rate_threshold() {
+    // One probe answered well, then the credits ran out: the second is sent and refused, the rest
+    // are skipped. 1 success in 2 attempts + 2 skipped is 25 %, not 50 %.
+    let server = Server::new();
+    server.queue(
+        "/api/v1/scrape",
+        vec![
+            scripted::alter_ok(200),
+            alter_fail(402, "INSUFFICIENT_CREDITS"),
+        ],
+    );
+    server.default_reply("/api/v1/usage", alter_fail(402, "INSUFFICIENT_CREDITS"));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("omniscope.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[thresholds]\nmin_success_rate = 0.4\n\n[providers.alterlab]\nendpoint = \"{base}\"\napi_key_env = \"TEST_SCRAPE_KEY\"\nconcurrency = 1\n\n[[probes]]\nprovider = \"alterlab\"\ntargets = [\"https://a.example/\", \"https://b.example/\", \"https://c.example/\", \"https://d.example/\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--once", "--rate", "unlimited", "--config"])
+        .arg(&config);
+    let out = output(run).await;
+    let stderr = text(&out.stderr);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("skipped 2"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("threshold broken: alterlab: success rate 25.0%"),
+        "{stderr}"
+    );
+    // The account stop outranks the threshold.
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_provider_never_reached_exits_5() {
+    // A port nothing listens on: every attempt is refused in transport, no answer ever.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+        .args(["--api-key-env", "TEST_SCRAPE_KEY", "--once"])
+        .args(["--target", "https://a.example/"]);
+    let out = output(run).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("omniscrape: never reached"), "{stderr}");
 }
 
 #[tokio::test]

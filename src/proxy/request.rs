@@ -131,7 +131,16 @@ pub fn scrape_request(
     let json = serde_json::from_slice::<Value>(body_start).ok();
     let read = |field: Option<&String>| -> Option<String> {
         let field = field?;
-        let from_body = json.as_ref().and_then(|json| match json.get(field)? {
+        // A request field is a top-level key or, for a nested one, a JSON pointer
+        // (AlterLab's SDK sends the tier as `cost_controls.max_tier`: "/cost_controls/max_tier").
+        let at = |json: &Value| -> Option<Value> {
+            if field.starts_with('/') {
+                json.pointer(field).cloned()
+            } else {
+                json.get(field).cloned()
+            }
+        };
+        let from_body = json.as_ref().and_then(|json| match at(json)? {
             Value::String(text) => Some(text.clone()),
             Value::Number(number) => Some(number.to_string()),
             Value::Bool(flag) => Some(flag.to_string()),
@@ -235,7 +244,7 @@ mod tests {
         let alterlab = profiles.get("alterlab").unwrap();
         let (target, options) = scrape_request(
             alterlab,
-            br#"{"url":"https://example.com/","mode":"js","max_tier":"3","timeout":20}"#,
+            br#"{"url":"https://example.com/","mode":"js","cost_controls":{"max_tier":"3"},"timeout":20}"#,
             None,
             false,
         );

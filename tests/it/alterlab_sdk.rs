@@ -283,7 +283,11 @@ async fn a_detail_string_is_the_pause_reason_of_a_refused_key() {
         .arg(&report_path);
     let out = output(run).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "an account stop exits 4: {stdout}\n{stderr}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     let paused = report["providers"][0]["paused"]

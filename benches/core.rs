@@ -182,7 +182,7 @@ fn bench_redact(c: &mut Criterion) {
             body_cap: 10 << 20,
         },
     );
-    let forms = omniscope::redact::KeyForms::new("sk_live_0123456789abcdef/ghij");
+    let forms = omniscope::redact::KeyForms::new("sk_test_0123456789abcdef/ghij");
     let mut group = c.benchmark_group("redact");
     group.throughput(Throughput::Elements(1));
     group.bench_function("alterlab/1KB outcome without the key", |b| {

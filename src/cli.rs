@@ -157,6 +157,9 @@ pub struct ReplayArgs {
     /// No dashboard: fold the log and print the summary (and write --report).
     #[arg(long)]
     pub headless: bool,
+    /// The session to replay, from 1, when the file holds several (`--log FILE` appends).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub session: Option<u32>,
     /// Write the JSON report (omniscope.report.v1) of the recorded session to this file.
     #[arg(long, value_name = "FILE.json", requires = "headless")]
     pub report: Option<std::path::PathBuf>,

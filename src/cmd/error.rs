@@ -51,6 +51,15 @@ pub enum CliError {
     ReportOpen(OutputError),
     #[error(transparent)]
     EventLogRead(#[from] ReadError),
+    /// A log holding several sessions, replayed without `--session N` (or with one it lacks).
+    #[error("{}", session_choice(.path, *.asked, .sessions))]
+    SessionChoice {
+        path: std::path::PathBuf,
+        /// The `--session N` given, if any.
+        asked: Option<u32>,
+        /// When each session of the file started.
+        sessions: Vec<chrono::DateTime<chrono::Utc>>,
+    },
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
     #[error(
@@ -115,6 +124,7 @@ impl CliError {
             | Self::Metrics(_)
             | Self::ReportOpen(_)
             | Self::EventLogRead(_)
+            | Self::SessionChoice { .. }
             | Self::Scenario(_)
             | Self::RemoteRefused { .. } => EXIT_USAGE,
             Self::Proxy(error) => {
@@ -152,6 +162,32 @@ impl From<SimError> for CliError {
             SimError::Scenario(error) => Self::Scenario(error),
             other => Self::Simulator(other),
         }
+    }
+}
+
+/// `LOG holds 2 sessions (1: started 2026-11-29T21:00:00+00:00, 2: started …); choose one with
+/// --session N`, or `LOG has no session 3: …` for a choice it lacks.
+fn session_choice(
+    path: &std::path::Path,
+    asked: Option<u32>,
+    sessions: &[chrono::DateTime<chrono::Utc>],
+) -> String {
+    let listed = sessions
+        .iter()
+        .enumerate()
+        .map(|(index, at)| format!("{}: started {}", index + 1, at.to_rfc3339()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let holds = match sessions.len() {
+        1 => format!("1 session ({listed})"),
+        count => format!("{count} sessions ({listed})"),
+    };
+    match asked {
+        Some(n) => format!("{} has no session {n}: it holds {holds}", path.display()),
+        None => format!(
+            "{} holds {holds}; choose one with --session N",
+            path.display()
+        ),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::cli::ReplayArgs;
 use crate::cmd::CliError;
 use crate::event::Fact;
 use crate::eventlog;
-use crate::eventlog::reader::{Folded, ReadError, fold_path};
+use crate::eventlog::reader::{Folded, ReadError, fold_path, fold_session_path, list_sessions};
 use crate::eventlog::replay::ReplayItem;
 use crate::output_file::ReportFile;
 use crate::report::{self, Report};
@@ -25,11 +25,12 @@ use crate::stats::SessionStats;
 /// report write failed (exit 1).
 pub fn main(args: &ReplayArgs) -> Result<(), CliError> {
     if !args.headless {
+        let only = chosen_session(args)?;
         // On a terminal the dashboard plays the log; piped, it plays as text lines.
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            return play_on_dashboard(args);
+            return play_on_dashboard(args, only);
         }
-        return play_as_text(args);
+        return play_as_text(args, only);
     }
     // Prepared first, as `run` does: nothing replaces an old report before the new one exists.
     let report_file = args
@@ -38,7 +39,11 @@ pub fn main(args: &ReplayArgs) -> Result<(), CliError> {
         .map(ReportFile::create)
         .transpose()
         .map_err(CliError::ReportOpen)?;
-    let folded = fold_path(&args.file)?;
+    let folded = match args.session {
+        None => fold_path(&args.file)?,
+        Some(n) => fold_session_path(&args.file, n as usize)?,
+    };
+    check_session_choice(args, &folded.sessions)?;
     {
         use std::io::Write as _;
         let _ = write!(std::io::stderr(), "{}", read_notes(&args.file, &folded));
@@ -51,9 +56,41 @@ pub fn main(args: &ReplayArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The session of the file to play (`None`: the whole file, which then holds at most one).
+/// Found before playing: a choice refused after minutes of playback would waste them.
+/// A FIFO or a device cannot be read twice: it plays as it comes, `--session N` still choosing.
+fn chosen_session(args: &ReplayArgs) -> Result<Option<usize>, CliError> {
+    if args.file.is_file() {
+        let sessions = list_sessions(&args.file)?;
+        check_session_choice(args, &sessions)?;
+    }
+    Ok(args.session.map(|n| n as usize))
+}
+
+/// `--log FILE` appends: two sessions played as one would sum their counts and take the duration
+/// of one of them, without a word. A file with several sessions needs `--session N`, and N must be
+/// one of them.
+fn check_session_choice(
+    args: &ReplayArgs,
+    sessions: &[chrono::DateTime<chrono::Utc>],
+) -> Result<(), CliError> {
+    let fits = match args.session {
+        None => sessions.len() <= 1,
+        Some(n) => (n as usize) <= sessions.len().max(1),
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(CliError::SessionChoice {
+        path: args.file.clone(),
+        asked: args.session,
+        sessions: sessions.to_vec(),
+    })
+}
+
 /// The dashboard over the recorded session, fed by the replay source at `--speed`, with the
 /// user's key bindings.
-fn play_on_dashboard(args: &ReplayArgs) -> Result<(), CliError> {
+fn play_on_dashboard(args: &ReplayArgs, only: Option<usize>) -> Result<(), CliError> {
     if !args.file.is_file() {
         return Err(ReadError {
             path: args.file.clone(),
@@ -66,7 +103,7 @@ fn play_on_dashboard(args: &ReplayArgs) -> Result<(), CliError> {
     let (file, speed) = (args.file.clone(), args.speed);
     session::block_on(Threads::Workers, async move {
         let (items_tx, items) = tokio::sync::mpsc::channel(256);
-        let (control, task) = eventlog::replay::spawn(file, speed, items_tx);
+        let (control, task) = eventlog::replay::spawn(file, only, speed, items_tx);
         // The log's own clock drives the screen: it starts at the session's start record.
         let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         let app = crate::app::App::new(SessionStats::new(epoch), profiles, bindings, epoch);
@@ -78,11 +115,11 @@ fn play_on_dashboard(args: &ReplayArgs) -> Result<(), CliError> {
 
 /// Piped (not a terminal), a replay without `--headless` plays the log at `--speed` on stdout, one
 /// line per attempt and pause, then prints the summary.
-fn play_as_text(args: &ReplayArgs) -> Result<(), CliError> {
+fn play_as_text(args: &ReplayArgs, only: Option<usize>) -> Result<(), CliError> {
     let (file, speed) = (args.file.clone(), args.speed);
     session::block_on(Threads::Workers, async move {
         let (items_tx, mut items) = tokio::sync::mpsc::channel(256);
-        let (_control, task) = eventlog::replay::spawn(file.clone(), speed, items_tx);
+        let (_control, task) = eventlog::replay::spawn(file.clone(), only, speed, items_tx);
         let mut stats: Option<SessionStats> = None;
         let mut ended_at = None;
         while let Some(item) = items.recv().await {

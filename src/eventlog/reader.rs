@@ -125,12 +125,20 @@ pub fn read_log(input: impl BufRead) -> std::io::Result<ReadLog> {
 /// # Errors
 /// The file cannot be opened or read.
 pub fn read_path(path: &Path) -> Result<ReadLog, ReadError> {
+    read_with(path, read_log)
+}
+
+/// Open the log at `path` and hand it to `read`, naming the file in an error.
+fn read_with<T>(
+    path: &Path,
+    read: impl FnOnce(BufReader<File>) -> std::io::Result<T>,
+) -> Result<T, ReadError> {
     let wrap = |source| ReadError {
         path: path.to_owned(),
         source,
     };
     let file = File::open(path).map_err(wrap)?;
-    read_log(BufReader::new(file)).map_err(wrap)
+    read(BufReader::new(file)).map_err(wrap)
 }
 
 /// A log folded into statistics.
@@ -142,6 +150,9 @@ pub struct Folded {
     pub ended_at: Option<DateTime<Utc>>,
     /// Whether the log has its `session_end` line.
     pub ended_cleanly: bool,
+    /// When each session in the file started (`--log FILE` appends, so a file can hold
+    /// several): one `session_start` each.
+    pub sessions: Vec<DateTime<Utc>>,
 }
 
 /// Stream the log at `path` through [`SessionStats::apply`]: the statistics the live session had at its end.
@@ -150,12 +161,16 @@ pub struct Folded {
 /// # Errors
 /// The file cannot be opened or read.
 pub fn fold_path(path: &Path) -> Result<Folded, ReadError> {
-    let wrap = |source| ReadError {
-        path: path.to_owned(),
-        source,
-    };
-    let file = File::open(path).map_err(wrap)?;
-    fold(BufReader::new(file)).map_err(wrap)
+    read_with(path, fold)
+}
+
+/// [`fold_path`] of one session of the file: the `n`th (from 1) `session_start` and the records
+/// after it, up to the next one. [`Folded::sessions`] still lists every session.
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn fold_session_path(path: &Path, n: usize) -> Result<Folded, ReadError> {
+    read_with(path, |input| fold_records(input, Some(n)))
 }
 
 /// [`fold_path`] over any reader.
@@ -163,10 +178,64 @@ pub fn fold_path(path: &Path) -> Result<Folded, ReadError> {
 /// # Errors
 /// Only an I/O error of `input`.
 pub fn fold(input: impl BufRead) -> std::io::Result<Folded> {
+    fold_records(input, None)
+}
+
+/// Which session of a file each fact belongs to, as a file is read in order. `--log FILE` appends,
+/// so a file can hold several sessions, each opened by its `session_start`; facts before the first
+/// one (a log cut at its head) are a session of their own, started at its first fact.
+#[derive(Debug, Clone, Default)]
+pub struct Sessions {
+    /// When each session seen so far started.
+    pub started: Vec<DateTime<Utc>>,
+    /// The session (from 1) whose facts are kept; every fact when `None`.
+    only: Option<usize>,
+}
+
+impl Sessions {
+    #[must_use]
+    pub fn new(only: Option<usize>) -> Self {
+        Self {
+            started: Vec::new(),
+            only,
+        }
+    }
+
+    /// Note `fact`; whether it belongs to the session kept.
+    pub fn keep(&mut self, fact: &Fact) -> bool {
+        match fact {
+            Fact::SessionStart { started_at, .. } => self.started.push(*started_at),
+            _ if self.started.is_empty() => self.started.push(fact.at()),
+            _ => {}
+        }
+        self.only.is_none_or(|n| n == self.started.len())
+    }
+}
+
+/// When each session of the log at `path` started (see [`Sessions`]).
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn list_sessions(path: &Path) -> Result<Vec<DateTime<Utc>>, ReadError> {
+    read_with(path, |input| {
+        let mut sessions = Sessions::new(None);
+        for_each_fact(input, |fact| {
+            sessions.keep(&fact);
+        })?;
+        Ok(sessions.started)
+    })
+}
+
+/// Fold every fact, or those of session `only` (from 1; see [`Sessions`]).
+pub(super) fn fold_records(input: impl BufRead, only: Option<usize>) -> std::io::Result<Folded> {
     let mut stats: Option<SessionStats> = None;
     let mut ended_at = None;
     let mut ended_cleanly = false;
+    let mut sessions = Sessions::new(only);
     let summary = for_each_fact(input, |fact| {
+        if !sessions.keep(&fact) {
+            return;
+        }
         let at = fact.at();
         // A log without its first line (cut, or from another tool) starts at its first fact.
         let stats = stats.get_or_insert_with(|| SessionStats::new(at));
@@ -185,5 +254,6 @@ pub fn fold(input: impl BufRead) -> std::io::Result<Folded> {
         summary,
         ended_at,
         ended_cleanly,
+        sessions: sessions.started,
     })
 }

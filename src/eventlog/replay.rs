@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::reader::{ParsedLine, ReadError, ReadSummary, parse_line};
+use super::reader::{ParsedLine, ReadError, ReadSummary, Sessions, parse_line};
 use crate::event::Fact;
 
 /// How fast a log plays back; `--speed` parses it (clap's `ValueEnum`: 1, 10 or max; 1x and 10x
@@ -111,18 +111,20 @@ impl ReplayControl {
     }
 }
 
-/// Start replaying the log at `path` into `items` (bounded: a slow consumer slows the replay).
+/// Start replaying the log at `path` into `items` (bounded: a slow consumer slows the replay):
+/// every fact, or those of session `only` (from 1, see [`Sessions`]).
 /// The task ends at the end of the log, or when `items` is closed, returning what it read.
 #[must_use]
 pub fn spawn(
     path: PathBuf,
+    only: Option<usize>,
     speed: Speed,
     items: mpsc::Sender<ReplayItem>,
 ) -> (ReplayControl, JoinHandle<Result<ReadSummary, ReadError>>) {
     let (paused_tx, paused) = watch::channel(false);
     let (speed_tx, speeds) = watch::channel(speed);
     let task = tokio::spawn(async move {
-        play(&path, paused, speeds, items)
+        play(&path, Sessions::new(only), paused, speeds, items)
             .await
             .map_err(|source| ReadError { path, source })
     });
@@ -137,6 +139,7 @@ pub fn spawn(
 
 async fn play(
     path: &std::path::Path,
+    mut sessions: Sessions,
     mut paused: watch::Receiver<bool>,
     mut speeds: watch::Receiver<Speed>,
     items: mpsc::Sender<ReplayItem>,
@@ -163,6 +166,7 @@ async fn play(
                     error,
                 }
             }
+            ParsedLine::Fact(fact) if !sessions.keep(&fact) => continue,
             ParsedLine::Fact(fact) => {
                 let at = fact.at();
                 if let Some(previous) = previous_at {

@@ -510,3 +510,77 @@ fn a_logged_failure_never_holds_a_secret_looking_header() {
     assert!(line.contains(crate::outcome::REDACTED), "{line}");
     assert!(line.contains("x-ratelimit-remaining"), "{line}");
 }
+
+/// `--log FILE` appends: a second session in the file is told apart, never summed into the first.
+#[test]
+fn each_session_of_an_appended_log_folds_alone() {
+    let first = sample_session();
+    let second_attempt = outcome(
+        "omniscrape",
+        200,
+        r#"{"success":true,"status_code":200,"content":"<html></html>","request_id":"r","cost":0.001}"#,
+        &[],
+        5001,
+        Duration::from_millis(5),
+    );
+    let second = vec![
+        Fact::SessionStart {
+            started_at: at(5000),
+            providers: Vec::new(),
+            settings: serde_json::Map::new(),
+        },
+        Fact::Attempt {
+            at: at(5001),
+            outcome: Box::new(second_attempt),
+            in_flight: Some(0),
+        },
+        Fact::SessionEnd { at: at(6000) },
+    ];
+    let both = to_ndjson(&[first.clone(), second].concat());
+
+    let whole = fold(Cursor::new(both.clone())).unwrap();
+    assert_eq!(whole.sessions, [at(0), at(5000)]);
+
+    let only_first = super::reader::fold_records(Cursor::new(both.clone()), Some(1)).unwrap();
+    let alone = fold(Cursor::new(to_ndjson(&first))).unwrap();
+    assert_eq!(
+        format!("{:?}", only_first.stats),
+        format!("{:?}", alone.stats),
+        "the first session folds as if it were alone in the file"
+    );
+    assert_eq!(only_first.ended_at, Some(at(2000)));
+
+    let only_second = super::reader::fold_records(Cursor::new(both), Some(2)).unwrap();
+    assert_eq!(only_second.stats.started_at, at(5000));
+    assert_eq!(only_second.ended_at, Some(at(6000)));
+    assert_eq!(
+        only_second.stats.provider("omniscrape").unwrap().attempts,
+        1
+    );
+    assert!(only_second.stats.provider("alterlab").is_none());
+    assert_eq!(
+        only_second.sessions.len(),
+        2,
+        "every session is still listed"
+    );
+}
+
+/// A log cut at its head (no `session_start`) followed by a new session is two sessions, the
+/// first starting at its first fact.
+#[test]
+fn facts_before_the_first_session_start_are_a_session_of_their_own() {
+    let records = sample_session();
+    let mut sessions = super::reader::Sessions::new(Some(1));
+    let kept: Vec<bool> = records[1..]
+        .iter()
+        .chain(&records[..1])
+        .map(|fact| sessions.keep(fact))
+        .collect();
+    assert_eq!(sessions.started, [records[1].at(), at(0)]);
+    assert!(kept[..kept.len() - 1].iter().all(|kept| *kept));
+    assert_eq!(
+        kept.last(),
+        Some(&false),
+        "the new session is not the one kept"
+    );
+}

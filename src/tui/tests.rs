@@ -257,6 +257,7 @@ fn replay_control() -> ReplayControl {
     let (tx, _rx) = mpsc::channel(1);
     let (control, _task) = crate::eventlog::replay::spawn(
         "/nonexistent/omniscope.ndjson".into(),
+        None,
         crate::eventlog::replay::Speed::default(),
         tx,
     );

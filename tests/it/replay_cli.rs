@@ -307,3 +307,84 @@ fn a_text_replay_stops_when_its_reader_has_gone() {
     }
     assert_eq!(status.and_then(|s| s.code()), Some(0), "still playing");
 }
+
+#[tokio::test]
+async fn a_log_with_two_sessions_is_not_folded_as_one() {
+    // `--log FILE` appends: two runs into one file.
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("two.ndjson");
+    for target in ["https://a.example/", "https://b.example/"] {
+        let mut run = command(dir.path());
+        run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
+            .args([
+                "--api-key-env",
+                "TEST_SCRAPE_KEY",
+                "--once",
+                "--target",
+                target,
+            ])
+            .arg("--log")
+            .arg(&log);
+        let out = output(run).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let replay = |extra: &[&str]| {
+        let mut replay = command(dir.path());
+        replay.arg("replay").arg(&log).arg("--headless").args(extra);
+        replay
+    };
+    let out = output(replay(&[])).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("2 sessions") && stderr.contains("--session N"),
+        "{stderr}"
+    );
+    let report = dir.path().join("second.json");
+    let report_arg = report.to_string_lossy().into_owned();
+    let out = output(replay(&["--session", "2", "--report", &report_arg])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let folded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        folded["providers"][0]["attempts"], 1,
+        "only the second run: {folded}"
+    );
+    let out = output(replay(&["--session", "3"])).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no session 3"), "{stderr}");
+
+    // Played (piped: one line per attempt, as the dashboard would show them), the same rule.
+    let play = |extra: &[&str]| {
+        let mut play = command(dir.path());
+        play.arg("replay")
+            .arg(&log)
+            .args(["--speed", "max"])
+            .args(extra);
+        play
+    };
+    let out = output(play(&[])).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("2 sessions") && stderr.contains("--session N"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing played: {}",
+        text(&out.stdout)
+    );
+    let out = output(play(&["--session", "2"])).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let attempts = stdout
+        .lines()
+        .filter(|line| line.contains("omniscrape #") && line.contains(" ok "))
+        .count();
+    assert_eq!(attempts, 1, "only the second run's attempt: {stdout}");
+}

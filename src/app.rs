@@ -14,7 +14,7 @@ use crossterm::event::KeyEvent;
 pub use crate::event::{EngineCommand, Event, Fact, Notice as LiveNotice, Rate, Scope};
 pub use keys::{Action, BindingError, KeyBinding, KeyBindings, KeyError};
 
-use crate::outcome::{AttemptId, Outcome};
+use crate::outcome::{AttemptId, Origin, Outcome};
 use crate::policy;
 use crate::provider::Profiles;
 use crate::stats::{CodeStats, SessionStats};
@@ -339,9 +339,23 @@ impl App {
                 }
             }
             Fact::Paused {
-                provider, reason, ..
-            } => self.warn(format!("{provider} paused: {reason}")),
-            Fact::Resumed { provider, .. } => self.notify(format!("{provider} resumed")),
+                provider,
+                reason,
+                origin,
+                ..
+            } => self.warn(format!("{provider} paused{}: {reason}", seen_by(*origin))),
+            Fact::Resumed {
+                provider, origin, ..
+            } => self.notify(format!("{provider} resumed{}", seen_by(*origin))),
+            Fact::Finding {
+                provider,
+                kind,
+                detail,
+                ..
+            } => self.warn(format!(
+                "{provider}: your scraper {}: {detail}",
+                kind.label()
+            )),
             Fact::Usage { provider, .. } => self.live_mut(provider).usage_error = None,
             Fact::SessionStart { .. }
             | Fact::InFlight { .. }
@@ -670,6 +684,14 @@ impl App {
 
 #[cfg(test)]
 mod tests;
+
+/// " (proxied traffic)" for what the proxy saw of the user's scraper; nothing for a probe.
+fn seen_by(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Probe => "",
+        Origin::Proxy => " (proxied traffic)",
+    }
+}
 
 #[cfg(test)]
 pub(crate) mod fixture;

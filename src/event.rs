@@ -16,14 +16,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{AttemptId, BillingUnit, Outcome};
+use crate::outcome::{AttemptId, BillingUnit, FindingKind, Origin, Outcome};
 use crate::provider::UsageReading;
 
 /// Something a session saw: one line of the event log (`"type": "attempt"`, …). Every fact carries
 /// `at`, the wall-clock instant it happened, which replay uses to reproduce the session's timing.
 ///
 /// The serialized shape is the log's schema `omniscope.event.v1`: add fields (with a default) and
-/// variants freely, change nothing else.
+/// variants freely, change nothing else. Facts about a provider carry an `origin` (`probe` or
+/// `proxy`; an attempt's is in its outcome); absent in older logs, it reads as `probe`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Fact {
@@ -51,6 +52,8 @@ pub enum Fact {
         n: u32,
         #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
+        #[serde(default)]
+        origin: Origin,
     },
     /// A probe was not sent; the reason says why (the provider is paused, …).
     Skipped {
@@ -62,6 +65,8 @@ pub enum Fact {
         probe_id: Option<u64>,
         #[serde(default)]
         target_url: Option<String>,
+        #[serde(default)]
+        origin: Origin,
     },
     /// The provider was paused: an account error (the reason starts with its code or status) or
     /// the user.
@@ -70,6 +75,8 @@ pub enum Fact {
         reason: String,
         #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
+        #[serde(default)]
+        origin: Origin,
     },
     /// The pause was lifted.
     Resumed {
@@ -78,6 +85,8 @@ pub enum Fact {
         reason: Option<String>,
         #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
+        #[serde(default)]
+        origin: Origin,
     },
     /// A reading of the provider's usage endpoint. Not a probe.
     Usage {
@@ -85,6 +94,8 @@ pub enum Fact {
         reading: UsageReading,
         #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
+        #[serde(default)]
+        origin: Origin,
     },
     /// The client-side limits in force for this provider (at start, and after a command changed
     /// them). `rate` is absent in logs written before it was recorded.
@@ -93,6 +104,16 @@ pub enum Fact {
         concurrency: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rate: Option<Rate>,
+        #[serde(serialize_with = "crate::timestamp::serialize")]
+        at: DateTime<Utc>,
+    },
+    /// The user's scraper broke a rule of the provider's contract (`omniscope proxy`'s audit):
+    /// always proxied traffic, so it carries no origin.
+    Finding {
+        provider: String,
+        kind: FindingKind,
+        /// What the request ran into ("402 INSUFFICIENT_CREDITS", "held 12 s more", …).
+        detail: String,
         #[serde(serialize_with = "crate::timestamp::serialize")]
         at: DateTime<Utc>,
     },
@@ -127,6 +148,7 @@ impl Fact {
             | Self::Resumed { at, .. }
             | Self::Usage { at, .. }
             | Self::Limits { at, .. }
+            | Self::Finding { at, .. }
             | Self::SessionEnd { at } => *at,
         }
     }

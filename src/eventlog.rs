@@ -142,6 +142,7 @@ pub fn logged_outcome(outcome: &Outcome) -> Outcome {
         body_excerpt: String::new(),
         headers: Vec::new(),
         class: outcome.class.clone(),
+        origin: outcome.origin,
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::event::Fact;
-use crate::outcome::{MAX_UNKNOWN_CODES, OTHER_CODE, Outcome};
+use crate::outcome::{MAX_UNKNOWN_CODES, OTHER_CODE, Origin, Outcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabel {
@@ -37,7 +37,8 @@ pub struct ProviderLabel {
 }
 
 /// One attempt's labels: `api_status` and `target_status` are the HTTP status or `none`,
-/// `error_code` the provider's code or `none`, `result` `succeeded` or `failed`.
+/// `error_code` the provider's code or `none`, `result` `succeeded` or `failed`, `origin`
+/// `probe` or `proxy`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AttemptLabels {
     pub provider: String,
@@ -45,12 +46,35 @@ pub struct AttemptLabels {
     pub target_status: String,
     pub error_code: String,
     pub result: String,
+    pub origin: &'static str,
+}
+
+/// A provider's traffic of one origin (`probe` or `proxy`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OriginLabels {
+    pub provider: String,
+    pub origin: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UnitLabels {
     pub provider: String,
     pub unit: String,
+}
+
+/// Money of one origin, in the provider's unit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpendLabels {
+    pub provider: String,
+    pub unit: String,
+    pub origin: &'static str,
+}
+
+/// One rule of the contract the user's scraper broke (`omniscope proxy`'s audit).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    pub provider: String,
+    pub kind: &'static str,
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -60,15 +84,16 @@ type FloatCounter = Counter<f64, AtomicU64>;
 #[derive(Debug, Clone)]
 pub struct Metrics {
     pub attempts: Family<AttemptLabels, Counter>,
-    pub skipped: Family<ProviderLabel, Counter>,
+    pub skipped: Family<OriginLabels, Counter>,
     pub latency: Family<ProviderLabel, Histogram>,
     pub rate_limit_remaining: Family<ProviderLabel, Gauge>,
     pub rate_limit_limit: Family<ProviderLabel, Gauge>,
-    pub in_flight: Family<ProviderLabel, Gauge>,
+    pub in_flight: Family<OriginLabels, Gauge>,
     pub balance: Family<UnitLabels, FloatGauge>,
     pub paused: Family<ProviderLabel, Gauge>,
-    pub charged: Family<UnitLabels, FloatCounter>,
-    pub refunded: Family<UnitLabels, FloatCounter>,
+    pub charged: Family<SpendLabels, FloatCounter>,
+    pub refunded: Family<SpendLabels, FloatCounter>,
+    pub findings: Family<FindingLabels, Counter>,
     /// Per provider, the unknown error codes given a label of their own (at most
     /// [`MAX_UNKNOWN_CODES`]; later ones are labelled [`OTHER_CODE`]), so a provider that sends
     /// a new code every time cannot grow the series without bound.
@@ -95,17 +120,18 @@ impl Metrics {
             paused: Family::default(),
             charged: Family::default(),
             refunded: Family::default(),
+            findings: Family::default(),
             unknown_codes: Arc::default(),
         };
         let registry = registry.sub_registry_with_prefix("omniscope");
         registry.register(
             "attempts",
-            "Attempts (retries included) by provider, API status, target status, error code and result",
+            "Attempts (retries included) by provider, API status, target status, error code, result and origin (probe, proxy)",
             metrics.attempts.clone(),
         );
         registry.register(
             "skipped",
-            "Probes not sent (provider paused)",
+            "Probes not sent (provider paused), proxied requests answered by --guard",
             metrics.skipped.clone(),
         );
         registry.register(
@@ -125,7 +151,7 @@ impl Metrics {
         );
         registry.register(
             "in_flight",
-            "Requests to the provider in the air",
+            "Requests to the provider in the air, by origin",
             metrics.in_flight.clone(),
         );
         registry.register(
@@ -147,6 +173,11 @@ impl Metrics {
             "refunded",
             "Amount refunded, in the provider's unit",
             metrics.refunded.clone(),
+        );
+        registry.register(
+            "audit_findings",
+            "Requests of the proxied scraper that broke a rule of the provider's contract, by rule",
+            metrics.findings.clone(),
         );
         metrics
     }
@@ -177,8 +208,9 @@ impl Metrics {
                     let label = provider_label(&entry.name);
                     // Make every provider visible from the start, at zero.
                     self.paused.get_or_create(&label).set(0);
-                    self.in_flight.get_or_create(&label).set(0);
-                    let _ = self.skipped.get_or_create(&label);
+                    let probes = origin_labels(&entry.name, Origin::Probe);
+                    self.in_flight.get_or_create(&probes).set(0);
+                    let _ = self.skipped.get_or_create(&probes);
                 }
             }
             Fact::Attempt {
@@ -200,6 +232,7 @@ impl Metrics {
                         "failed"
                     }
                     .to_owned(),
+                    origin: outcome.origin.label(),
                 };
                 self.attempts.get_or_create(&labels).inc();
                 let label = provider_label(&outcome.provider);
@@ -217,11 +250,14 @@ impl Metrics {
                         .set(saturating_i64(limit));
                 }
                 if let Some(n) = in_flight {
-                    self.in_flight.get_or_create(&label).set(i64::from(*n));
+                    self.in_flight
+                        .get_or_create(&origin_labels(&outcome.provider, outcome.origin))
+                        .set(i64::from(*n));
                 }
-                let unit = UnitLabels {
+                let unit = SpendLabels {
                     provider: outcome.provider.clone(),
                     unit: outcome.billing.unit.label().to_owned(),
+                    origin: outcome.origin.label(),
                 };
                 // Both series exist from the first attempt, so "refunded 0" shows as such.
                 let charged = outcome
@@ -239,13 +275,30 @@ impl Metrics {
                     .get_or_create(&unit)
                     .inc_by(refunded.unwrap_or(0.0));
             }
-            Fact::InFlight { provider, n, .. } => {
+            Fact::InFlight {
+                provider,
+                n,
+                origin,
+                ..
+            } => {
                 self.in_flight
-                    .get_or_create(&provider_label(provider))
+                    .get_or_create(&origin_labels(provider, *origin))
                     .set(i64::from(*n));
             }
-            Fact::Skipped { provider, .. } => {
-                self.skipped.get_or_create(&provider_label(provider)).inc();
+            Fact::Skipped {
+                provider, origin, ..
+            } => {
+                self.skipped
+                    .get_or_create(&origin_labels(provider, *origin))
+                    .inc();
+            }
+            Fact::Finding { provider, kind, .. } => {
+                self.findings
+                    .get_or_create(&FindingLabels {
+                        provider: provider.clone(),
+                        kind: kind.key(),
+                    })
+                    .inc();
             }
             Fact::Paused { provider, .. } => {
                 self.paused.get_or_create(&provider_label(provider)).set(1);
@@ -273,6 +326,13 @@ impl Metrics {
 fn provider_label(provider: &str) -> ProviderLabel {
     ProviderLabel {
         provider: provider.to_owned(),
+    }
+}
+
+fn origin_labels(provider: &str, origin: Origin) -> OriginLabels {
+    OriginLabels {
+        provider: provider.to_owned(),
+        origin: origin.label(),
     }
 }
 

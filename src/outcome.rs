@@ -59,6 +59,109 @@ pub struct Outcome {
     /// stored here.
     pub headers: Vec<(String, String)>,
     pub class: Classification,
+    /// Whose request this was: omniscope's own probe, or the user's scraper through
+    /// `omniscope proxy`. Logs written before the field existed replay as probes.
+    #[serde(default)]
+    pub origin: Origin,
+}
+
+/// What a client of `omniscope proxy` did against the provider's contract (the audit of the user's
+/// scraper; the rules are the ones omniscope's own probes keep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// Sent again a request the provider refused and the contract says not to retry (400, 401,
+    /// 402, 404…; AlterLab's "maybe" 403/422 unchanged).
+    RetriedNonRetryable,
+    /// Came back before the provider's `Retry-After` or rate-limit reset.
+    EarlyReturn,
+    /// Kept sending after an account error (bad key, no balance, quota used up).
+    AfterAccountError,
+    /// Had more requests in flight than the plan's concurrency.
+    OverConcurrency,
+}
+
+impl FindingKind {
+    /// As the log, the report and the metrics spell it.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::RetriedNonRetryable => "retried_non_retryable",
+            Self::EarlyReturn => "early_return",
+            Self::AfterAccountError => "after_account_error",
+            Self::OverConcurrency => "over_concurrency",
+        }
+    }
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::RetriedNonRetryable => "retried what the contract says not to retry",
+            Self::EarlyReturn => "returned before Retry-After / the rate-limit reset",
+            Self::AfterAccountError => "kept sending after an account error",
+            Self::OverConcurrency => "exceeded the plan's concurrency",
+        }
+    }
+}
+
+/// Findings per rule, and requests the guard answered, for one provider (the report's `audit`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingCounts {
+    pub retried_non_retryable: u64,
+    pub early_return: u64,
+    pub after_account_error: u64,
+    pub over_concurrency: u64,
+    /// Requests `--guard` answered locally instead of forwarding.
+    pub guarded: u64,
+}
+
+impl FindingCounts {
+    pub fn count(&mut self, kind: FindingKind) {
+        let counter = match kind {
+            FindingKind::RetriedNonRetryable => &mut self.retried_non_retryable,
+            FindingKind::EarlyReturn => &mut self.early_return,
+            FindingKind::AfterAccountError => &mut self.after_account_error,
+            FindingKind::OverConcurrency => &mut self.over_concurrency,
+        };
+        *counter += 1;
+    }
+
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.retried_non_retryable
+            + self.early_return
+            + self.after_account_error
+            + self.over_concurrency
+    }
+}
+
+/// Where an attempt (and every fact about a provider) came from: omniscope's own probes, billed
+/// to the monitor, or the user's own traffic seen by `omniscope proxy`, which costs the monitor
+/// nothing. Every view, the report and the metrics keep the two apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    #[default]
+    Probe,
+    Proxy,
+}
+
+impl Origin {
+    pub const ALL: [Self; 2] = [Self::Probe, Self::Proxy];
+
+    /// As the log, the report and the metrics spell it.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Probe => "probe",
+            Self::Proxy => "proxy",
+        }
+    }
+
+    #[must_use]
+    pub fn is_probe(&self) -> bool {
+        *self == Self::Probe
+    }
 }
 
 impl Outcome {

@@ -384,7 +384,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::outcome::{Billing, Classification, Fault, RateLimitReading, RefundAudit};
+    use crate::outcome::{Billing, Classification, Fault, Origin, RateLimitReading, RefundAudit};
     use crate::provider::builtin_profiles;
 
     fn profile(name: &str) -> Profile {
@@ -397,6 +397,7 @@ mod tests {
 
     fn failed(status: u16, code: Option<&str>, retryable: Retryable, attempt: u32) -> Outcome {
         Outcome {
+            origin: Origin::Probe,
             provider: "test".to_owned(),
             probe_id: 1,
             attempt_id: 1,

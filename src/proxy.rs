@@ -30,7 +30,7 @@ pub use audit::{Finding, FindingCounts, FindingKind};
 pub use server::{ProxyHandle, serve};
 
 use crate::event::Fact;
-use crate::outcome::Outcome;
+use crate::outcome::{Origin, Outcome};
 use crate::provider::{Profile, UsageReading};
 
 /// Where `omniscope proxy` listens unless told otherwise.
@@ -175,10 +175,12 @@ pub enum ProxyEvent {
 
 impl ProxyEvent {
     /// The fact this event is, in the one fact type the statistics, the event log and the metrics
-    /// read (stamped `now` where the event carries no time of its own). Findings, job progress and
-    /// holds are not facts of the session's statistics: they are told, not folded.
+    /// read (stamped `now` where the event carries no time of its own), marked as proxied
+    /// traffic. Job progress and holds are not facts of the session's statistics: they are told,
+    /// not folded.
     #[must_use]
     pub fn into_fact(self, now: DateTime<Utc>) -> Option<Fact> {
+        let origin = Origin::Proxy;
         Some(match self {
             Self::Forwarded {
                 provider,
@@ -189,12 +191,19 @@ impl ProxyEvent {
                 provider,
                 n: in_flight,
                 at,
+                origin,
             },
-            Self::Attempt { outcome, in_flight } => Fact::Attempt {
-                at: now,
-                outcome,
-                in_flight: Some(in_flight),
-            },
+            Self::Attempt {
+                mut outcome,
+                in_flight,
+            } => {
+                outcome.origin = origin;
+                Fact::Attempt {
+                    at: now,
+                    outcome,
+                    in_flight: Some(in_flight),
+                }
+            }
             Self::Usage {
                 provider,
                 reading,
@@ -202,6 +211,18 @@ impl ProxyEvent {
             } => Fact::Usage {
                 provider,
                 reading,
+                at,
+                origin,
+            },
+            Self::Finding(Finding {
+                provider,
+                kind,
+                at,
+                detail,
+            }) => Fact::Finding {
+                provider,
+                kind,
+                detail,
                 at,
             },
             Self::Guarded {
@@ -215,18 +236,21 @@ impl ProxyEvent {
                 at: now,
                 probe_id: None,
                 target_url: Some(target_url),
+                origin,
             },
             Self::Paused { provider, reason } => Fact::Paused {
                 provider,
                 reason,
                 at: now,
+                origin,
             },
             Self::Resumed { provider } => Fact::Resumed {
                 provider,
                 reason: None,
                 at: now,
+                origin,
             },
-            Self::JobPending { .. } | Self::Hold { .. } | Self::Finding(_) => return None,
+            Self::JobPending { .. } | Self::Hold { .. } => return None,
         })
     }
 }

@@ -8,7 +8,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Thresholds;
-use crate::stats::{ProviderStats, SessionStats};
+use crate::outcome::FindingCounts;
+use crate::stats::{ByOrigin, ProviderStats, SessionStats};
 
 /// The report's schema name; bump only on an incompatible change (adding fields is compatible).
 pub const SCHEMA: &str = "omniscope.report.v1";
@@ -57,7 +58,11 @@ pub struct ProviderReport {
     /// `omniscope proxy` only: the client's requests against the contract (findings per rule and
     /// requests `--guard` answered); absent from probe runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit: Option<crate::proxy::FindingCounts>,
+    pub audit: Option<FindingCounts>,
+    /// The same attempts, skips and money split by origin: omniscope's own probes, and the user's
+    /// traffic through `omniscope proxy`. Absent in reports written before it existed.
+    #[serde(default)]
+    pub origin: ByOrigin,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +182,8 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
             .map(|(label, count)| ((*label).to_owned(), *count))
             .collect(),
         skip_reason: provider.last_skip_reason.clone(),
-        audit: None,
+        audit: provider.audit,
+        origin: provider.by_origin,
     }
 }
 
@@ -376,6 +382,22 @@ pub fn summary(report: &Report) -> String {
             "  paused      {}",
             provider.paused.as_deref().unwrap_or("no")
         );
+        let proxied = &provider.origin.proxy;
+        if proxied.attempts > 0 || proxied.skipped > 0 {
+            let probes = &provider.origin.probe;
+            let _ = writeln!(
+                out,
+                "  origin      probes {} ({} succeeded, charged {} {unit}), proxied {} ({} succeeded, charged {} {unit}, {} answered by the guard)",
+                probes.attempts,
+                probes.succeeded,
+                exact_amount(probes.charged),
+                proxied.attempts,
+                proxied.succeeded,
+                exact_amount(proxied.charged),
+                proxied.skipped,
+                unit = billing.unit
+            );
+        }
         if let Some(audit) = &provider.audit {
             let _ = writeln!(
                 out,

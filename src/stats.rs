@@ -5,6 +5,7 @@
 //! outcomes themselves (or is passed in), never from the clock.
 
 mod derived;
+mod origin;
 mod ring;
 mod status_counts;
 
@@ -15,12 +16,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hdrhistogram::Histogram;
 
 pub use derived::{Pressure, QuotaProjection};
+pub use origin::{ByOrigin, OriginStats};
 pub use ring::{SecondBucket, SecondRing, WindowSummary};
 pub use status_counts::{StatusClass, StatusCounts};
 
 use crate::event::Fact;
 use crate::outcome::{
-    BillingUnit, LimitKind, MAX_UNKNOWN_CODES, OTHER_CODE, Outcome, Retryable, sane_amount,
+    BillingUnit, FindingCounts, LimitKind, MAX_UNKNOWN_CODES, OTHER_CODE, Origin, Outcome,
+    Retryable, sane_amount,
 };
 use crate::provider::UsageReading;
 
@@ -75,6 +78,11 @@ pub struct ProviderStats {
     pub paused: Option<String>,
     /// Per-second history for sparklines and "last minute" figures.
     pub history: SecondRing,
+    /// The same traffic split into probes and proxied requests.
+    pub by_origin: ByOrigin,
+    /// The audit of the user's scraper (`omniscope proxy`): findings per rule and requests the
+    /// guard answered. `None` until the session proxies (a probe run has no audit).
+    pub audit: Option<FindingCounts>,
 }
 
 /// One error code's count and contract facts.
@@ -185,6 +193,8 @@ impl ProviderStats {
             },
             paused: None,
             history: SecondRing::new(HISTORY_SECONDS),
+            by_origin: ByOrigin::default(),
+            audit: None,
         }
     }
 
@@ -193,6 +203,16 @@ impl ProviderStats {
         let finished_at = finished_at(outcome);
         let succeeded = outcome.succeeded();
         self.attempts += 1;
+        let share = self.by_origin.get_mut(outcome.origin);
+        share.attempts += 1;
+        if succeeded {
+            share.succeeded += 1;
+        } else {
+            share.failed += 1;
+        }
+        if outcome.origin == Origin::Proxy {
+            self.audit.get_or_insert_default();
+        }
         if outcome.retry_of.is_some() {
             self.retries += 1;
         }
@@ -242,6 +262,9 @@ impl ProviderStats {
         );
         billing.charged += charged.unwrap_or(0.0);
         billing.refunded += refunded.unwrap_or(0.0);
+        let share = self.by_origin.get_mut(outcome.origin);
+        share.charged += charged.unwrap_or(0.0);
+        share.refunded += refunded.unwrap_or(0.0);
         if outcome.billing.unreadable
             || charged != outcome.billing.charged
             || refunded != outcome.billing.refunded
@@ -321,14 +344,22 @@ impl ProviderStats {
         }
     }
 
-    pub fn record_skipped(&mut self, reason: &str) {
+    /// A probe not sent, or (proxied) a request `--guard` answered locally.
+    pub fn record_skipped(&mut self, origin: Origin, reason: &str) {
         self.skipped += 1;
+        self.by_origin.get_mut(origin).skipped += 1;
+        if origin == Origin::Proxy {
+            self.audit.get_or_insert_default().guarded += 1;
+        }
         if self.last_skip_reason.as_deref() != Some(reason) {
             self.last_skip_reason = Some(reason.to_owned());
         }
     }
 
-    pub fn set_in_flight(&mut self, in_flight: u32, at: DateTime<Utc>) {
+    /// `in_flight`: the origin's own count; the provider's is both origins'.
+    pub fn set_in_flight(&mut self, origin: Origin, in_flight: u32, at: DateTime<Utc>) {
+        self.by_origin.get_mut(origin).in_flight = in_flight;
+        let in_flight = self.by_origin.in_flight();
         self.concurrency.in_flight = in_flight;
         self.concurrency.max_in_flight = self.concurrency.max_in_flight.max(in_flight);
         self.history
@@ -391,11 +422,18 @@ impl ProviderStats {
             ..std::mem::take(&mut self.concurrency)
         };
         let paused = self.paused.take();
+        let mut by_origin = ByOrigin::default();
+        for origin in Origin::ALL {
+            by_origin.get_mut(origin).in_flight = self.by_origin.get(origin).in_flight;
+        }
+        let audit = self.audit.map(|_| FindingCounts::default());
         *self = Self {
             rate_limit,
             concurrency,
             billing,
             paused,
+            by_origin,
+            audit,
             ..fresh
         };
     }
@@ -457,29 +495,46 @@ impl SessionStats {
             Fact::SessionStart {
                 started_at,
                 providers,
-                ..
+                settings,
             } => {
                 self.started_at = started_at;
+                let proxied = proxies(&settings);
                 for entry in providers {
                     let provider = self.register(&entry.name, entry.unit);
                     if let Some(limit) = entry.concurrency_limit {
                         provider.set_configured_limit(limit);
+                    }
+                    if proxied {
+                        provider.audit.get_or_insert_default();
                     }
                 }
             }
             Fact::Attempt {
                 outcome, in_flight, ..
             } => self.ingest_attempt(*outcome, in_flight),
-            Fact::InFlight { provider, n, at } => {
+            Fact::InFlight {
+                provider,
+                n,
+                at,
+                origin,
+            } => {
                 if let Some(provider) = self.provider_mut(&provider) {
-                    provider.set_in_flight(n, at);
+                    provider.set_in_flight(origin, n, at);
                 }
             }
             Fact::Skipped {
-                provider, reason, ..
+                provider,
+                reason,
+                origin,
+                ..
             } => {
                 if let Some(provider) = self.provider_mut(&provider) {
-                    provider.record_skipped(&reason);
+                    provider.record_skipped(origin, &reason);
+                }
+            }
+            Fact::Finding { provider, kind, .. } => {
+                if let Some(provider) = self.provider_mut(&provider) {
+                    provider.audit.get_or_insert_default().count(kind);
                 }
             }
             Fact::Paused {
@@ -498,6 +553,7 @@ impl SessionStats {
                 provider,
                 reading,
                 at,
+                ..
             } => {
                 if let Some(provider) = self.provider_mut(&provider) {
                     provider.record_usage(&reading, at);
@@ -520,10 +576,10 @@ impl SessionStats {
     /// dated when its answer arrived.
     fn ingest_attempt(&mut self, outcome: Outcome, in_flight: Option<u32>) {
         let finished = finished_at(&outcome);
-        let name = outcome.provider.clone();
+        let (name, origin) = (outcome.provider.clone(), outcome.origin);
         self.ingest(outcome);
         if let (Some(n), Some(provider)) = (in_flight, self.provider_mut(&name)) {
-            provider.set_in_flight(n, finished);
+            provider.set_in_flight(origin, n, finished);
         }
     }
 
@@ -599,6 +655,14 @@ fn latency_summary(histogram: &Histogram<u64>) -> LatencySummary {
         max: ms(histogram.max()),
         count: histogram.len(),
     }
+}
+
+/// Whether a session's settings (its first fact) say it proxies the user's traffic: `omniscope
+/// proxy`, or a dashboard started with `--proxy`. Such a session audits every provider.
+#[must_use]
+pub fn proxies(settings: &serde_json::Map<String, serde_json::Value>) -> bool {
+    settings.get("mode").and_then(serde_json::Value::as_str) == Some("proxy")
+        || settings.contains_key("proxy")
 }
 
 /// When an attempt's answer arrived.
@@ -767,7 +831,7 @@ mod tests {
         stats.ingest(outcome("omniscrape", 200, OMNI_OK, &[], 1));
         let omni = stats.provider_mut("omniscrape").unwrap();
         omni.paused = Some("MONTHLY_QUOTA_EXCEEDED: used up".into());
-        omni.set_in_flight(2, at(1));
+        omni.set_in_flight(Origin::Probe, 2, at(1));
         stats.reset_counters(at(5));
         let omni = stats.provider("omniscrape").unwrap();
         assert_eq!(omni.attempts, 0);

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::{App, Fact, KeyBindings, Rate};
-use crate::outcome::{Outcome, RequestOptions, Transport};
+use crate::outcome::{Origin, Outcome, RequestOptions, Transport};
 use crate::provider::{AttemptMeta, Exchange, UsageReading, builtin_profiles, classify};
 use crate::stats::SessionStats;
 
@@ -239,6 +239,7 @@ pub fn app() -> App {
         let second = (outcome.started_at - at(0)).num_seconds();
         app.update(super::Msg::Tick(at(second)));
         app.update(super::Msg::Fact(Fact::InFlight {
+            origin: Origin::Probe,
             provider: outcome.provider.clone(),
             n: u32::try_from(index % 4).unwrap() + 1,
             at: outcome.started_at,
@@ -250,6 +251,7 @@ pub fn app() -> App {
         }));
     }
     app.update(super::Msg::Fact(Fact::Usage {
+        origin: Origin::Probe,
         provider: "alterlab".into(),
         reading: UsageReading {
             balance: Some(4_870.0),

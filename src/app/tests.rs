@@ -45,6 +45,7 @@ fn p_pauses_all_then_resumes_once_the_engine_confirmed() {
     assert_eq!(app.update(ch('p')), Some(Cmd::Pause(Scope::All)));
     for provider in ["omniscrape", "alterlab"] {
         app.update(Msg::Fact(Fact::Paused {
+            origin: crate::outcome::Origin::Probe,
             provider: provider.into(),
             reason: "paused by the user".into(),
             at: now(),
@@ -64,6 +65,7 @@ fn shift_p_acts_on_the_selected_provider() {
         Some(Cmd::Pause(Scope::Provider("alterlab".into())))
     );
     app.update(Msg::Fact(Fact::Paused {
+        origin: crate::outcome::Origin::Probe,
         provider: "alterlab".into(),
         reason: "INSUFFICIENT_CREDITS: no balance".into(),
         at: now(),

@@ -14,7 +14,7 @@ use crate::event::{Fact, ProviderEntry};
 use crate::output_file::ReportFile;
 use crate::probe::EVENT_CHANNEL_CAPACITY;
 use crate::provider::{DEFAULT_BODY_CAP, Profiles};
-use crate::proxy::{self, FindingCounts, Limits, ProxyEvent, ProxySettings, Upstream};
+use crate::proxy::{self, Limits, ProxyEvent, ProxySettings, Upstream};
 use crate::recorder::Recorder;
 use crate::report;
 use crate::session::{self, Session, Threads};
@@ -164,18 +164,14 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
     );
 
     let mut stops = session::stop_signals();
-    let mut audit: Vec<(String, FindingCounts)> = Vec::new();
-    let mut joining: Option<tokio::task::JoinHandle<Vec<(String, FindingCounts)>>> = None;
+    let mut joining: Option<tokio::task::JoinHandle<()>> = None;
     let mut handle = Some(handle);
     let mut batch = Vec::with_capacity(EVENT_BATCH);
     loop {
         tokio::select! {
             received = events.recv_many(&mut batch, EVENT_BATCH) => {
                 if received == 0 {
-                    // The proxy finished and dropped its sender: its findings are in the join.
-                    if let Some(joining) = joining.take() {
-                        audit = joining.await.unwrap_or_default();
-                    }
+                    // The proxy finished and dropped its sender.
                     break;
                 }
                 for event in batch.drain(..) {
@@ -187,8 +183,7 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
                 crate::note!("stopping (exchanges in the air finish; signal again to stop now)");
                 joining = Some(tokio::spawn(handle.join()));
             }
-            joined = async { joining.as_mut()?.await.ok() }, if joining.is_some() => {
-                audit = joined.unwrap_or_default();
+            _ = async { joining.as_mut()?.await.ok() }, if joining.is_some() => {
                 // What the proxy sent before it finished is in the channel: take it, then stop
                 // (a client connection still open must not keep the run from ending).
                 while let Ok(event) = events.try_recv() {
@@ -205,12 +200,6 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
     }
     let mut report = report::build(&stats, ended_at);
     report.event_log_dropped = log_counts.map_or(0, |counts| counts.dropped());
-    for provider in &mut report.providers {
-        provider.audit = audit
-            .iter()
-            .find(|(name, _)| *name == provider.name)
-            .map(|(_, counts)| *counts);
-    }
     print_summary(&report, report_file.as_ref());
     if let Some(file) = report_file {
         write_report(file, &report)?;

@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::reader::{fold, read_log};
 use super::*;
 use crate::event::{ProviderEntry, Rate};
-use crate::outcome::{BillingUnit, Transport};
+use crate::outcome::{BillingUnit, Origin, Transport};
 use crate::provider::{AttemptMeta, Exchange, UsageReading, builtin_profiles, classify};
 use crate::stats::SessionStats;
 
@@ -96,6 +96,7 @@ pub(crate) fn sample_session() -> Vec<Fact> {
         at: at(1),
     });
     records.push(Fact::Usage {
+        origin: Origin::Probe,
         provider: "alterlab".into(),
         reading: UsageReading {
             balance: Some(1234.5),
@@ -115,6 +116,7 @@ pub(crate) fn sample_session() -> Vec<Fact> {
     for (index, (status, body, headers)) in omni.iter().enumerate() {
         let millis = 10 + i64::try_from(index).unwrap() * 137;
         records.push(Fact::InFlight {
+            origin: Origin::Probe,
             provider: "omniscrape".into(),
             n: u32::try_from(index).unwrap() + 1,
             at: at(millis),
@@ -158,12 +160,14 @@ pub(crate) fn sample_session() -> Vec<Fact> {
         in_flight: None,
     });
     records.push(Fact::Paused {
+        origin: Origin::Probe,
         provider: "alterlab".into(),
         reason: "INSUFFICIENT_CREDITS: Insufficient credits".into(),
         at: at(1001),
     });
     for probe_id in 0..3 {
         records.push(Fact::Skipped {
+            origin: Origin::Probe,
             provider: "alterlab".into(),
             reason: "paused: INSUFFICIENT_CREDITS".into(),
             at: at(1100 + probe_id),
@@ -172,11 +176,13 @@ pub(crate) fn sample_session() -> Vec<Fact> {
         });
     }
     records.push(Fact::Paused {
+        origin: Origin::Probe,
         provider: "omniscrape".into(),
         reason: "paused by the user".into(),
         at: at(1200),
     });
     records.push(Fact::Resumed {
+        origin: Origin::Probe,
         provider: "omniscrape".into(),
         reason: Some("resumed by the user".into()),
         at: at(1300),
@@ -583,4 +589,117 @@ fn facts_before_the_first_session_start_are_a_session_of_their_own() {
         Some(&false),
         "the new session is not the one kept"
     );
+}
+
+/// The sample session with the user's own traffic beside the probes, as `watch --proxy` logs it:
+/// a proxied request in the air, a proxied attempt, an audit finding, a request the guard answered.
+fn session_with_proxied_traffic() -> Vec<Fact> {
+    let mut records = sample_session();
+    let end = records.pop().unwrap();
+    records.push(Fact::InFlight {
+        origin: Origin::Proxy,
+        provider: "omniscrape".into(),
+        n: 7,
+        at: at(1400),
+    });
+    let mut proxied = outcome(
+        "omniscrape",
+        200,
+        OMNI_OK,
+        &[],
+        1400,
+        Duration::from_millis(3),
+    );
+    proxied.origin = Origin::Proxy;
+    proxied.attempt_id = crate::proxy::FIRST_ATTEMPT_ID;
+    records.push(Fact::Attempt {
+        at: at(1403),
+        outcome: Box::new(proxied),
+        in_flight: Some(6),
+    });
+    records.push(Fact::Finding {
+        provider: "alterlab".into(),
+        kind: crate::outcome::FindingKind::RetriedNonRetryable,
+        detail: "402 INSUFFICIENT_CREDITS".into(),
+        at: at(1500),
+    });
+    records.push(Fact::Skipped {
+        origin: Origin::Proxy,
+        provider: "alterlab".into(),
+        reason: "guard: paused after 402".into(),
+        at: at(1600),
+        probe_id: None,
+        target_url: Some("https://example.com/".into()),
+    });
+    records.push(end);
+    records
+}
+
+#[test]
+fn proxied_traffic_is_logged_with_its_origin_and_folds_apart_from_the_probes() {
+    let records = session_with_proxied_traffic();
+    let log = to_ndjson(&records);
+    for line in log.lines() {
+        let json: serde_json::Value = serde_json::from_str(line).unwrap();
+        let origin = match json["type"].as_str().unwrap() {
+            "attempt" => &json["outcome"]["origin"],
+            "in_flight" | "skipped" | "paused" | "resumed" | "usage" => &json["origin"],
+            _ => continue,
+        };
+        assert!(origin == "probe" || origin == "proxy", "{line}");
+    }
+    assert!(log.contains(r#""type":"finding""#), "{log}");
+    let folded = fold(Cursor::new(log)).unwrap();
+    let mut live = SessionStats::new(at(0));
+    for record in records {
+        live.apply(record);
+    }
+    for (replayed, live) in folded.stats.providers.iter().zip(&live.providers) {
+        assert_eq!(format!("{replayed:?}"), format!("{live:?}"));
+    }
+    let omni = folded.stats.provider("omniscrape").unwrap();
+    assert_eq!(omni.attempts, 5);
+    assert_eq!(
+        (omni.by_origin.probe.attempts, omni.by_origin.proxy.attempts),
+        (4, 1)
+    );
+    assert_eq!(omni.by_origin.proxy.succeeded, 1);
+    assert!((omni.by_origin.probe.charged - 0.0105).abs() < 1e-12);
+    assert!((omni.by_origin.proxy.charged - 0.0035).abs() < 1e-12);
+    // The probes' last count (3) and the proxy's (7, then 6) are two counts of one provider.
+    assert_eq!(
+        (
+            omni.by_origin.probe.in_flight,
+            omni.by_origin.proxy.in_flight
+        ),
+        (3, 6)
+    );
+    assert_eq!(omni.concurrency.in_flight, 9);
+    assert_eq!(omni.concurrency.max_in_flight, 10);
+    assert_eq!(omni.audit, Some(crate::outcome::FindingCounts::default()));
+    let alter = folded.stats.provider("alterlab").unwrap();
+    assert_eq!(
+        (alter.by_origin.probe.skipped, alter.by_origin.proxy.skipped),
+        (3, 1)
+    );
+    let audit = alter.audit.unwrap();
+    assert_eq!((audit.retried_non_retryable, audit.guarded), (1, 1));
+    assert_eq!(audit.total(), 1);
+}
+
+#[test]
+fn a_log_written_before_origins_replays_as_probes() {
+    let records = sample_session();
+    let old_log: String = to_ndjson(&records)
+        .replace(r#","origin":"probe""#, "")
+        .replace(r#""origin":"probe","#, "");
+    assert!(!old_log.contains("origin"), "{old_log}");
+    let read = read_log(Cursor::new(old_log)).unwrap();
+    assert_eq!(read.summary.unreadable, 0);
+    assert_eq!(read.facts, records, "every fact reads back, as a probe's");
+    let folded = fold(Cursor::new(to_ndjson(&records))).unwrap();
+    let omni = folded.stats.provider("omniscrape").unwrap();
+    assert_eq!(omni.by_origin.probe.attempts, omni.attempts);
+    assert_eq!(omni.by_origin.proxy, crate::stats::OriginStats::default());
+    assert_eq!(omni.audit, None, "a probe session has no audit");
 }

@@ -19,7 +19,9 @@ use super::limits::{Gate, GatePass, Pacer};
 use crate::clock::Clock;
 use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
 use crate::event::{EngineCommand, Event, Fact, Notice, Scope};
-use crate::outcome::{AttemptId, Fault, JobRef, Outcome, RequestOptions, Retryable, Transport};
+use crate::outcome::{
+    AttemptId, Fault, JobRef, Origin, Outcome, RequestOptions, Retryable, Transport,
+};
 use crate::policy::{self, Decision, RetryPolicy, RetryState};
 use crate::provider::{self, AttemptMeta, Exchange, JobPoll, Profile, Profiles};
 use crate::redact::KeyForms;
@@ -629,6 +631,7 @@ async fn pause_provider(shared: &Shared, provider: &ProviderRuntime, reason: &st
     if provider.pause(reason) {
         shared
             .emit(Fact::Paused {
+                origin: Origin::Probe,
                 provider: provider.name().to_owned(),
                 reason: reason.to_owned(),
                 at: shared.clock.now(),
@@ -718,6 +721,7 @@ async fn run_attempt(
         Turn::Skip(reason) => {
             shared
                 .emit(Fact::Skipped {
+                    origin: Origin::Probe,
                     provider: provider.name().to_owned(),
                     reason,
                     at: shared.clock.now(),
@@ -740,6 +744,7 @@ async fn run_attempt(
     };
     shared
         .emit(Fact::InFlight {
+            origin: Origin::Probe,
             provider: provider.name().to_owned(),
             n: provider.sending.fetch_add(1, Ordering::Relaxed) + 1,
             at: meta.started_at,
@@ -844,6 +849,7 @@ async fn report(shared: &Shared, provider: &ProviderRuntime, finished: Finished)
     if let Some(reason) = paused_now {
         shared
             .emit(Fact::Paused {
+                origin: Origin::Probe,
                 provider: provider.name().to_owned(),
                 reason,
                 at: shared.clock.now(),
@@ -1097,6 +1103,7 @@ async fn poll_usage(shared: Arc<Shared>, provider: Arc<ProviderRuntime>) {
                             provider.key_forms.scrub(plan);
                         }
                         Fact::Usage {
+                            origin: Origin::Probe,
                             provider: provider.name().to_owned(),
                             reading,
                             at: shared.clock.now(),
@@ -1151,6 +1158,7 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
                 if provider.resume() {
                     shared
                         .emit(Fact::Resumed {
+                            origin: Origin::Probe,
                             provider: provider.name().to_owned(),
                             reason: None,
                             at: shared.clock.now(),

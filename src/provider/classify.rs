@@ -10,7 +10,7 @@ use super::field::{Field, Found, Parsed, json_at};
 use super::{BodyKind, Profile, ResetFormat, ResponseShape, json_subset};
 use crate::outcome::{
     AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind,
-    MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Outcome, REDACTED, RateLimitReading,
+    MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Origin, Outcome, REDACTED, RateLimitReading,
     RequestOptions, Retryable, Transport, bounded_str,
 };
 
@@ -154,6 +154,8 @@ fn unjudged_outcome(
         body_excerpt: excerpt(exchange.body),
         headers: keep_headers(exchange.headers),
         class: Classification::default(),
+        // The proxy marks its own exchanges.
+        origin: Origin::Probe,
     }
 }
 

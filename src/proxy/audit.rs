@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::outcome::{FindingCounts, FindingKind};
 use crate::outcome::{Outcome, Retryable};
 use crate::policy;
 
@@ -24,33 +25,6 @@ const MAX_REFUSED: usize = 64;
 /// error, to see whether the account recovered (a top-up, a new plan).
 pub const GUARD_RECHECK: Duration = Duration::from_secs(300);
 
-/// What the client did against the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingKind {
-    /// Sent again a request the provider refused and the contract says not to retry (400, 401,
-    /// 402, 404…; AlterLab's "maybe" 403/422 unchanged).
-    RetriedNonRetryable,
-    /// Came back before the provider's `Retry-After` or rate-limit reset.
-    EarlyReturn,
-    /// Kept sending after an account error (bad key, no balance, quota used up).
-    AfterAccountError,
-    /// Had more requests in flight than the plan's concurrency.
-    OverConcurrency,
-}
-
-impl FindingKind {
-    #[must_use]
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::RetriedNonRetryable => "retried what the contract says not to retry",
-            Self::EarlyReturn => "returned before Retry-After / the rate-limit reset",
-            Self::AfterAccountError => "kept sending after an account error",
-            Self::OverConcurrency => "exceeded the plan's concurrency",
-        }
-    }
-}
-
 /// One request that broke a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -60,37 +34,6 @@ pub struct Finding {
     pub at: DateTime<Utc>,
     /// What the request ran into ("402 INSUFFICIENT_CREDITS", "held 12 s more", "6 in flight, plan 5").
     pub detail: String,
-}
-
-/// Findings per rule, and requests the guard answered, for one provider (the report's `audit`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FindingCounts {
-    pub retried_non_retryable: u64,
-    pub early_return: u64,
-    pub after_account_error: u64,
-    pub over_concurrency: u64,
-    /// Requests `--guard` answered locally instead of forwarding.
-    pub guarded: u64,
-}
-
-impl FindingCounts {
-    pub fn count(&mut self, kind: FindingKind) {
-        let counter = match kind {
-            FindingKind::RetriedNonRetryable => &mut self.retried_non_retryable,
-            FindingKind::EarlyReturn => &mut self.early_return,
-            FindingKind::AfterAccountError => &mut self.after_account_error,
-            FindingKind::OverConcurrency => &mut self.over_concurrency,
-        };
-        *counter += 1;
-    }
-
-    #[must_use]
-    pub fn total(&self) -> u64 {
-        self.retried_non_retryable
-            + self.early_return
-            + self.after_account_error
-            + self.over_concurrency
-    }
 }
 
 /// Why the guard answered a request itself.

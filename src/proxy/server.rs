@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::audit::{Audit, FindingCounts, GuardAnswer};
+use super::audit::{Audit, GuardAnswer};
 use super::body::{self, BodyEnd, TeeBody, Teed, WriteStallGuard};
 use super::jobs::{JobStep, Jobs, PollRead};
 use super::request::{self, Endpoint};
@@ -58,16 +58,11 @@ impl ProxyHandle {
         self.stop.cancel();
     }
 
-    /// Findings so far, per provider.
-    #[must_use]
-    pub fn audit_counts(&self) -> Vec<(String, FindingCounts)> {
-        self.shared.audit().counts()
-    }
-
     /// After [`ProxyHandle::shutdown`]: wait for the connections to close and every exchange to be
     /// recorded, then report the jobs the client left pending. The event sender is dropped last,
-    /// so the consumer sees the channel close. Returns the audit's findings per provider.
-    pub async fn join(self) -> Vec<(String, FindingCounts)> {
+    /// so the consumer sees the channel close. (The audit's findings went out as events, and are
+    /// counted where every other fact is.)
+    pub async fn join(self) {
         self.stop.cancel();
         let _ = self.accept.await;
         let shared = self.shared;
@@ -90,7 +85,6 @@ impl ProxyHandle {
                 })
                 .await;
         }
-        shared.audit().counts()
     }
 }
 

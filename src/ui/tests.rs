@@ -140,6 +140,7 @@ fn help_lists_every_action() {
 fn header_shows_pause() {
     let mut app = fixture::app();
     app.update(Msg::Fact(crate::app::Fact::Paused {
+        origin: crate::outcome::Origin::Probe,
         provider: "alterlab".into(),
         reason: "INSUFFICIENT_CREDITS: no balance".into(),
         at: app.now,

@@ -14,6 +14,7 @@ const CHILD_ENV: &str = "OMNISCOPE_TEST_WRITER_CHILD";
 
 fn record(index: u32) -> Fact {
     Fact::Skipped {
+        origin: omniscope::outcome::Origin::Probe,
         provider: "omniscrape".into(),
         // Long lines, so the buffer spills mid-stream too, not only on the timer.
         reason: format!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use omniscope::event::{Fact, ProviderEntry};
 use omniscope::metrics::{new_registry, serve};
-use omniscope::outcome::{BillingUnit, Transport};
+use omniscope::outcome::{BillingUnit, FindingKind, Origin, Transport};
 use omniscope::provider::{AttemptMeta, Exchange, UsageReading, builtin_profiles, classify};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -46,6 +46,14 @@ fn attempt(provider: &str, status: u16, body: &str, headers: &[(&str, &str)]) ->
         outcome: Box::new(outcome),
         in_flight: Some(1),
     }
+}
+
+/// The same attempt, seen by the proxy.
+fn proxied(mut fact: Fact) -> Fact {
+    if let Fact::Attempt { outcome, .. } = &mut fact {
+        outcome.origin = Origin::Proxy;
+    }
+    fact
 }
 
 /// A strict reader of the Prometheus text format: `# HELP`/`# TYPE`/`# EOF` comments, and
@@ -137,6 +145,7 @@ async fn metrics_over_http_parse_and_show_the_records() {
             &[("x-ratelimit-limit", "30"), ("x-ratelimit-remaining", "7")],
         ),
         Fact::Usage {
+            origin: Origin::Probe,
             provider: "alterlab".into(),
             reading: UsageReading {
                 balance: Some(250.5),
@@ -148,13 +157,34 @@ async fn metrics_over_http_parse_and_show_the_records() {
             at: now,
         },
         Fact::Paused {
+            origin: Origin::Probe,
             provider: "alterlab".into(),
             reason: "INSUFFICIENT_CREDITS: none left".into(),
             at: now,
         },
         Fact::InFlight {
+            origin: Origin::Probe,
             provider: "omniscrape".into(),
             n: 3,
+            at: now,
+        },
+        // The user's own traffic through the proxy, and what its audit found.
+        proxied(attempt(
+            "omniscrape",
+            200,
+            r#"{"success":true,"data":{"status_code":200,"content":""},"billing":{"charged":0.0035}}"#,
+            &[],
+        )),
+        Fact::InFlight {
+            origin: Origin::Proxy,
+            provider: "omniscrape".into(),
+            n: 5,
+            at: now,
+        },
+        Fact::Finding {
+            provider: "alterlab".into(),
+            kind: FindingKind::RetriedNonRetryable,
+            detail: "402 INSUFFICIENT_CREDITS".into(),
             at: now,
         },
     ];
@@ -177,19 +207,19 @@ async fn metrics_over_http_parse_and_show_the_records() {
     };
     assert_eq!(
         get(
-            r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="404",error_code="none",result="failed"}"#
+            r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="404",error_code="none",result="failed",origin="probe"}"#
         ),
         1.0
     );
     assert_eq!(
         get(
-            r#"omniscope_attempts_total{provider="omniscrape",api_status="429",target_status="none",error_code="CONCURRENCY_LIMIT",result="failed"}"#
+            r#"omniscope_attempts_total{provider="omniscrape",api_status="429",target_status="none",error_code="CONCURRENCY_LIMIT",result="failed",origin="probe"}"#
         ),
         1.0
     );
     assert_eq!(
         get(
-            r#"omniscope_attempts_total{provider="alterlab",api_status="200",target_status="200",error_code="none",result="succeeded"}"#
+            r#"omniscope_attempts_total{provider="alterlab",api_status="200",target_status="200",error_code="none",result="succeeded",origin="probe"}"#
         ),
         1.0
     );
@@ -205,15 +235,36 @@ async fn metrics_over_http_parse_and_show_the_records() {
         get(r#"omniscope_rate_limit_remaining{provider="alterlab"}"#),
         7.0
     );
-    assert_eq!(get(r#"omniscope_in_flight{provider="omniscrape"}"#), 3.0);
+    assert_eq!(
+        get(r#"omniscope_in_flight{provider="omniscrape",origin="probe"}"#),
+        3.0
+    );
     assert_eq!(
         get(r#"omniscope_balance{provider="alterlab",unit="credits"}"#),
         250.5
     );
     assert_eq!(get(r#"omniscope_paused{provider="alterlab"}"#), 1.0);
     assert_eq!(
-        get(r#"omniscope_charged_total{provider="omniscrape",unit="usd"}"#),
+        get(r#"omniscope_charged_total{provider="omniscrape",unit="usd",origin="probe"}"#),
         0.0035
+    );
+    assert_eq!(
+        get(
+            r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded",origin="proxy"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(r#"omniscope_charged_total{provider="omniscrape",unit="usd",origin="proxy"}"#),
+        0.0035
+    );
+    assert_eq!(
+        get(r#"omniscope_in_flight{provider="omniscrape",origin="proxy"}"#),
+        5.0
+    );
+    assert_eq!(
+        get(r#"omniscope_audit_findings_total{provider="alterlab",kind="retried_non_retryable"}"#),
+        1.0
     );
     server.stop();
 
@@ -312,7 +363,7 @@ async fn metrics_negotiate_openmetrics_or_the_classic_prometheus_text() {
         );
         let samples = parse_exposition(&text);
         assert_eq!(
-            samples[r#"omniscope_attempts_total{provider="alterlab",api_status="200",target_status="200",error_code="none",result="succeeded"}"#],
+            samples[r#"omniscope_attempts_total{provider="alterlab",api_status="200",target_status="200",error_code="none",result="succeeded",origin="probe"}"#],
             1.0
         );
     }

@@ -221,7 +221,7 @@ async fn run_serves_metrics_at_the_address_it_is_given() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        body.contains(r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded"}"#),
+        body.contains(r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded",origin="probe"}"#),
         "{body}"
     );
     assert!(

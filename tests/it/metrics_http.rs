@@ -48,6 +48,73 @@ fn attempt(provider: &str, status: u16, body: &str, headers: &[(&str, &str)]) ->
     }
 }
 
+#[test]
+fn proxied_traffic_and_audit_findings_have_series_of_their_own() {
+    let (registry, metrics) = new_registry();
+    let now = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    let records = vec![
+        attempt(
+            "omniscrape",
+            200,
+            r#"{"success":true,"data":{"status_code":200,"content":""},"billing":{"charged":0.0035}}"#,
+            &[],
+        ),
+        // The user's own traffic through the proxy, and what its audit found.
+        proxied(attempt(
+            "omniscrape",
+            200,
+            r#"{"success":true,"data":{"status_code":200,"content":""},"billing":{"charged":0.0035}}"#,
+            &[],
+        )),
+        Fact::InFlight {
+            origin: Origin::Proxy,
+            provider: "omniscrape".into(),
+            n: 5,
+            at: now,
+        },
+        Fact::Finding {
+            provider: "alterlab".into(),
+            kind: FindingKind::RetriedNonRetryable,
+            detail: "402 INSUFFICIENT_CREDITS".into(),
+            at: now,
+        },
+    ];
+    for record in &records {
+        metrics.observe(record);
+    }
+    let text = omniscope::metrics::encode(&registry).unwrap();
+    let samples = parse_exposition(&text);
+    let get = |series: &str| {
+        *samples
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        get(
+            r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded",origin="probe"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded",origin="proxy"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(r#"omniscope_charged_total{provider="omniscrape",unit="usd",origin="proxy"}"#),
+        0.0035
+    );
+    assert_eq!(
+        get(r#"omniscope_in_flight{provider="omniscrape",origin="proxy"}"#),
+        5.0
+    );
+    assert_eq!(
+        get(r#"omniscope_audit_findings_total{provider="alterlab",kind="retried_non_retryable"}"#),
+        1.0
+    );
+}
+
 /// The same attempt, seen by the proxy.
 fn proxied(mut fact: Fact) -> Fact {
     if let Fact::Attempt { outcome, .. } = &mut fact {
@@ -168,25 +235,6 @@ async fn metrics_over_http_parse_and_show_the_records() {
             n: 3,
             at: now,
         },
-        // The user's own traffic through the proxy, and what its audit found.
-        proxied(attempt(
-            "omniscrape",
-            200,
-            r#"{"success":true,"data":{"status_code":200,"content":""},"billing":{"charged":0.0035}}"#,
-            &[],
-        )),
-        Fact::InFlight {
-            origin: Origin::Proxy,
-            provider: "omniscrape".into(),
-            n: 5,
-            at: now,
-        },
-        Fact::Finding {
-            provider: "alterlab".into(),
-            kind: FindingKind::RetriedNonRetryable,
-            detail: "402 INSUFFICIENT_CREDITS".into(),
-            at: now,
-        },
     ];
     for record in &records {
         metrics.observe(record);
@@ -247,24 +295,6 @@ async fn metrics_over_http_parse_and_show_the_records() {
     assert_eq!(
         get(r#"omniscope_charged_total{provider="omniscrape",unit="usd",origin="probe"}"#),
         0.0035
-    );
-    assert_eq!(
-        get(
-            r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded",origin="proxy"}"#
-        ),
-        1.0
-    );
-    assert_eq!(
-        get(r#"omniscope_charged_total{provider="omniscrape",unit="usd",origin="proxy"}"#),
-        0.0035
-    );
-    assert_eq!(
-        get(r#"omniscope_in_flight{provider="omniscrape",origin="proxy"}"#),
-        5.0
-    );
-    assert_eq!(
-        get(r#"omniscope_audit_findings_total{provider="alterlab",kind="retried_non_retryable"}"#),
-        1.0
     );
     server.stop();
 

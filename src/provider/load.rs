@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use super::Profile;
 
@@ -118,15 +119,20 @@ impl Profiles {
 /// Never for a released binary: `builtin_profiles_parse` in the tests covers every embedded file.
 #[must_use]
 pub fn builtin_profiles() -> Profiles {
-    match load_from(
-        BUILTIN
-            .iter()
-            .map(|(name, text)| ((*name).to_owned(), (*text).to_owned())),
-        None,
-    ) {
-        Ok(profiles) => profiles,
-        Err(error) => panic!("embedded provider profile is broken: {error}"),
-    }
+    // Parsed once: the text never changes, and parsing nine TOML files costs milliseconds that
+    // every classification in a test (and every command's start-up) would otherwise pay again.
+    static PARSED: LazyLock<Profiles> = LazyLock::new(|| {
+        match load_from(
+            BUILTIN
+                .iter()
+                .map(|(name, text)| ((*name).to_owned(), (*text).to_owned())),
+            None,
+        ) {
+            Ok(profiles) => profiles,
+            Err(error) => panic!("embedded provider profile is broken: {error}"),
+        }
+    });
+    PARSED.clone()
 }
 
 /// The embedded profiles with every `*.toml` in `dir` merged over them (same `name`, or same file

@@ -15,7 +15,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -101,16 +101,7 @@ fn run_bounded(mut command: Command, limit: Duration) -> (Option<i32>, String, S
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap());
     let mut child = KillOnDrop(command.spawn().unwrap());
-    let deadline = Instant::now() + limit;
-    let code = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status.code();
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = binary::wait_bounded_blocking(&mut child.0, limit).and_then(|status| status.code());
     drop(child);
     let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
     (code, read(&out_path), read(&err_path))

@@ -261,7 +261,8 @@ async fn a_401_or_402_with_another_rows_code_stops_the_provider_in_a_load_run() 
             json!({"error": "BRAND_NEW_CODE", "message": "m"}),
         ),
     ];
-    for (provider, path, status, body) in cases {
+    // The cases run side by side: each waits out its --duration, and none needs the others.
+    let check = |(provider, path, status, body): (&'static str, &'static str, u16, Value)| async move {
         let server = Hostile::new()
             .on(path, move |_| Reply::json(status, &body))
             .on("/api/v1/usage", |_| {
@@ -293,7 +294,8 @@ async fn a_401_or_402_with_another_rows_code_stops_the_provider_in_a_load_run() 
             "{provider} {status}: {}",
             run.provider()
         );
-    }
+    };
+    futures::future::join_all(cases.into_iter().map(check)).await;
 }
 
 #[tokio::test]
@@ -387,7 +389,8 @@ async fn a_job_id_with_odd_but_harmless_characters_is_polled_as_one_encoded_segm
 #[tokio::test]
 async fn absurd_amounts_are_unreadable_billing_never_null_or_nan_and_max_spend_trips() {
     // Issue 13, item 4: 1e308 made `charged` null in the report and the spend NaN.
-    for amount in ["1e308", "-5", "1e13", "\"NaN\"", "\"inf\""] {
+    // The amounts run side by side: each waits out its --duration, and none needs the others.
+    let check = |amount: &'static str| async move {
         let body = format!(
             r#"{{"success":true,"data":{{"status_code":200,"content":"x"}},"billing":{{"charged":{amount}}}}}"#
         );
@@ -419,7 +422,8 @@ async fn absurd_amounts_are_unreadable_billing_never_null_or_nan_and_max_spend_t
             "{amount}: {billing}"
         );
         assert!(!run.report_text.contains("NaN") && !run.report_text.contains("null,\"refunded\""));
-    }
+    };
+    futures::future::join_all(["1e308", "-5", "1e13", "\"NaN\"", "\"inf\""].map(check)).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -420,12 +420,7 @@ async fn the_binary_proxies_until_sigterm_and_keeps_the_key_out_of_the_log_and_r
         // The client gets the provider's answer unchanged, key and all: it is the client's.
         assert!(answer.text().await.unwrap().contains(KEY));
     }
-    let pid = child.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    binary::signal(&child, "-TERM");
     let output = tokio::task::spawn_blocking(move || {
         let mut rest = String::new();
         let mut stderr = stderr;

@@ -294,17 +294,7 @@ fn a_text_replay_stops_when_its_reader_has_gone() {
         .spawn()
         .unwrap();
     // Bounded wait: a replay that played on would need two hours.
-    let mut status = None;
-    for _ in 0..600 {
-        status = child.try_wait().unwrap();
-        if status.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    if status.is_none() {
-        child.kill().unwrap();
-    }
+    let status = binary::wait_bounded_blocking(&mut child, std::time::Duration::from_secs(60));
     assert_eq!(status.and_then(|s| s.code()), Some(0), "still playing");
 }
 

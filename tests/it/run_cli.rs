@@ -209,10 +209,19 @@ async fn a_provider_never_reached_exits_5() {
     let base = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let dir = tempfile::tempdir().unwrap();
+    // Refused connections are retried: with short delays, not the default seconds.
+    let config = dir.path().join("fast-retry.toml");
+    std::fs::write(
+        &config,
+        "[retry]\nbase_delay = \"10ms\"\nmax_delay = \"10ms\"\n",
+    )
+    .unwrap();
     let mut run = command(dir.path());
     run.args(["run", "--provider", "omniscrape", "--endpoint", &base])
         .args(["--api-key-env", "TEST_SCRAPE_KEY", "--once"])
-        .args(["--target", "https://a.example/"]);
+        .args(["--target", "https://a.example/"])
+        .arg("--config")
+        .arg(&config);
     let out = output(run).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
@@ -276,11 +285,7 @@ async fn sigterm_finishes_cleanly_and_still_writes_the_report() {
     while server.seen_at("/v1/scrape").len() < 2 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    binary::signal(&child, "-TERM");
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();

@@ -24,59 +24,68 @@ async fn simulator() -> RunningSimulator {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn omniscope_probes_every_new_provider_through_its_simulated_dialect() {
     let sim = simulator().await;
-    for name in [
-        "scraperapi",
-        "scrapingbee",
-        "zenrows",
-        "scrapfly",
-        "zyte",
-        "crawlbase",
-        "brightdata",
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let report_path = dir.path().join("report.json");
-        let endpoint = format!("{}/{name}", sim.base_url());
-        let mut run = binary::command(dir.path(), KEY);
-        run.args(["run", "--provider", name, "--endpoint", &endpoint])
-            .args([
-                "--api-key-env",
-                "TEST_SCRAPE_KEY",
-                "--once",
-                "--timeout",
-                "10s",
-            ])
-            .args(["--target", "https://example.com/"])
-            .args(["--target", "https://fault.test/target:404"])
-            .arg("--report")
-            .arg(&report_path);
-        let out = output(run).await;
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        assert_eq!(out.status.code(), Some(0), "{name}\n{stdout}\n{stderr}");
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
-        let provider = &report["providers"][0];
-        assert_eq!(provider["name"], name);
-        // Two probes; a retryable failure (ZenRows' 422) is retried on top.
-        assert_eq!(
-            provider["attempts"].as_u64(),
-            provider["retries"].as_u64().map(|retries| retries + 2),
-            "{name}: {provider}"
-        );
-        assert_eq!(provider["succeeded"], 1, "{name}: {provider}");
-        if name == "zenrows" {
-            // ZenRows sends no target status: a failed target is its 422.
-            assert!(
-                provider["api_status"]["422"].as_u64() >= Some(1),
+    // The providers run side by side: each run waits on the simulator's latencies, not the CPU.
+    let probe = |name: &'static str| {
+        let sim = &sim;
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let report_path = dir.path().join("report.json");
+            let endpoint = format!("{}/{name}", sim.base_url());
+            let mut run = binary::command(dir.path(), KEY);
+            run.args(["run", "--provider", name, "--endpoint", &endpoint])
+                .args([
+                    "--api-key-env",
+                    "TEST_SCRAPE_KEY",
+                    "--once",
+                    "--timeout",
+                    "10s",
+                ])
+                .args(["--target", "https://example.com/"])
+                .args(["--target", "https://fault.test/target:404"])
+                .arg("--report")
+                .arg(&report_path);
+            let out = output(run).await;
+            let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+            assert_eq!(out.status.code(), Some(0), "{name}\n{stdout}\n{stderr}");
+            let report: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+            let provider = &report["providers"][0];
+            assert_eq!(provider["name"], name);
+            // Two probes; a retryable failure (ZenRows' 422) is retried on top.
+            assert_eq!(
+                provider["attempts"].as_u64(),
+                provider["retries"].as_u64().map(|retries| retries + 2),
                 "{name}: {provider}"
             );
-        } else {
-            assert_eq!(provider["target_status"]["404"], 1, "{name}: {provider}");
-            assert_eq!(provider["target_status"]["200"], 1, "{name}: {provider}");
+            assert_eq!(provider["succeeded"], 1, "{name}: {provider}");
+            if name == "zenrows" {
+                // ZenRows sends no target status: a failed target is its 422.
+                assert!(
+                    provider["api_status"]["422"].as_u64() >= Some(1),
+                    "{name}: {provider}"
+                );
+            } else {
+                assert_eq!(provider["target_status"]["404"], 1, "{name}: {provider}");
+                assert_eq!(provider["target_status"]["200"], 1, "{name}: {provider}");
+            }
+            for shown in [&stdout, &stderr] {
+                assert!(!shown.contains(KEY), "{name}: the key leaked");
+            }
         }
-        for shown in [&stdout, &stderr] {
-            assert!(!shown.contains(KEY), "{name}: the key leaked");
-        }
-    }
+    };
+    futures::future::join_all(
+        [
+            "scraperapi",
+            "scrapingbee",
+            "zenrows",
+            "scrapfly",
+            "zyte",
+            "crawlbase",
+            "brightdata",
+        ]
+        .map(probe),
+    )
+    .await;
     sim.shutdown().await;
 }
 

@@ -992,7 +992,13 @@ async fn the_demo_scenario_stages_limits_waves_and_a_draining_balance() {
     let body = Some(json!({ "url": "https://example.com/" }));
     let mut alter_codes = std::collections::BTreeSet::new();
     let mut omni_statuses = std::collections::BTreeSet::new();
-    // Ten seconds of simulated time per step, about forty minutes in all.
+    let staged = [
+        "RATE_LIMIT_EXCEEDED",
+        "BLOCKED_BY_ANTIBOT",
+        "INSUFFICIENT_CREDITS",
+    ];
+    // Ten seconds of simulated time per step, at most about forty minutes in all; it stops once
+    // everything the scenario stages has happened.
     for _ in 0..240 {
         for _ in 0..4 {
             let reply = send(&sim, ALTER, Some(ALTER_KEY), body.clone(), &no_wait).await;
@@ -1003,12 +1009,14 @@ async fn the_demo_scenario_stages_limits_waves_and_a_draining_balance() {
             omni_statuses.insert(reply.status);
         }
         sim.clock().advance(Duration::from_secs(10));
+        let all_staged = staged.iter().all(|code| alter_codes.contains(*code))
+            && omni_statuses.contains(&200)
+            && omni_statuses.contains(&502);
+        if all_staged {
+            break;
+        }
     }
-    for code in [
-        "RATE_LIMIT_EXCEEDED",
-        "BLOCKED_BY_ANTIBOT",
-        "INSUFFICIENT_CREDITS",
-    ] {
+    for code in staged {
         assert!(
             alter_codes.contains(code),
             "{code} never happened: {alter_codes:?}"

@@ -3,12 +3,12 @@
 //! Through the real binary. A test that would hang without its fix bounds the process generously
 //! and kills it afterwards; it asserts that the process ended, never how fast.
 
-use crate::support::binary::{self, output, text};
+use crate::support::binary::{self, output, signal, text, wait_bounded};
 use crate::support::scripted::{Server, omni_ok};
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "sk_test_sinks_SECRET_58";
@@ -28,24 +28,6 @@ fn mkfifo(dir: &Path, name: &str) -> PathBuf {
     let made = Command::new("mkfifo").arg(&path).status().unwrap();
     assert!(made.success(), "mkfifo");
     path
-}
-
-/// Wait for the child to end, at most `bound`; kill it if it has not.
-async fn wait_bounded(mut child: Child, bound: Duration) -> Option<ExitStatus> {
-    tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        while started.elapsed() < bound {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    })
-    .await
-    .unwrap()
 }
 
 fn report_at(path: &Path) -> serde_json::Value {
@@ -137,37 +119,35 @@ async fn a_log_reader_that_stops_reading_does_not_stop_probing_or_the_duration()
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_and_sigint_still_stop_a_run_whose_log_has_stalled() {
-    let server = Server::new();
-    server.default_reply("/v1/scrape", omni_ok(404));
-    let base = server.start().await;
-    for signal in ["-TERM", "-INT"] {
+    // The two signals side by side, each with its own server: their runs' waits for a stalled
+    // log overlap.
+    let stop_with = |name: &'static str| async move {
+        let server = Server::new();
+        server.default_reply("/v1/scrape", omni_ok(404));
+        let base = server.start().await;
         let dir = tempfile::tempdir().unwrap();
         let fifo = mkfifo(dir.path(), "log");
         let _reader = reader_that_never_reads(&fifo);
         let report = dir.path().join("r.json");
-        let before = server.seen().len();
         let child = stalled_log_run(dir.path(), &base, &fifo, &report)
             .spawn()
             .unwrap();
         // Well past the point where the pipe is full (bounded: a frozen run never gets there).
         let waited = Instant::now();
-        while server.seen().len() < before + 1000 && waited.elapsed() < HANG_BOUND {
+        while server.seen().len() < 1000 && waited.elapsed() < HANG_BOUND {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let sent = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        signal(&child, name);
         let status = wait_bounded(child, HANG_BOUND).await;
-        let status = status.unwrap_or_else(|| panic!("{signal} ignored: killed"));
-        assert_eq!(status.code(), Some(0), "{signal}");
+        let status = status.unwrap_or_else(|| panic!("{name} ignored: killed"));
+        assert_eq!(status.code(), Some(0), "{name}");
         assert!(
-            server.seen().len() >= before + 1000,
-            "{signal}: probing stopped with the log"
+            server.seen().len() >= 1000,
+            "{name}: probing stopped with the log"
         );
         assert!(report_at(&report)["event_log_dropped"].as_u64().unwrap() > 0);
-    }
+    };
+    futures::future::join_all(["-TERM", "-INT"].map(stop_with)).await;
 }
 
 #[tokio::test]

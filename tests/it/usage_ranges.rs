@@ -1,7 +1,7 @@
 //! Rates, durations and counts out of a sane range, through the real binary: each is a usage error
 //! (exit 2) that names the flag, or the file and line, and nothing is sent.
 
-use crate::support::binary::{self, output, text};
+use crate::support::binary::{self, output, text, wait_bounded};
 use crate::support::scripted::{Server, omni_ok};
 
 use std::path::Path;
@@ -106,21 +106,9 @@ async fn the_largest_concurrency_allowed_still_ends_at_its_duration() {
         .args(["--no-log", "--timeout", "5s"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut child = run.spawn().unwrap();
+    let child = run.spawn().unwrap();
     let started = Instant::now();
-    let status = tokio::task::spawn_blocking(move || {
-        while started.elapsed() < Duration::from_secs(90) {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    })
-    .await
-    .unwrap();
+    let status = wait_bounded(child, Duration::from_secs(90)).await;
     let status = status.expect("the run outlived its --duration by far: killed");
     assert_eq!(status.code(), Some(0));
     assert!(

@@ -4,7 +4,8 @@
 #![allow(dead_code)] // each test file uses a different part
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_omniscope");
 
@@ -30,4 +31,35 @@ pub async fn output(mut command: Command) -> Output {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Wait for the child to end, at most `bound`; kill it if it has not (then `None`). The bound
+/// only catches a hang: callers assert that the process ended, never how fast.
+pub fn wait_bounded_blocking(child: &mut Child, bound: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < bound {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// [`wait_bounded_blocking`] off the async runtime.
+pub async fn wait_bounded(mut child: Child, bound: Duration) -> Option<ExitStatus> {
+    tokio::task::spawn_blocking(move || wait_bounded_blocking(&mut child, bound))
+        .await
+        .unwrap()
+}
+
+/// Send `signal` (`"-TERM"`, `"-INT"`) to the child, as `kill` does.
+pub fn signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal}");
 }

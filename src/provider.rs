@@ -10,6 +10,7 @@ mod classify;
 mod field;
 mod json_subset;
 mod load;
+mod locate;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,7 @@ pub use classify::{
 };
 pub(crate) use field::pointer_tokens as field_pointer_tokens;
 pub use field::{Field, FieldError, FieldSource};
-pub use load::{ProfileError, Profiles, RuleError, builtin_profiles, load_profiles};
+pub use load::{Place, ProfileError, Profiles, RuleError, builtin_profiles, load_profiles};
 
 use crate::outcome::{BillingUnit, Fault, Retryable};
 

@@ -50,6 +50,80 @@ pub enum ShapeError {
     UsageAuthWithoutUsage,
     #[error("usage_auth.name is required for header and query auth")]
     UsageAuthName,
+    #[error(
+        "{field} = {name:?} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+    )]
+    HeaderName { field: &'static str, name: String },
+    #[error(
+        "{second} = {second_value:?} writes where {first} = {first_value:?} does: each part of the request needs a place of its own"
+    )]
+    Collision {
+        first: String,
+        first_value: String,
+        second: String,
+        second_value: String,
+    },
+    #[error("{field} = {value:?} is not a well-formed JSON pointer: {problem}")]
+    Pointer {
+        field: &'static str,
+        value: String,
+        problem: &'static str,
+    },
+    #[error(
+        "response.job_id is read but there is no [jobs] table: an accepted job could never be polled"
+    )]
+    JobIdWithoutJobs,
+    #[error("[jobs] is set but response.job_id is empty: no job id could ever be read")]
+    JobsWithoutJobId,
+    #[error(
+        "[jobs] needs endpoints.job_poll (with {{job_id}}) or response.poll_path: nothing says where to poll"
+    )]
+    JobsWithoutPoll,
+    #[error("endpoints.job_poll = {0:?} has no {{job_id}} for the job id")]
+    PollWithoutJobId(String),
+    #[error("[usage] is set but endpoints.usage is not: its fields would never be read")]
+    UsageWithoutEndpoint,
+    #[error("endpoints.usage is set but there is no [usage] table to read its answer")]
+    EndpointWithoutUsage,
+}
+
+/// A place in a profile's TOML: its keys from the top, an array entry as its index.
+pub(super) type KeyPath = Vec<String>;
+
+fn dotted(path: &str) -> KeyPath {
+    path.split('.').map(str::to_owned).collect()
+}
+
+impl ShapeError {
+    /// The keys the error is about, most telling first: where a user's file set them is where
+    /// the message points.
+    pub(super) fn at(&self) -> Vec<KeyPath> {
+        match self {
+            Self::StatusSource { field, .. } => vec![vec!["response".into(), (*field).into()]],
+            Self::RawContent(_) => vec![dotted("response.content"), dotted("response.body")],
+            Self::JsonOnly { field, .. }
+            | Self::PointerInQuery { field, .. }
+            | Self::HeaderName { field, .. }
+            | Self::Pointer { field, .. } => vec![dotted(field)],
+            Self::LimitWithoutUsed => vec![dotted("usage.quota_limit"), dotted("usage")],
+            Self::GetWithBody => vec![dotted("endpoints.method"), dotted("request.placement")],
+            Self::QueryValue(field) => vec![dotted(field)],
+            Self::ModeNotListed(mode) => vec![
+                vec!["request".into(), "mode_params".into(), mode.clone()],
+                dotted("request.modes"),
+            ],
+            Self::StepMode(_) => vec![dotted("escalations"), dotted("request.modes")],
+            Self::UsageAuthWithoutUsage => vec![dotted("usage_auth"), dotted("endpoints")],
+            Self::UsageAuthName => vec![dotted("usage_auth")],
+            Self::Collision { first, second, .. } => vec![dotted(second), dotted(first)],
+            Self::JobIdWithoutJobs => vec![dotted("response.job_id")],
+            Self::JobsWithoutJobId => vec![dotted("jobs"), dotted("response.job_id")],
+            Self::JobsWithoutPoll => vec![dotted("jobs"), dotted("endpoints")],
+            Self::PollWithoutJobId(_) => vec![dotted("endpoints.job_poll")],
+            Self::UsageWithoutEndpoint => vec![dotted("usage"), dotted("endpoints")],
+            Self::EndpointWithoutUsage => vec![dotted("endpoints.usage")],
+        }
+    }
 }
 
 /// Every field can be read where the profile says it lives.
@@ -120,6 +194,143 @@ pub(super) fn readable(profile: &Profile) -> Result<(), ShapeError> {
         && usage.quota_used.is_empty()
     {
         return Err(ShapeError::LimitWithoutUsed);
+    }
+    answers_fetched(profile)
+}
+
+/// Every answer the profile reads is one it asks for, and every answer it asks for can be read: a
+/// job needs its id, its status table and a place to poll; a usage table needs its endpoint.
+fn answers_fetched(profile: &Profile) -> Result<(), ShapeError> {
+    let endpoints = &profile.endpoints;
+    let response = &profile.response;
+    if let Some(template) = &endpoints.job_poll
+        && !template.contains("{job_id}")
+    {
+        return Err(ShapeError::PollWithoutJobId(template.clone()));
+    }
+    match &profile.jobs {
+        None if !response.job_id.is_empty() => return Err(ShapeError::JobIdWithoutJobs),
+        Some(_) if response.job_id.is_empty() => return Err(ShapeError::JobsWithoutJobId),
+        Some(_) if endpoints.job_poll.is_none() && response.poll_path.is_empty() => {
+            return Err(ShapeError::JobsWithoutPoll);
+        }
+        _ => {}
+    }
+    match (&profile.usage, &endpoints.usage) {
+        (Some(_), None) => Err(ShapeError::UsageWithoutEndpoint),
+        (None, Some(_)) => Err(ShapeError::EndpointWithoutUsage),
+        _ => Ok(()),
+    }
+}
+
+/// Every header name the profile sends or reads is one HTTP allows: a bad auth header would fail
+/// every attempt locally, a bad response header would never be found.
+pub(super) fn header_names(profile: &Profile) -> Result<(), ShapeError> {
+    let auth_header = |auth: &Option<&super::Auth>| {
+        auth.filter(|auth| auth.style == AuthStyle::Header)
+            .and_then(|auth| auth.name.clone())
+    };
+    let limits = &profile.rate_limit;
+    let concurrency = &profile.concurrency;
+    let names = [
+        ("auth.name", auth_header(&Some(&profile.auth))),
+        ("usage_auth.name", auth_header(&profile.usage_auth.as_ref())),
+        ("rate_limit.limit", limits.limit.clone()),
+        ("rate_limit.remaining", limits.remaining.clone()),
+        ("rate_limit.reset", limits.reset.clone()),
+        ("rate_limit.retry_after", limits.retry_after.clone()),
+        ("concurrency.limit", concurrency.limit.clone()),
+        ("concurrency.current", concurrency.current.clone()),
+        ("concurrency.remaining", concurrency.remaining.clone()),
+    ];
+    for (field, name) in names {
+        if let Some(name) = name
+            && reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return Err(ShapeError::HeaderName { field, name });
+        }
+    }
+    Ok(())
+}
+
+/// Each part of the scrape request has a place of its own: no two fields, fixed parameters or a
+/// query-parameter key write the same key, or one inside the other (`request.mode = "url"` would
+/// overwrite the target; `tier = "/a/b"` under `timeout = "a"` would replace one by the other).
+/// A mode's parameters may restate the fixed ones: the mode's value is meant to win.
+pub(super) fn distinct_places(profile: &Profile) -> Result<(), ShapeError> {
+    let request = &profile.request;
+    let fields = [
+        ("request.url", Some(&request.url)),
+        ("request.mode", request.mode.as_ref()),
+        ("request.proxy_country", request.proxy_country.as_ref()),
+        ("request.tier", request.tier.as_ref()),
+        ("request.timeout", request.timeout.as_ref()),
+    ];
+    // (the key that says it, what it says, the keys it writes)
+    let mut places: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (field, value) in fields {
+        let Some(value) = value else { continue };
+        if value.starts_with('/') {
+            let problem = super::field::pointer_problem(value).or_else(|| {
+                super::request_field_path(value)
+                    .iter()
+                    .any(String::is_empty)
+                    .then_some("an empty key (\"//\" or a '/' at the end) names no field")
+            });
+            if let Some(problem) = problem {
+                return Err(ShapeError::Pointer {
+                    field,
+                    value: value.clone(),
+                    problem,
+                });
+            }
+        }
+        places.push((
+            field.to_owned(),
+            value.clone(),
+            super::request_field_path(value),
+        ));
+    }
+    for key in request.params.keys() {
+        places.push((
+            format!("request.params.{key}"),
+            key.clone(),
+            vec![key.clone()],
+        ));
+    }
+    let mode_keys: std::collections::BTreeMap<&String, &String> = request
+        .mode_params
+        .iter()
+        .flat_map(|(mode, params)| params.keys().map(move |key| (key, mode)))
+        .collect();
+    for (key, mode) in mode_keys {
+        if !request.params.contains_key(key) {
+            places.push((
+                format!("request.mode_params.{mode}.{key}"),
+                key.clone(),
+                vec![key.clone()],
+            ));
+        }
+    }
+    if request.placement == Placement::Query
+        && profile.auth.style == AuthStyle::Query
+        && let Some(name) = &profile.auth.name
+    {
+        places.push(("auth.name".to_owned(), name.clone(), vec![name.clone()]));
+    }
+    for (index, (second, second_value, written)) in places.iter().enumerate() {
+        let clash = places[..index].iter().find(|(_, _, other)| {
+            let shorter = other.len().min(written.len());
+            other[..shorter] == written[..shorter]
+        });
+        if let Some((first, first_value, _)) = clash {
+            return Err(ShapeError::Collision {
+                first: first.clone(),
+                first_value: first_value.clone(),
+                second: second.clone(),
+                second_value: second_value.clone(),
+            });
+        }
     }
     Ok(())
 }

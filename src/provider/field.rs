@@ -51,6 +51,22 @@ pub(crate) fn pointer_tokens(pointer: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why `pointer` is not a well-formed RFC 6901 pointer (§3: `~` only as `~0` or `~1`), if it is not.
+/// `Value::pointer` would read a malformed one as a field nobody sends.
+pub(crate) fn pointer_problem(pointer: &str) -> Option<&'static str> {
+    if !pointer.is_empty() && !pointer.starts_with('/') {
+        return Some("a pointer starts with '/'");
+    }
+    let mut rest = pointer;
+    while let Some(at) = rest.find('~') {
+        rest = &rest[at + 1..];
+        if !(rest.starts_with('0') || rest.starts_with('1')) {
+            return Some("'~' must be followed by 0 or 1 (\"~0\" is '~', \"~1\" is '/')");
+        }
+    }
+    None
+}
+
 /// What `Value::pointer` does with one pointer, without splitting and unescaping it on every call.
 pub(crate) fn json_at<'v>(mut value: &'v Value, tokens: &[String]) -> Option<&'v Value> {
     for token in tokens {
@@ -86,6 +102,11 @@ pub enum FieldSource {
 pub enum FieldError {
     #[error("JSON pointer {0:?} must start with '/'")]
     Pointer(String),
+    #[error("JSON pointer {pointer:?} is not well-formed: {problem}")]
+    PointerSyntax {
+        pointer: String,
+        problem: &'static str,
+    },
     #[error("{0:?} is not a valid header name")]
     HeaderName(String),
     #[error(
@@ -127,6 +148,12 @@ impl TryFrom<String> for Field {
             ));
         }
         if let Some(pointer) = text.strip_prefix("json:") {
+            if let Some(problem) = pointer_problem(pointer).filter(|_| pointer.starts_with('/')) {
+                return Err(FieldError::PointerSyntax {
+                    pointer: pointer.to_owned(),
+                    problem,
+                });
+            }
             if pointer.is_empty() || pointer.starts_with('/') {
                 return Ok(Self(
                     FieldSource::Json(pointer.to_owned()),

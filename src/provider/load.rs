@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use super::Profile;
+use super::check::KeyPath;
+pub use super::locate::Place;
+use super::locate::{Layer, key_path, locate};
 
 /// The profiles shipped in the binary, as (file name, TOML text).
 const BUILTIN: &[(&str, &str)] = &[
@@ -53,10 +56,13 @@ pub enum ProfileError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not TOML, or a profile with a key it does not have, a value of the wrong type, a key
+    /// missing. `origin` is the file (and line) that wrote the value at fault.
     #[error("provider profile {origin} is not valid: {message}")]
-    Invalid { origin: String, message: String },
+    Invalid { origin: Place, message: String },
+    /// A complete profile that breaks a rule, named at the file and line that broke it.
     #[error("provider profile {origin} is not valid: {source}")]
-    Rule { origin: String, source: RuleError },
+    Rule { origin: Place, source: RuleError },
 }
 
 /// A profile that parses but breaks a rule the code relies on.
@@ -66,8 +72,8 @@ pub enum RuleError {
     Name(String),
     #[error("base_url {0:?} must start with http:// or https://")]
     BaseUrl(String),
-    #[error("endpoint path {0:?} must start with '/'")]
-    EndpointPath(String),
+    #[error("endpoints.{field} = {path:?} must start with '/'")]
+    EndpointPath { field: &'static str, path: String },
     #[error("auth.name is required for header and query auth")]
     AuthName,
     #[error("status {0} is listed twice")]
@@ -86,6 +92,26 @@ pub enum RuleError {
     Shape(#[from] super::check::ShapeError),
     #[error("request.escalation_mode {mode:?} is not one of request.modes {modes:?}")]
     EscalationMode { mode: String, modes: Vec<String> },
+}
+
+impl RuleError {
+    /// The keys the error is about, most telling first (see [`locate`]).
+    fn at(&self) -> Vec<KeyPath> {
+        let one = |path: &[&str]| vec![path.iter().map(|key| (*key).to_owned()).collect()];
+        match self {
+            Self::Name(_) => one(&["name"]),
+            Self::BaseUrl(_) => one(&["base_url"]),
+            Self::EndpointPath { field, .. } => one(&["endpoints", field]),
+            Self::AuthName => one(&["auth"]),
+            Self::DuplicateStatus(_) => one(&["statuses"]),
+            Self::DuplicateCode { .. } => one(&["errors"]),
+            Self::EscalationMatch | Self::EscalationSteps => one(&["escalations"]),
+            Self::PlanConcurrency(_) => one(&["plan", "concurrency"]),
+            Self::PlanRate => one(&["plan", "requests_per_minute"]),
+            Self::Shape(shape) => shape.at(),
+            Self::EscalationMode { .. } => one(&["request", "escalation_mode"]),
+        }
+    }
 }
 
 /// All loaded profiles, in a stable order (built-ins first, then added ones by name).
@@ -151,10 +177,12 @@ fn load_from(
     builtin: impl Iterator<Item = (String, String)>,
     dir: Option<&Path>,
 ) -> Result<Profiles, ProfileError> {
-    let mut tables: Vec<(String, toml::Table)> = Vec::new();
+    // (file name, merged table, the files merged into it in order)
+    let mut tables: Vec<(String, toml::Table, Vec<Layer>)> = Vec::new();
     for (file, text) in builtin {
-        let table = parse_table(&format!("(built-in) {file}"), &text)?;
-        tables.push((file, table));
+        let origin = format!("(built-in) {file}");
+        let table = parse_table(&origin, &text)?;
+        tables.push((file, table, vec![Layer { origin, text }]));
     }
 
     if let Some(dir) = dir {
@@ -170,43 +198,60 @@ fn load_from(
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let overlay_name = overlay.get("name").and_then(toml::Value::as_str);
-            let existing = tables.iter_mut().find(|(existing_file, table)| {
+            let existing = tables.iter_mut().find(|(existing_file, table, _)| {
                 *existing_file == file
                     || (overlay_name.is_some()
                         && table.get("name").and_then(toml::Value::as_str) == overlay_name)
             });
+            let layer = Layer { origin, text };
             match existing {
-                Some((_, base)) => merge(base, overlay),
-                None => tables.push((file, overlay)),
+                Some((_, base, layers)) => {
+                    merge(base, overlay);
+                    layers.push(layer);
+                }
+                None => tables.push((file, overlay, vec![layer])),
             }
         }
     }
 
     let mut profiles = Vec::with_capacity(tables.len());
-    for (file, table) in tables {
-        let profile: Profile =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|error: toml::de::Error| ProfileError::Invalid {
-                    origin: file.clone(),
-                    message: error.to_string(),
-                })?;
-        validate(&profile).map_err(|source| ProfileError::Rule {
-            origin: file.clone(),
-            source,
-        })?;
+    for (_, table, layers) in tables {
+        let profile = profile_of(table, &layers)?;
         if profiles
             .iter()
             .any(|other: &Profile| other.name == profile.name)
         {
             return Err(ProfileError::Invalid {
-                origin: file,
+                origin: locate(&layers, &[vec!["name".to_owned()]]),
                 message: format!("a second profile is named {:?}", profile.name),
             });
         }
         profiles.push(profile);
     }
     Ok(Profiles { profiles })
+}
+
+/// The merged `table` as a profile that keeps every rule, or an error at the file and line of
+/// `layers` that wrote the value at fault.
+fn profile_of(table: toml::Table, layers: &[Layer]) -> Result<Profile, ProfileError> {
+    let profile: Profile =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
+            let at = key_path(error.path());
+            let message = if at.is_empty() {
+                error.inner().message().to_owned()
+            } else {
+                format!("{}: {}", at.join("."), error.inner().message())
+            };
+            ProfileError::Invalid {
+                origin: locate(layers, &[at]),
+                message,
+            }
+        })?;
+    validate(&profile).map_err(|source| ProfileError::Rule {
+        origin: locate(layers, &source.at()),
+        source,
+    })?;
+    Ok(profile)
 }
 
 fn user_files(dir: &Path) -> Result<Vec<PathBuf>, ProfileError> {
@@ -230,9 +275,13 @@ fn user_files(dir: &Path) -> Result<Vec<PathBuf>, ProfileError> {
 }
 
 fn parse_table(origin: &str, text: &str) -> Result<toml::Table, ProfileError> {
+    // toml's message carries the line, column and a caret under the problem.
     text.parse::<toml::Table>()
         .map_err(|error| ProfileError::Invalid {
-            origin: origin.to_owned(),
+            origin: Place {
+                file: origin.to_owned(),
+                line: None,
+            },
             message: error.to_string(),
         })
 }
@@ -263,17 +312,17 @@ fn validate(profile: &Profile) -> Result<(), RuleError> {
     if !(profile.base_url.starts_with("http://") || profile.base_url.starts_with("https://")) {
         return Err(RuleError::BaseUrl(profile.base_url.clone()));
     }
-    for path in [
-        Some(&profile.endpoints.scrape),
-        profile.endpoints.async_submit.as_ref(),
-        profile.endpoints.job_poll.as_ref(),
-        profile.endpoints.usage.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !path.starts_with('/') {
-            return Err(RuleError::EndpointPath(path.clone()));
+    for (field, path) in [
+        ("scrape", Some(&profile.endpoints.scrape)),
+        ("async_submit", profile.endpoints.async_submit.as_ref()),
+        ("job_poll", profile.endpoints.job_poll.as_ref()),
+        ("usage", profile.endpoints.usage.as_ref()),
+    ] {
+        if let Some(path) = path.filter(|path| !path.starts_with('/')) {
+            return Err(RuleError::EndpointPath {
+                field,
+                path: path.clone(),
+            });
         }
     }
     if matches!(
@@ -326,6 +375,8 @@ fn validate(profile: &Profile) -> Result<(), RuleError> {
     }
     super::check::readable(profile)?;
     super::check::sendable(profile)?;
+    super::check::header_names(profile)?;
+    super::check::distinct_places(profile)?;
     Ok(())
 }
 
@@ -392,6 +443,9 @@ url = "url"
 target_status = ["status"]
 [billing]
 unit = "credits"
+[usage]
+balance = ["json:/credits_left"]
+balance_unit = "credits"
 "#,
         )
         .unwrap();

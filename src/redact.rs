@@ -219,7 +219,7 @@ pub fn without_credentials(url: &str) -> String {
 mod tests {
     use super::*;
 
-    const KEY: &str = "sk_live_h0st1le/K3y+with=odd&chars";
+    const KEY: &str = "sk_test_h0st1le/K3y+with=odd&chars";
 
     fn scrubbed(text: &str) -> String {
         let mut text = text.to_owned();

@@ -436,6 +436,8 @@ mod tests {
         for profile in builtin_profiles().iter() {
             assert_eq!(readable(profile), Ok(()), "{}", profile.name);
             assert_eq!(sendable(profile), Ok(()), "{}", profile.name);
+            assert_eq!(header_names(profile), Ok(()), "{}", profile.name);
+            assert_eq!(distinct_places(profile), Ok(()), "{}", profile.name);
         }
     }
 
@@ -503,5 +505,144 @@ mod tests {
         let mut usage_auth_alone = profile("zenrows");
         usage_auth_alone.endpoints.usage = None;
         assert!(sendable(&usage_auth_alone).is_err());
+    }
+
+    #[test]
+    fn a_header_name_http_refuses_is_named() {
+        let mut auth = profile("omniscrape");
+        auth.auth.name = Some("X API Key".to_owned());
+        let error = header_names(&auth).unwrap_err();
+        assert_eq!(error.at(), [dotted("auth.name")]);
+        assert!(error.to_string().contains("\"X API Key\""), "{error}");
+
+        let mut limit = profile("alterlab");
+        limit.rate_limit.remaining = Some("Remaining:".to_owned());
+        assert!(
+            header_names(&limit)
+                .unwrap_err()
+                .to_string()
+                .starts_with("rate_limit.remaining")
+        );
+
+        // A query parameter's name is not a header name: spaces are the provider's business.
+        let mut query = profile("scraperapi");
+        query.auth.name = Some("api key".to_owned());
+        assert_eq!(header_names(&query), Ok(()));
+    }
+
+    #[test]
+    fn two_parts_of_the_request_in_one_place_are_named() {
+        let collision = |profile: &Profile| match distinct_places(profile) {
+            Err(ShapeError::Collision { first, second, .. }) => (first, second),
+            other => panic!("{} not refused: {other:?}", profile.name),
+        };
+        let mut mode_on_url = profile("omniscrape");
+        mode_on_url.request.mode = Some("url".to_owned());
+        assert_eq!(
+            collision(&mode_on_url),
+            ("request.url".to_owned(), "request.mode".to_owned())
+        );
+
+        // A pointer under a plain key, and two pointers to one place.
+        let mut nested = profile("alterlab");
+        nested.request.timeout = Some("cost_controls".to_owned());
+        assert_eq!(
+            collision(&nested),
+            ("request.tier".to_owned(), "request.timeout".to_owned())
+        );
+        let mut same = profile("alterlab");
+        same.request.mode = Some("/cost_controls/max_tier".to_owned());
+        assert_eq!(
+            collision(&same),
+            ("request.mode".to_owned(), "request.tier".to_owned())
+        );
+        let mut siblings = profile("alterlab");
+        siblings.request.mode = Some("/cost_controls/mode".to_owned());
+        assert_eq!(
+            distinct_places(&siblings),
+            Ok(()),
+            "siblings are two places"
+        );
+
+        // A fixed parameter or a mode's over a field; the key's own query parameter.
+        let mut param = profile("brightdata");
+        param
+            .request
+            .params
+            .insert("country".to_owned(), toml::Value::from("us"));
+        assert_eq!(
+            collision(&param),
+            (
+                "request.proxy_country".to_owned(),
+                "request.params.country".to_owned()
+            )
+        );
+        let mut mode_param = profile("scrapingbee");
+        if let Some(js) = mode_param.request.mode_params.get_mut("js") {
+            js.insert("url".to_owned(), toml::Value::from("x"));
+        }
+        assert_eq!(collision(&mode_param).1, "request.mode_params.js.url");
+        let mut key_param = profile("scraperapi");
+        key_param.auth.name = Some("url".to_owned());
+        assert_eq!(
+            collision(&key_param),
+            ("request.url".to_owned(), "auth.name".to_owned())
+        );
+        // ScraperAPI's modes restate each other's parameters: one mode is sent at a time.
+        assert_eq!(distinct_places(&profile("scraperapi")), Ok(()));
+    }
+
+    #[test]
+    fn a_malformed_pointer_is_named() {
+        for pointer in ["/cost~2controls/max_tier", "/cost_controls/", "//max_tier"] {
+            let mut bad = profile("alterlab");
+            bad.request.tier = Some(pointer.to_owned());
+            let error = distinct_places(&bad).unwrap_err();
+            assert!(
+                matches!(
+                    &error,
+                    ShapeError::Pointer {
+                        field: "request.tier",
+                        ..
+                    }
+                ),
+                "{pointer}: {error}"
+            );
+        }
+        let mut escaped = profile("alterlab");
+        escaped.request.tier = Some("/cost~1controls/max~0tier".to_owned());
+        assert_eq!(distinct_places(&escaped), Ok(()));
+        assert!(Field::try_from("json:/data/~2x".to_owned()).is_err());
+        assert!(Field::try_from("json:/data/~1x/~0".to_owned()).is_ok());
+    }
+
+    #[test]
+    fn an_answer_read_but_never_fetched_is_named() {
+        let mut no_jobs = profile("omniscrape");
+        no_jobs.jobs = None;
+        assert_eq!(readable(&no_jobs), Err(ShapeError::JobIdWithoutJobs));
+
+        let mut no_id = profile("alterlab");
+        no_id.response.job_id.clear();
+        assert_eq!(readable(&no_id), Err(ShapeError::JobsWithoutJobId));
+
+        let mut nowhere = profile("alterlab");
+        nowhere.endpoints.job_poll = None;
+        assert_eq!(readable(&nowhere), Err(ShapeError::JobsWithoutPoll));
+
+        let mut no_slot = profile("omniscrape");
+        no_slot.endpoints.job_poll = Some("/v1/jobs".to_owned());
+        assert!(matches!(
+            readable(&no_slot),
+            Err(ShapeError::PollWithoutJobId(_))
+        ));
+
+        let mut unfetched = profile("scrapfly");
+        unfetched.endpoints.usage = None;
+        unfetched.usage_auth = None;
+        assert_eq!(readable(&unfetched), Err(ShapeError::UsageWithoutEndpoint));
+        let mut unread = profile("scrapfly");
+        unread.usage = None;
+        assert_eq!(readable(&unread), Err(ShapeError::EndpointWithoutUsage));
     }
 }

@@ -62,7 +62,10 @@ pub enum ProfileError {
     Invalid { origin: Place, message: String },
     /// A complete profile that breaks a rule, named at the file and line that broke it.
     #[error("provider profile {origin} is not valid: {source}")]
-    Rule { origin: Place, source: RuleError },
+    Rule {
+        origin: Place,
+        source: Box<RuleError>,
+    },
 }
 
 /// A profile that parses but breaks a rule the code relies on.
@@ -249,7 +252,7 @@ fn profile_of(table: toml::Table, layers: &[Layer]) -> Result<Profile, ProfileEr
         })?;
     validate(&profile).map_err(|source| ProfileError::Rule {
         origin: locate(layers, &source.at()),
-        source,
+        source: Box::new(source),
     })?;
     Ok(profile)
 }
@@ -491,5 +494,67 @@ balance_unit = "credits"
         .unwrap();
         let error = load_profiles(Some(dir.path())).unwrap_err().to_string();
         assert!(error.contains("body:/x"), "{error}");
+    }
+
+    /// The case: an override with a wrong type or an unknown key named the built-in
+    /// `omniscrape.toml`. The user's file and line are named now, for each kind of problem.
+    #[test]
+    fn a_problem_in_a_users_override_names_their_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("omniscrape.toml");
+        let expect = |text: &str, line: usize, about: &str| {
+            fs::write(&path, text).unwrap();
+            let error = load_profiles(Some(dir.path())).unwrap_err();
+            let shown = error.to_string();
+            let origin = match &error {
+                ProfileError::Invalid { origin, .. } | ProfileError::Rule { origin, .. } => origin,
+                ProfileError::Read { .. } => panic!("{shown}"),
+            };
+            assert_eq!(
+                origin,
+                &Place {
+                    file: path.display().to_string(),
+                    line: Some(line)
+                },
+                "{text}: {shown}"
+            );
+            assert!(shown.contains(about), "{text}: {shown}");
+        };
+        expect(
+            "# mine\n[request]\nmode = 5\n",
+            3,
+            "request.mode: invalid type",
+        );
+        expect("[request]\n\nmodee = \"m\"\n", 3, "unknown field `modee`");
+        expect("[auth]\nname = \"X API Key\"\n", 2, "auth.name");
+        expect("[request]\nmode = \"url\"\n", 2, "request.mode = \"url\"");
+        expect(
+            "[[statuses]]\nstatus = 200\nmeaning = \"ok\"\nretry = \"no\"\nfault = \"none\"\n\n[[statuses]]\nstatus = 200\nmeaning = \"ok\"\nretry = \"sometimes\"\nfault = \"none\"\n",
+            10,
+            "statuses.1.retry",
+        );
+        expect("[endpoints]\njob_poll = \"/v1/jobs/\"\n", 2, "{job_id}");
+    }
+
+    /// A collision is named at the key the user wrote, not at the built-in one it meets; a key no
+    /// user file sets is named in the built-in file.
+    #[test]
+    fn a_collision_names_the_users_key_and_a_key_nobody_overrode_the_built_in_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The user's new mode collides with the built-in target field.
+        fs::write(
+            dir.path().join("mine.toml"),
+            "name = \"omniscrape\"\n[request]\nproxy_country = \"mode\"\n",
+        )
+        .unwrap();
+        let error = load_profiles(Some(dir.path())).unwrap_err().to_string();
+        assert!(error.contains("mine.toml, line 3"), "{error}");
+
+        let layers = [Layer {
+            origin: "(built-in) x.toml".to_owned(),
+            text: "[request]\nurl = \"u\"\n".to_owned(),
+        }];
+        let at = locate(&layers, &[vec!["request".into(), "url".into()]]);
+        assert_eq!(at.to_string(), "(built-in) x.toml, line 2");
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use binary::{output, text};
 
 /// Long enough to be redacted, with a `/` for JSON's `\/` and characters percent-encoding changes.
-pub const KEY: &str = "sk_live_h0st1le/K3y+with=odd&chars";
+pub const KEY: &str = "sk_test_h0st1le/K3y+with=odd&chars";
 
 /// One answer of the hostile server.
 #[derive(Debug, Clone)]
@@ -774,5 +774,41 @@ mod engine_props {
                 );
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiles
+
+/// A user's override with a wrong type, or an invalid header name, stops every command before
+/// anything is sent (exit 2), naming the user's file and line, not the built-in profile.
+#[tokio::test]
+async fn a_bad_profile_override_names_the_users_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers");
+    std::fs::create_dir(&providers).unwrap();
+    let file = providers.join("omniscrape.toml");
+    for (override_text, line, about) in [
+        (
+            "# mine\n[request]\nmode = 5\n",
+            3,
+            "request.mode: invalid type",
+        ),
+        (
+            "[auth]\nname = \"X API Key\"\n",
+            2,
+            "auth.name = \"X API Key\"",
+        ),
+    ] {
+        std::fs::write(&file, override_text).unwrap();
+        let mut providers_command = command(dir.path());
+        providers_command.arg("providers");
+        let out = output(providers_command).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        let place = format!("{}, line {line}", file.display());
+        assert!(stderr.contains(&place), "{place} in {stderr}");
+        assert!(stderr.contains(about), "{about} in {stderr}");
+        assert!(!stderr.contains("built-in"), "{stderr}");
     }
 }

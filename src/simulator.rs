@@ -211,10 +211,8 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
         shutdown: stopped.clone(),
     });
     let mut providers = Vec::new();
+    let mut profiled = Vec::new();
     for profile in profiles.iter() {
-        let Some(dialect) = dialect::for_profile(&profile.name) else {
-            continue;
-        };
         let section = config
             .scenario
             .providers
@@ -228,20 +226,19 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
                 provider: profile.name.clone(),
                 message: error.to_string(),
             })?;
-        providers.push(Arc::new(ProviderSim::new(
-            Arc::clone(&shared),
-            profile.clone(),
-            dialect,
-            compiled,
-        )));
+        match dialect::for_profile(&profile.name) {
+            Some(dialect) => providers.push(Arc::new(ProviderSim::new(
+                Arc::clone(&shared),
+                profile.clone(),
+                dialect,
+                compiled,
+            ))),
+            // The providers without a hand-written dialect are served as their profiles
+            // describe them, each under /<name>/, driven by the same scenario.
+            None => profiled.push((profile.clone(), compiled)),
+        }
     }
-    // The providers without a hand-written dialect are served as their profiles describe them,
-    // each under /<name>/.
-    let router = server::router(&providers)?.merge(profiled::router(
-        profiles
-            .iter()
-            .filter(|profile| dialect::for_profile(&profile.name).is_none()),
-    ));
+    let router = server::router(&providers)?.merge(profiled::router(profiled, &shared));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| SimError::Bind {

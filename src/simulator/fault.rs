@@ -107,11 +107,10 @@ impl FaultName {
         if let Ok(status) = text.parse::<u16>() {
             return Ok(Self::Status(status));
         }
-        if !text.is_empty()
-            && text
-                .bytes()
-                .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit() || byte == b'_')
-        {
+        // Codes are spelled as each provider spells them: `BLOCKED_BY_ANTIBOT`, ScrapFly's
+        // `ERR::THROTTLE::MAX_REQUEST_RATE_EXCEEDED`, Zyte's `/limits/over-user-limit`, Bright
+        // Data's `reject_block`; never with spaces.
+        if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_graphic()) {
             return Ok(Self::Code(text.to_owned()));
         }
         Err(FaultError::NotAFault(text.to_owned()))
@@ -208,7 +207,13 @@ impl Planned {
                 target_status: *status,
             },
             FaultName::Code(code) => Self::ApiError(ApiError::from_code(profile, code, None)?),
-            FaultName::Status(status) => Self::ApiError(ApiError::from_status(profile, *status)?),
+            // A number is a status row, or else a code row spelled as one (Crawlbase's cb_status
+            // `525`, which arrives inside an HTTP 200).
+            FaultName::Status(status) => {
+                Self::ApiError(ApiError::from_status(profile, *status).or_else(|error| {
+                    ApiError::from_code(profile, &status.to_string(), None).map_err(|_| error)
+                })?)
+            }
             FaultName::Async => Self::Async,
             FaultName::Chaos(chaos) => Self::Chaos(*chaos),
         })
@@ -244,6 +249,7 @@ mod tests {
             "target:abc",
             "chaos:fire",
             "blocked by antibot",
+            "target:",
         ] {
             assert!(FaultName::parse(text).is_err(), "{text} should not parse");
         }

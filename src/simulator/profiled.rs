@@ -9,22 +9,36 @@
 //! table [`ENVELOPES`]. Any well-formed key is accepted. An outcome is forced per request as for
 //! the other dialects: a target URL `https://fault.test/NAME` or the `X-Sim-Fault: NAME` header,
 //! where NAME is `success`, `target:NNN`, an error code of the provider's table or a status of it.
-//! Scenario fault mixes do not drive these dialects yet: unforced requests succeed.
+//!
+//! Scenarios drive these dialects as they drive the hand-written ones: each provider's section
+//! (plan, concurrency, requests per minute, burst, monthly quota, balance, price, latency, refund
+//! violations, faults and waves) is applied per key; a refusal is the profile's own row (its 429
+//! for limits, its 402, or its account row, for an exhausted quota or balance).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use rand::RngExt;
 use serde_json::{Map, Value, json};
 
-use super::{FAULT_HEADER, FAULT_HOST};
+use super::REFUND_HEADER;
+use super::fault::{ApiError, Chaos, Planned};
+use super::scenario::CompiledProvider;
+use super::server::{
+    Asked, HUGE_CONTENT_BYTES, Shared, cures, dropped_body, forced_fault, forced_latency,
+    garbage_header_values, header_text, stalled_body,
+};
+use super::state::{Account, AccountBook, InFlight, to_micro};
+use crate::outcome::Fault;
 use crate::provider::{
-    AuthStyle, BodyKind, Field, FieldSource, Placement, Profile, field_pointer_tokens,
+    AuthStyle, BodyKind, Field, FieldSource, Placement, Profile, field_pointer_tokens, query_text,
+    request_field_path,
 };
 
 const PAGE: &str = "<!doctype html><html><head><title>Example Domain</title></head><body><h1>Example Domain</h1></body></html>";
@@ -51,21 +65,20 @@ const ENVELOPES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Requests answered so far, for request ids.
+/// One provider served from its profile, with its scenario section and per-key accounts.
 #[derive(Debug)]
 struct ProfiledSim {
     profile: Profile,
-    seq: AtomicU64,
+    shared: Arc<Shared>,
+    scenario: CompiledProvider,
+    accounts: AccountBook,
+    price_micro: i64,
 }
 
-/// Routes for every profile in `profiles`, each under `/<name>`.
-pub fn router<'p>(profiles: impl Iterator<Item = &'p Profile>) -> Router {
+/// Routes for every (profile, scenario section) in `providers`, each under `/<name>`.
+pub fn router(providers: Vec<(Profile, CompiledProvider)>, shared: &Arc<Shared>) -> Router {
     let mut app = Router::new();
-    for profile in profiles {
-        let sim = Arc::new(ProfiledSim {
-            profile: profile.clone(),
-            seq: AtomicU64::new(0),
-        });
+    for (profile, scenario) in providers {
         let prefix = format!("/{}", profile.name);
         let scrape = format!("{prefix}{}", profile.endpoints.scrape);
         let mut routes = Router::new().route(&scrape, any(scrape_call));
@@ -77,6 +90,13 @@ pub fn router<'p>(profiles: impl Iterator<Item = &'p Profile>) -> Router {
             let path = usage.split('?').next().unwrap_or(usage);
             routes = routes.route(&format!("{prefix}{path}"), get(usage_call));
         }
+        let sim = Arc::new(ProfiledSim {
+            shared: Arc::clone(shared),
+            accounts: AccountBook::new(scenario.settings.balance),
+            price_micro: to_micro(scenario.settings.price),
+            scenario,
+            profile,
+        });
         app = app.merge(routes.with_state(sim));
     }
     app
@@ -88,6 +108,8 @@ struct Reply {
     headers: Vec<(String, String)>,
     json: Option<Value>,
     text: Option<String>,
+    /// A body that is not the answer's JSON or text (the chaos scenario's broken transfers).
+    raw: Option<(Body, &'static str)>,
 }
 
 impl Reply {
@@ -97,6 +119,7 @@ impl Reply {
             headers: Vec::new(),
             json: json_body.then(|| Value::Object(Map::new())),
             text: None,
+            raw: None,
         }
     }
 
@@ -119,6 +142,13 @@ impl Reply {
         }
     }
 
+    /// Set a header, replacing any of the same name.
+    fn set_header(&mut self, name: &str, value: impl ToString) {
+        self.headers
+            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_owned(), value.to_string()));
+    }
+
     fn merge(&mut self, template: &str, url: &str) {
         let text = template
             .replace("{url}", &url.replace('"', "%22"))
@@ -130,10 +160,28 @@ impl Reply {
         merge_into(json, Value::Object(extra));
     }
 
+    /// The body and its content type.
+    fn into_body(self) -> (u16, Vec<(String, String)>, Body, &'static str) {
+        let (body, content_type) = match (self.raw, self.json, self.text) {
+            (Some((body, content_type)), ..) => (body, content_type),
+            (None, Some(json), _) => (
+                Body::from(json.to_string()),
+                "application/json; charset=utf-8",
+            ),
+            (None, None, Some(text)) if text.starts_with('<') => {
+                (Body::from(text), "text/html; charset=utf-8")
+            }
+            (None, None, Some(text)) => (Body::from(text), "text/plain; charset=utf-8"),
+            (None, None, None) => (Body::empty(), "text/plain; charset=utf-8"),
+        };
+        (self.status, self.headers, body, content_type)
+    }
+
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (status, pairs, body, content_type) = self.into_body();
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut headers = HeaderMap::new();
-        for (name, value) in &self.headers {
+        for (name, value) in &pairs {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
@@ -141,12 +189,6 @@ impl Reply {
                 headers.append(name, value);
             }
         }
-        let (content_type, body) = match (self.json, self.text) {
-            (Some(json), _) => ("application/json; charset=utf-8", json.to_string()),
-            (None, Some(text)) if text.starts_with('<') => ("text/html; charset=utf-8", text),
-            (None, Some(text)) => ("text/plain; charset=utf-8", text),
-            (None, None) => ("text/plain; charset=utf-8", String::new()),
-        };
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         (status, headers, body).into_response()
     }
@@ -208,20 +250,14 @@ fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// The key, where `style` and `name` say it travels; `None` when absent or empty.
-fn key_present(
+fn key_of(
     style: AuthStyle,
     name: Option<&str>,
     headers: &HeaderMap,
     query: &[(String, String)],
-) -> bool {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
-    };
+) -> Option<String> {
     let key = match style {
-        AuthStyle::Header => name.and_then(header),
+        AuthStyle::Header => name.and_then(|name| header_text(headers, name)),
         AuthStyle::Query => name.and_then(|name| {
             query
                 .iter()
@@ -229,11 +265,169 @@ fn key_present(
                 .map(|(_, value)| value.as_str())
         }),
         AuthStyle::Bearer => {
-            header("authorization").and_then(|value| value.strip_prefix("Bearer "))
+            header_text(headers, "authorization").and_then(|value| value.strip_prefix("Bearer "))
         }
-        AuthStyle::Basic => header("authorization").and_then(|value| value.strip_prefix("Basic ")),
+        AuthStyle::Basic => {
+            header_text(headers, "authorization").and_then(|value| value.strip_prefix("Basic "))
+        }
     };
-    key.is_some_and(|key| !key.trim().is_empty())
+    key.map(str::trim)
+        .filter(|key| !key.is_empty())
+        .map(str::to_owned)
+}
+
+/// What the scrape request asked for, read where the profile says it travels.
+struct Request {
+    query: Vec<(String, String)>,
+    body: Option<Map<String, Value>>,
+}
+
+impl Request {
+    /// A request field's text: a query parameter, or a (nested) JSON field; numbers and booleans
+    /// as text.
+    fn text(&self, profile: &Profile, name: &str) -> Option<String> {
+        match profile.request.placement {
+            Placement::Query => self
+                .query
+                .iter()
+                .find(|(param, _)| param == name)
+                .map(|(_, value)| value.clone()),
+            Placement::Json => {
+                let path = request_field_path(name);
+                let (first, rest) = path.split_first()?;
+                let mut value = self.body.as_ref()?.get(first)?;
+                for key in rest {
+                    value = value.as_object()?.get(key)?;
+                }
+                match value {
+                    Value::String(text) => Some(text.clone()),
+                    Value::Number(_) | Value::Bool(_) => Some(value.to_string()),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Whether the request asks for `mode`: all of the mode's parameters, or its mode field.
+    fn has_mode(&self, profile: &Profile, mode: &str) -> bool {
+        let shape = &profile.request;
+        match shape.mode_params.get(mode) {
+            Some(params) if !params.is_empty() => params
+                .iter()
+                .all(|(name, value)| self.text(profile, name) == query_text(value)),
+            _ => shape
+                .mode
+                .as_deref()
+                .is_some_and(|field| self.text(profile, field).as_deref() == Some(mode)),
+        }
+    }
+}
+
+impl ProfiledSim {
+    fn error_of(&self, code: &str, status: u16) -> Option<ApiError> {
+        ApiError::from_code(&self.profile, code, Some(status)).ok()
+    }
+
+    /// The answer to too many requests: the code row for the kind (a concurrency cap or a
+    /// request rate), else the 429 status row.
+    fn limit_error(&self, concurrency: bool) -> ApiError {
+        let profile = &self.profile;
+        profile
+            .errors
+            .iter()
+            .filter(|rule| rule.status == 429 && rule.fault == Fault::RateLimit)
+            .find(|rule| rule.concurrency_limit == concurrency)
+            .and_then(|rule| self.error_of(&rule.code, 429))
+            .or_else(|| ApiError::from_status(profile, 429).ok())
+            .unwrap_or_else(|| ApiError {
+                status: 429,
+                code: None,
+                message: "Too many requests".to_owned(),
+                refunded: true,
+            })
+    }
+
+    /// The answer to a used-up quota or balance: the 402 row, else the first row that stops the
+    /// account for something other than the key, else the key's (ScrapingBee answers "invalid
+    /// API key or no more credits" with one 401).
+    fn exhausted_error(&self) -> ApiError {
+        let profile = &self.profile;
+        let stops = |key_too: bool| {
+            profile
+                .statuses
+                .iter()
+                .filter(|rule| rule.account_stop && rule.status >= 400)
+                .find(|rule| key_too || rule.status != 401)
+                .and_then(|rule| ApiError::from_status(profile, rule.status).ok())
+        };
+        ApiError::from_status(profile, 402)
+            .ok()
+            .or_else(|| stops(false))
+            .or_else(|| stops(true))
+            .unwrap_or_else(|| ApiError {
+                status: 402,
+                code: None,
+                message: "Payment required".to_owned(),
+                refunded: true,
+            })
+    }
+
+    /// Count the request against the rate windows and take an in-flight slot, or the 429 that
+    /// refuses it, with a `Retry-After` naming when to come back.
+    fn admit(
+        &self,
+        account: &Arc<Account>,
+        elapsed: Duration,
+        seq: u64,
+    ) -> Result<InFlight, Reply> {
+        let (concurrency, rpm) = self.scenario.limits_at(elapsed);
+        let seconds = elapsed.as_secs();
+        let refuse = |concurrency: bool, wait: u64| {
+            let mut reply = failure(&self.profile, &self.limit_error(concurrency), "", seq, None);
+            reply.set_header("retry-after", wait.max(1));
+            reply
+        };
+        if let Some(limit) = rpm
+            && account.take_minute(seconds / 60, limit).is_err()
+        {
+            return Err(refuse(false, 60 - seconds % 60));
+        }
+        if let Some(limit) = self.scenario.settings.burst_per_second
+            && account.take_second(seconds, limit).is_err()
+        {
+            return Err(refuse(false, 1));
+        }
+        account.enter(concurrency).map_err(|_| refuse(true, 1))
+    }
+
+    /// The refusal of a used-up monthly quota or balance, before any work.
+    fn account_refusal(&self, account: &Account, seq: u64) -> Option<Reply> {
+        let quota_used_up = self
+            .scenario
+            .settings
+            .monthly_quota
+            .is_some_and(|quota| account.successes() >= quota);
+        (quota_used_up || !account.can_afford(self.price_micro))
+            .then(|| failure(&self.profile, &self.exhausted_error(), "", seq, None))
+    }
+
+    /// The concurrency headers the profile names, as the account stands.
+    fn concurrency_headers(&self, reply: &mut Reply, account: &Account, elapsed: Duration) {
+        let names = &self.profile.concurrency;
+        let (limit, _) = self.scenario.limits_at(elapsed);
+        let current = account.in_flight();
+        // An unlimited account shows an illustrative plan of ten.
+        let limit = limit.unwrap_or(10).max(current);
+        for (name, value) in [
+            (&names.limit, limit),
+            (&names.current, current),
+            (&names.remaining, limit - current),
+        ] {
+            if let Some(name) = name {
+                reply.set_header(name, value);
+            }
+        }
+    }
 }
 
 async fn scrape_call(
@@ -243,58 +437,168 @@ async fn scrape_call(
     body: Bytes,
 ) -> Response {
     let profile = &sim.profile;
-    let seq = sim.seq.fetch_add(1, Ordering::Relaxed);
-    let query = query_pairs(query.as_deref());
-    let url_field = profile.request.url.trim_start_matches('/');
-    let target = match profile.request.placement {
-        Placement::Query => query
-            .iter()
-            .find(|(name, _)| *name == profile.request.url)
-            .map(|(_, value)| value.clone()),
-        Placement::Json => serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|json| {
-                json.get(url_field)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            }),
+    let (seq, mut rng) = sim.shared.next_request();
+    let request = Request {
+        query: query_pairs(query.as_deref()),
+        body: match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        },
     };
-    if !key_present(
+    let Some(key) = key_of(
         profile.auth.style,
         profile.auth.name.as_deref(),
         &headers,
-        &query,
-    ) {
-        return failure(profile, "401", "", seq).into_response();
+        &request.query,
+    ) else {
+        return status_failure(profile, 401, seq).into_response();
+    };
+    let Some(target) = request
+        .text(profile, &profile.request.url)
+        .filter(|target| !target.is_empty())
+    else {
+        return status_failure(profile, 400, seq).into_response();
+    };
+    let planned = match forced_fault(&headers, &target)
+        .map(|name| name.and_then(|name| Planned::resolve(profile, &name)))
+    {
+        Some(Ok(planned)) => Some(planned),
+        Some(Err(error)) => {
+            let mut reply = Reply::new(400, false);
+            reply.text = Some(format!("omniscope simulator, {}: {error}", profile.name));
+            return reply.into_response();
+        }
+        None => None,
+    };
+    let elapsed = sim.shared.clock.elapsed();
+    let account = sim.accounts.get(&key);
+    account.count_request();
+    let slot = match sim.admit(&account, elapsed, seq) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if let Some(refusal) = sim.account_refusal(&account, seq) {
+        return refusal.into_response();
     }
-    let Some(target) = target.filter(|target| !target.is_empty()) else {
-        return failure(profile, "400", "", seq).into_response();
-    };
-    let forced = headers
-        .get(FAULT_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            let rest = target
-                .strip_prefix("https://")
-                .or_else(|| target.strip_prefix("http://"))?;
-            rest.strip_prefix(FAULT_HOST)?
-                .strip_prefix('/')
-                .map(str::to_owned)
-        });
-    let reply = match forced.as_deref() {
-        None | Some("success") => success(profile, &target, 200, seq),
-        Some(name) => match name.strip_prefix("target:").map(str::parse::<u16>) {
-            Some(Ok(status)) if (100..1000).contains(&status) => {
-                match target_failure_row(profile, status) {
-                    Some(row) => failure(profile, &row.to_string(), &target, seq),
-                    None => success(profile, &target, status, seq),
-                }
-            }
-            _ => failure(profile, name, &target, seq),
-        },
-    };
+    let planned = planned.unwrap_or_else(|| sim.scenario.pick(&mut rng, elapsed));
+    let latency =
+        forced_latency(&headers).unwrap_or_else(|| sim.scenario.draw_latency(&mut rng, elapsed));
+    let break_refund = header_text(&headers, REFUND_HEADER) == Some("break")
+        || rng.random::<f64>() < sim.scenario.settings.refund_violation;
+    let planned = cured(profile, &request, planned);
+    if !latency.is_zero() && planned != Planned::Chaos(Chaos::Stall) {
+        tokio::time::sleep(latency).await;
+    }
+    let mut reply = sim.answer(&account, &planned, &target, seq, break_refund);
+    sim.concurrency_headers(&mut reply, &account, elapsed);
+    if planned == Planned::Chaos(Chaos::BadHeaders) {
+        for (name, value) in garbage_header_values(profile) {
+            reply.set_header(name, value);
+        }
+    }
+    drop(slot);
     reply.into_response()
+}
+
+/// The planned failure, or a success when the request carries the change the profile's
+/// escalation rule names (a mode's parameters, a later tier or country).
+fn cured(profile: &Profile, request: &Request, planned: Planned) -> Planned {
+    let Planned::ApiError(error) = &planned else {
+        return planned;
+    };
+    let field =
+        |name: &Option<String>| name.as_deref().and_then(|name| request.text(profile, name));
+    let (tier, country) = (
+        field(&profile.request.tier),
+        field(&profile.request.proxy_country),
+    );
+    let asked = Asked {
+        has_mode: &|mode| request.has_mode(profile, mode),
+        tier: tier.as_deref(),
+        country: country.as_deref(),
+    };
+    if cures(profile, error, &asked) {
+        Planned::Success { target_status: 200 }
+    } else {
+        planned
+    }
+}
+
+impl ProfiledSim {
+    /// The answer for what was planned, charging the account as the contract says.
+    fn answer(
+        &self,
+        account: &Account,
+        planned: &Planned,
+        target: &str,
+        seq: u64,
+        break_refund: bool,
+    ) -> Reply {
+        let profile = &self.profile;
+        let price = self.scenario.settings.price;
+        let succeed = |target_status: u16, content: Option<String>| {
+            if let Some(row) = target_failure_row(profile, target_status) {
+                return failure(profile, &self.status_error(row), target, seq, None);
+            }
+            account.charge(self.price_micro);
+            account.count_success();
+            success(profile, target, target_status, seq, price, content)
+        };
+        match planned {
+            Planned::Success { target_status } => succeed(*target_status, None),
+            Planned::Async => succeed(200, None),
+            Planned::ApiError(error) => {
+                // A failure the contract says is free is charged only when the scenario breaks
+                // the rule, so the refund audit has something to find.
+                let charged = (error.refunded && break_refund).then(|| {
+                    account.charge(self.price_micro);
+                    price
+                });
+                failure(profile, error, target, seq, charged)
+            }
+            Planned::Chaos(chaos) => chaos_reply(*chaos, &self.shared).unwrap_or_else(|| {
+                let huge = (*chaos == Chaos::Huge).then(|| "x".repeat(HUGE_CONTENT_BYTES));
+                succeed(200, huge)
+            }),
+        }
+    }
+
+    fn status_error(&self, status: u16) -> ApiError {
+        ApiError::from_status(&self.profile, status).unwrap_or_else(|_| ApiError {
+            status,
+            code: None,
+            message: String::new(),
+            refunded: true,
+        })
+    }
+}
+
+/// The chaos scenario's broken answers: HTML where JSON was promised, a body cut in half, a
+/// transfer that stalls or drops. `None` for the kinds that are a success with a twist (a huge
+/// page, garbage limit headers).
+fn chaos_reply(chaos: Chaos, shared: &Shared) -> Option<Reply> {
+    let html = "text/html; charset=utf-8";
+    let body = match chaos {
+        Chaos::Html => (
+            Body::from(
+                "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>",
+            ),
+            html,
+        ),
+        Chaos::Truncated => (
+            Body::from("{\"result\": {\"status_code\": 2"),
+            "application/json",
+        ),
+        Chaos::Stall => (
+            stalled_body(shared.shutdown.clone(), b"<!doctype html><html>"),
+            html,
+        ),
+        Chaos::Drop => (dropped_body(b"<!doctype html><ht"), html),
+        Chaos::Huge | Chaos::BadHeaders => return None,
+    };
+    let mut reply = Reply::new(200, false);
+    reply.raw = Some(body);
+    Some(reply)
 }
 
 /// A provider that cannot say the target's status (ZenRows: "when a request is not successful, it
@@ -306,11 +610,18 @@ fn target_failure_row(profile: &Profile, target_status: u16) -> Option<u16> {
     profile
         .statuses
         .iter()
-        .find(|rule| rule.fault == crate::outcome::Fault::Target)
+        .find(|rule| rule.fault == Fault::Target)
         .map(|rule| rule.status)
 }
 
-fn success(profile: &Profile, target: &str, target_status: u16, seq: u64) -> Reply {
+fn success(
+    profile: &Profile,
+    target: &str,
+    target_status: u16,
+    seq: u64,
+    price: f64,
+    content: Option<String>,
+) -> Reply {
     let shape = &profile.response;
     let mut reply = Reply::new(200, shape.body == BodyKind::Json);
     reply.place(shape.target_status.first(), &json!(target_status));
@@ -318,7 +629,7 @@ fn success(profile: &Profile, target: &str, target_status: u16, seq: u64) -> Rep
     reply.place(shape.success.first(), &json!(true));
     // Every cost header (ScrapingBee's Spb-Cost and Spb-Auto-Cost), or the first JSON place.
     for field in &shape.charged {
-        reply.place(Some(field), &json!(1));
+        reply.place(Some(field), &super::dialect::amount(price));
         if matches!(field.0, FieldSource::Json(_)) {
             break;
         }
@@ -328,20 +639,11 @@ fn success(profile: &Profile, target: &str, target_status: u16, seq: u64) -> Rep
         .request_id
         .iter()
         .find(|field| !field.to_string().contains("error"));
-    reply.place(request_id, &json!(format!("sim-{seq}")));
-    let concurrency = &profile.concurrency;
-    for (name, value) in [
-        (&concurrency.limit, "10"),
-        (&concurrency.current, "1"),
-        (&concurrency.remaining, "9"),
-    ] {
-        if let Some(name) = name {
-            reply.headers.push((name.clone(), value.to_owned()));
-        }
-    }
+    reply.place(request_id, &json!(format!("sim-{seq:016x}")));
+    let page = content.unwrap_or_else(|| PAGE.to_owned());
     match shape.body {
-        BodyKind::Raw => reply.text = Some(PAGE.to_owned()),
-        BodyKind::Json => reply.place(shape.content.first(), &json!(PAGE)),
+        BodyKind::Raw => reply.text = Some(page),
+        BodyKind::Json => reply.place(shape.content.first(), &json!(page)),
     }
     if let Some((_, all, on_success)) = ENVELOPES.iter().find(|(name, ..)| *name == profile.name)
         && reply.json.is_some()
@@ -352,26 +654,31 @@ fn success(profile: &Profile, target: &str, target_status: u16, seq: u64) -> Rep
     reply
 }
 
-/// The answer for a code of the profile's table, or a status of it (`"429"`).
-fn failure(profile: &Profile, name: &str, target: &str, seq: u64) -> Reply {
+/// A status row's answer, for a request turned away before any work (a missing key or target).
+fn status_failure(profile: &Profile, status: u16, seq: u64) -> Reply {
+    let error = ApiError::from_status(profile, status).unwrap_or_else(|_| ApiError {
+        status,
+        code: None,
+        message: StatusCode::from_u16(status)
+            .ok()
+            .and_then(|status| status.canonical_reason())
+            .unwrap_or("refused")
+            .to_owned(),
+        refunded: true,
+    });
+    failure(profile, &error, "", seq, None)
+}
+
+/// The answer for a row of the profile's tables; `charged` when the failure was billed anyway.
+fn failure(
+    profile: &Profile,
+    error: &ApiError,
+    target: &str,
+    seq: u64,
+    charged: Option<f64>,
+) -> Reply {
     let shape = &profile.response;
-    let code_rule = profile.errors.iter().find(|rule| rule.code == name);
-    let status_rule = name
-        .parse::<u16>()
-        .ok()
-        .and_then(|status| profile.status_rule(status));
-    let (status, code, meaning) = match (code_rule, status_rule) {
-        (Some(rule), _) => (rule.status, Some(rule.code.as_str()), rule.meaning.as_str()),
-        (None, Some(rule)) => (rule.status, None, rule.meaning.as_str()),
-        (None, None) => {
-            let mut reply = Reply::new(400, false);
-            reply.text = Some(format!(
-                "the omniscope simulator knows no fault {name:?} for {}",
-                profile.name
-            ));
-            return reply;
-        }
-    };
+    let status = error.status;
     // A raw-body provider's failure inside a 2xx says it in headers, not in a JSON body.
     let json_errors = (shape.body == BodyKind::Json || !(200..300).contains(&status))
         && shape
@@ -387,7 +694,7 @@ fn failure(profile: &Profile, name: &str, target: &str, seq: u64) -> Reply {
             .find(|field| json_errors || matches!(field.0, FieldSource::Header(_)))
             .cloned()
     };
-    if let Some(code) = code {
+    if let Some(code) = error.code.as_deref() {
         if (200..300).contains(&status) && !shape.provider_status.is_empty() {
             // A failure inside a 2xx, named by the provider's own status (Crawlbase's cb_status).
             let inner = code
@@ -397,19 +704,23 @@ fn failure(profile: &Profile, name: &str, target: &str, seq: u64) -> Reply {
         }
         reply.place(usable(&shape.error_code).as_ref(), &json!(code));
     }
-    reply.place(usable(&shape.message).as_ref(), &json!(meaning));
+    reply.place(usable(&shape.message).as_ref(), &json!(error.message));
     reply.place(usable(&shape.success).as_ref(), &json!(false));
     reply.place(
         usable(&shape.request_id).as_ref(),
-        &json!(format!("sim-{seq}")),
+        &json!(format!("sim-{seq:016x}")),
     );
+    if let Some(price) = charged {
+        reply.place(
+            usable(&shape.charged).as_ref(),
+            &super::dialect::amount(price),
+        );
+    }
     if status == 429 || status == 503 {
-        reply
-            .headers
-            .push(("retry-after".to_owned(), "1".to_owned()));
+        reply.set_header("retry-after", 1);
     }
     if reply.json.is_none() {
-        reply.text = Some(meaning.to_owned());
+        reply.text = Some(error.message.clone());
     }
     if let Some((_, all, _)) = ENVELOPES.iter().find(|(name, ..)| *name == profile.name)
         && reply.json.is_some()
@@ -419,23 +730,33 @@ fn failure(profile: &Profile, name: &str, target: &str, seq: u64) -> Reply {
     reply
 }
 
+/// The usage endpoint: the key's account as the scenario left it. A bottomless account (no
+/// `balance` in the scenario) shows an illustrative plan: 5,000 allowed, 1,200 used, 3,800 left.
 async fn usage_call(
     State(sim): State<Arc<ProfiledSim>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let profile = &sim.profile;
+    let (seq, _) = sim.shared.next_request();
     let query = query_pairs(query.as_deref());
     let auth = profile.usage_auth();
-    if !key_present(auth.style, auth.name.as_deref(), &headers, &query) {
-        return failure(profile, "401", "", 0).into_response();
-    }
+    let Some(key) = key_of(auth.style, auth.name.as_deref(), &headers, &query) else {
+        return status_failure(profile, 401, seq).into_response();
+    };
+    let account = sim.accounts.get(&key);
+    let settings = &sim.scenario.settings;
+    let (limit, used, left) = match (settings.balance, account.balance()) {
+        (Some(start), Some(left)) => (start, account.spent(), left),
+        _ => (5000.0, 1200.0, 3800.0),
+    };
     let mut reply = Reply::new(200, true);
     if let Some(usage) = &profile.usage {
-        reply.place(usage.balance.first(), &json!(3800));
-        reply.place(usage.quota_limit.first(), &json!(5000));
-        reply.place(usage.quota_used.first(), &json!(1200));
-        reply.place(usage.plan.first(), &json!("Simulated"));
+        let amount = super::dialect::amount;
+        reply.place(usage.balance.first(), &amount(left));
+        reply.place(usage.quota_limit.first(), &amount(limit));
+        reply.place(usage.quota_used.first(), &amount(used));
+        reply.place(usage.plan.first(), &json!(settings.plan));
     }
     reply.into_response()
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rand::RngExt;
+use rand::rngs::Xoshiro256PlusPlus;
 use serde::Deserialize;
 
 use super::fault::{FaultError, FaultName, Planned};
@@ -245,6 +247,66 @@ pub struct CompiledProvider {
     pub latency_sigma: f64,
 }
 
+/// Longest latency the simulator will wait out before answering.
+pub const MAX_LATENCY: Duration = Duration::from_secs(300);
+
+impl CompiledProvider {
+    /// Limits in force at `elapsed` (a wave may tighten them): concurrency, requests per minute.
+    #[must_use]
+    pub fn limits_at(&self, elapsed: Duration) -> (Option<u32>, Option<u32>) {
+        let mut concurrency = self.settings.concurrency;
+        let mut rpm = self.settings.requests_per_minute;
+        for (wave, _) in &self.waves {
+            if wave.active_at(elapsed) {
+                concurrency = wave.concurrency.or(concurrency);
+                rpm = wave.requests_per_minute.or(rpm);
+            }
+        }
+        (concurrency, rpm)
+    }
+
+    /// The outcome drawn for one request at `elapsed`, from the faults and the active waves'.
+    pub fn pick(&self, rng: &mut Xoshiro256PlusPlus, elapsed: Duration) -> Planned {
+        let active = self
+            .waves
+            .iter()
+            .filter(|(wave, _)| wave.active_at(elapsed))
+            .flat_map(|(_, faults)| faults.iter());
+        let all = || self.faults.iter().chain(active.clone());
+        let total: f64 = all().map(|(_, weight)| weight).sum();
+        if total <= 0.0 {
+            return Planned::Success { target_status: 200 };
+        }
+        let mut point = rng.random::<f64>() * total;
+        for (planned, weight) in all() {
+            if point < *weight {
+                return planned.clone();
+            }
+            point -= weight;
+        }
+        Planned::Success { target_status: 200 }
+    }
+
+    /// A latency drawn at `elapsed`: log-normal, stretched by the active waves.
+    pub fn draw_latency(&self, rng: &mut Xoshiro256PlusPlus, elapsed: Duration) -> Duration {
+        if !self.latency_mu.is_finite() {
+            return Duration::ZERO;
+        }
+        // Box-Muller: a standard normal from two uniforms.
+        let u1 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2 = rng.random::<f64>();
+        let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let factor: f64 = self
+            .waves
+            .iter()
+            .filter(|(wave, _)| wave.active_at(elapsed))
+            .filter_map(|(wave, _)| wave.latency_factor)
+            .product();
+        let ms = (self.latency_mu + self.latency_sigma * normal).exp() * factor;
+        Duration::from_secs_f64((ms / 1000.0).clamp(0.0, MAX_LATENCY.as_secs_f64()))
+    }
+}
+
 /// A provider section of a scenario that cannot be run against its profile.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CompileError {
@@ -332,6 +394,21 @@ mod tests {
             let scenario = Scenario::from_toml_str(text, name).unwrap();
             assert_eq!(scenario.name, *name);
             scenario.validate(&profiles).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_builtin_scenario_drives_every_provider() {
+        let profiles = builtin_profiles();
+        for (name, text) in BUILTIN {
+            let scenario = Scenario::from_toml_str(text, name).unwrap();
+            for profile in profiles.iter() {
+                assert!(
+                    scenario.providers.contains_key(&profile.name),
+                    "scenario {name} leaves {} unconfigured",
+                    profile.name
+                );
+            }
         }
     }
 

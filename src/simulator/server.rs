@@ -20,17 +20,15 @@ use super::dialect::{
     Bill, Dialect, ErrorParts, JobFailure, JobParts, SuccessParts, UsageParts, amount, text_at,
 };
 use super::fault::{ApiError, Chaos, FaultError, FaultName, Planned};
-use super::scenario::CompiledProvider;
+use super::scenario::{CompiledProvider, MAX_LATENCY};
 use super::state::{Account, AccountBook, InFlight, Job, JobEnd, JobPhase, JobStore, to_micro};
 use super::{FAULT_HEADER, FAULT_HOST, LATENCY_HEADER, REFUND_HEADER};
 use crate::provider::{AuthStyle, EscalationStep, Profile};
 
-/// Longest latency the simulator will wait out before answering.
-const MAX_LATENCY: Duration = Duration::from_secs(300);
 /// A chaos stall lasts this long unless the simulator shuts down first.
 const STALL: Duration = Duration::from_secs(600);
 /// The chaos scenario's oversized body: past the 10 MiB default cap.
-const HUGE_CONTENT_BYTES: usize = 10 * 1024 * 1024 + 64 * 1024;
+pub(super) const HUGE_CONTENT_BYTES: usize = 10 * 1024 * 1024 + 64 * 1024;
 
 /// What every provider shares: the seed, the request counter, the clock, the shutdown signal.
 #[derive(Debug)]
@@ -44,7 +42,7 @@ pub struct Shared {
 impl Shared {
     /// The per-request random stream: a function of the seed and the request's number only, so
     /// one seed replays the same scenario for the same sequence of requests.
-    fn next_request(&self) -> (u64, Xoshiro256PlusPlus) {
+    pub(super) fn next_request(&self) -> (u64, Xoshiro256PlusPlus) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mixed = splitmix(self.seed ^ splitmix(seq));
         (mixed, Xoshiro256PlusPlus::seed_from_u64(mixed))
@@ -88,69 +86,14 @@ impl ProviderSim {
         }
     }
 
-    /// Limits in force at `elapsed` (a wave may tighten them).
-    fn limits_at(&self, elapsed: Duration) -> (Option<u32>, Option<u32>) {
-        let settings = &self.scenario.settings;
-        let mut concurrency = settings.concurrency;
-        let mut rpm = settings.requests_per_minute;
-        for (wave, _) in &self.scenario.waves {
-            if wave.active_at(elapsed) {
-                concurrency = wave.concurrency.or(concurrency);
-                rpm = wave.requests_per_minute.or(rpm);
-            }
-        }
-        (concurrency, rpm)
-    }
-
-    fn pick(&self, rng: &mut Xoshiro256PlusPlus, elapsed: Duration) -> Planned {
-        let active = self
-            .scenario
-            .waves
-            .iter()
-            .filter(|(wave, _)| wave.active_at(elapsed))
-            .flat_map(|(_, faults)| faults.iter());
-        let all = || self.scenario.faults.iter().chain(active.clone());
-        let total: f64 = all().map(|(_, weight)| weight).sum();
-        if total <= 0.0 {
-            return Planned::Success { target_status: 200 };
-        }
-        let mut point = rng.random::<f64>() * total;
-        for (planned, weight) in all() {
-            if point < *weight {
-                return planned.clone();
-            }
-            point -= weight;
-        }
-        Planned::Success { target_status: 200 }
-    }
-
+    /// The drawn latency, or the one `X-Sim-Latency-Ms` asks for.
     fn latency(
         &self,
         rng: &mut Xoshiro256PlusPlus,
         elapsed: Duration,
         headers: &HeaderMap,
     ) -> Duration {
-        if let Some(ms) =
-            header_text(headers, LATENCY_HEADER).and_then(|text| text.parse::<u64>().ok())
-        {
-            return Duration::from_millis(ms).min(MAX_LATENCY);
-        }
-        let scenario = &self.scenario;
-        if !scenario.latency_mu.is_finite() {
-            return Duration::ZERO;
-        }
-        // Box-Muller: a standard normal from two uniforms.
-        let u1 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-        let u2 = rng.random::<f64>();
-        let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        let factor: f64 = scenario
-            .waves
-            .iter()
-            .filter(|(wave, _)| wave.active_at(elapsed))
-            .filter_map(|(wave, _)| wave.latency_factor)
-            .product();
-        let ms = (scenario.latency_mu + scenario.latency_sigma * normal).exp() * factor;
-        Duration::from_secs_f64((ms / 1000.0).clamp(0.0, MAX_LATENCY.as_secs_f64()))
+        forced_latency(headers).unwrap_or_else(|| self.scenario.draw_latency(rng, elapsed))
     }
 
     fn key<'h>(&self, headers: &'h HeaderMap, query: Option<&'h str>) -> Option<&'h str> {
@@ -168,28 +111,43 @@ impl ProviderSim {
         }
     }
 
-    /// A failure the profile's escalation rule says a changed request cures: a 502 with
-    /// `mode: js_rendering`, a challenge with `mode: js`, an antibot block with a higher tier.
+    /// A failure the profile's escalation rule says this request's change cures.
     fn cured(&self, error: &ApiError, request: &RequestView) -> bool {
-        let Some(rule) = self
-            .profile
-            .escalation_for(Some(error.status), error.code.as_deref())
-        else {
-            return false;
-        };
-        let request_shape = &self.profile.request;
-        rule.steps.iter().any(|step| match step {
-            EscalationStep::Mode(mode) => request.mode.as_deref() == Some(mode.as_str()),
-            EscalationStep::NextTier => request
-                .tier
-                .as_ref()
-                .is_some_and(|tier| request_shape.tiers.first() != Some(tier)),
-            EscalationStep::NextProxyCountry => request
-                .country
-                .as_ref()
-                .is_some_and(|country| request_shape.proxy_countries.first() != Some(country)),
-        })
+        cures(
+            &self.profile,
+            error,
+            &Asked {
+                has_mode: &|mode| request.mode.as_deref() == Some(mode),
+                tier: request.tier.as_deref(),
+                country: request.country.as_deref(),
+            },
+        )
     }
+}
+
+/// What a request asked for that an escalation step may have changed.
+pub(super) struct Asked<'a> {
+    /// Whether the request asks for this mode (its mode field, or the mode's parameters).
+    pub has_mode: &'a dyn Fn(&str) -> bool,
+    pub tier: Option<&'a str>,
+    pub country: Option<&'a str>,
+}
+
+/// A failure the profile's escalation rule says the changed request cures: a 502 with
+/// `mode: js_rendering`, a challenge with `mode: js`, an antibot block with a higher tier.
+pub(super) fn cures(profile: &Profile, error: &ApiError, asked: &Asked<'_>) -> bool {
+    let Some(rule) = profile.escalation_for(Some(error.status), error.code.as_deref()) else {
+        return false;
+    };
+    let shape = &profile.request;
+    let not_first = |list: &[String], value: Option<&str>| {
+        value.is_some_and(|value| list.first().map(String::as_str) != Some(value))
+    };
+    rule.steps.iter().any(|step| match step {
+        EscalationStep::Mode(mode) => (asked.has_mode)(mode),
+        EscalationStep::NextTier => not_first(&shape.tiers, asked.tier),
+        EscalationStep::NextProxyCountry => not_first(&shape.proxy_countries, asked.country),
+    })
 }
 
 /// The fields of a scrape body the simulator looks at, named by the profile and the dialect.
@@ -224,7 +182,10 @@ fn read_request(
 }
 
 /// The fault a request asks for: the `X-Sim-Fault` header, or a target on the fault host.
-fn forced_fault(headers: &HeaderMap, url: &str) -> Option<Result<FaultName, FaultError>> {
+pub(super) fn forced_fault(
+    headers: &HeaderMap,
+    url: &str,
+) -> Option<Result<FaultName, FaultError>> {
     if let Some(name) = header_text(headers, FAULT_HEADER) {
         return Some(FaultName::parse(name));
     }
@@ -236,7 +197,13 @@ fn forced_fault(headers: &HeaderMap, url: &str) -> Option<Result<FaultName, Faul
     Some(FaultName::parse(name))
 }
 
-fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// The latency `X-Sim-Latency-Ms` asks for (capped like a drawn one).
+pub(super) fn forced_latency(headers: &HeaderMap) -> Option<Duration> {
+    let ms = header_text(headers, LATENCY_HEADER)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ms).min(MAX_LATENCY))
+}
+
+pub(super) fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
@@ -310,7 +277,7 @@ impl<'a> Call<'a> {
     fn begin(sim: &'a ProviderSim, key: Option<&str>) -> (Self, u64, Xoshiro256PlusPlus) {
         let elapsed = sim.shared.clock.elapsed();
         let (mixed, rng) = sim.shared.next_request();
-        let (concurrency, rpm) = sim.limits_at(elapsed);
+        let (concurrency, rpm) = sim.scenario.limits_at(elapsed);
         let call = Call {
             sim,
             request_id: format!("req_{mixed:016x}"),
@@ -487,7 +454,7 @@ impl<'a> Call<'a> {
             Some(Err(message)) => {
                 return Err(self.bad_request(&format!("omniscope simulator: {message}")));
             }
-            None => sim.pick(rng, self.elapsed),
+            None => sim.scenario.pick(rng, self.elapsed),
         };
         Ok((request, planned))
     }
@@ -832,8 +799,9 @@ async fn scrape(
     answer.into_response()
 }
 
-fn garbage_headers(profile: &Profile, mut answer: Answer) -> Answer {
-    let names = [
+/// The chaos scenario's unreadable values for each limit header the profile names.
+pub(super) fn garbage_header_values(profile: &Profile) -> Vec<(&str, &'static str)> {
+    [
         (profile.rate_limit.limit.as_deref(), "lots"),
         (profile.rate_limit.remaining.as_deref(), "-3"),
         (profile.rate_limit.reset.as_deref(), "tomorrow-ish"),
@@ -843,13 +811,45 @@ fn garbage_headers(profile: &Profile, mut answer: Answer) -> Answer {
             "99999999999999999999999",
         ),
         (profile.concurrency.current.as_deref(), "1.5"),
-    ];
-    for (name, value) in names {
-        if let Some(name) = name {
-            answer = answer.set_header(name, value);
-        }
+        (profile.concurrency.remaining.as_deref(), "many"),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name?, value)))
+    .collect()
+}
+
+fn garbage_headers(profile: &Profile, mut answer: Answer) -> Answer {
+    for (name, value) in garbage_header_values(profile) {
+        answer = answer.set_header(name, value);
     }
     answer
+}
+
+/// A body that sends `first`, then nothing until shutdown or the stall limit.
+pub(super) fn stalled_body(mut shutdown: watch::Receiver<bool>, first: &'static [u8]) -> Body {
+    let first =
+        futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from_static(first)) });
+    let stall = futures::stream::once(async move {
+        tokio::select! {
+            () = tokio::time::sleep(STALL) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+        Ok::<_, std::io::Error>(Bytes::new())
+    });
+    Body::from_stream(futures::StreamExt::chain(first, stall))
+}
+
+/// A body that sends `first`, then cuts the connection.
+pub(super) fn dropped_body(first: &'static [u8]) -> Body {
+    let first =
+        futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from_static(first)) });
+    let cut = futures::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated drop",
+        ))
+    });
+    Body::from_stream(futures::StreamExt::chain(first, cut))
 }
 
 fn chaos_answer(call: &Call<'_>, chaos: Chaos, url: &str, tier_used: &str) -> Answer {
@@ -889,42 +889,18 @@ fn chaos_answer(call: &Call<'_>, chaos: Chaos, url: &str, tier_used: &str) -> An
             Answer::json(200, &success(Some(&content)))
         }
         Chaos::BadHeaders => Answer::json(200, &success(None)),
-        Chaos::Stall => {
-            let mut shutdown = sim.shared.shutdown.clone();
-            let first = futures::stream::once(async {
-                Ok::<_, std::io::Error>(Bytes::from_static(b"{\"success\":"))
-            });
-            let stall = futures::stream::once(async move {
-                tokio::select! {
-                    () = tokio::time::sleep(STALL) => {}
-                    _ = shutdown.wait_for(|stop| *stop) => {}
-                }
-                Ok::<_, std::io::Error>(Bytes::new())
-            });
-            Answer {
-                status: 200,
-                headers: Vec::new(),
-                body: Body::from_stream(futures::StreamExt::chain(first, stall)),
-                content_type: "application/json",
-            }
-        }
-        Chaos::Drop => {
-            let first = futures::stream::once(async {
-                Ok::<_, std::io::Error>(Bytes::from_static(b"{\"success\":true,\"da"))
-            });
-            let cut = futures::stream::once(async {
-                Err::<Bytes, _>(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "simulated drop",
-                ))
-            });
-            Answer {
-                status: 200,
-                headers: Vec::new(),
-                body: Body::from_stream(futures::StreamExt::chain(first, cut)),
-                content_type: "application/json",
-            }
-        }
+        Chaos::Stall => Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: stalled_body(sim.shared.shutdown.clone(), b"{\"success\":"),
+            content_type: "application/json",
+        },
+        Chaos::Drop => Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: dropped_body(b"{\"success\":true,\"da"),
+            content_type: "application/json",
+        },
     }
 }
 

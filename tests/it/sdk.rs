@@ -15,10 +15,12 @@ use crate::support::binary::{self, output, text};
 
 const KEY: &str = "sim_test_key_0123456789";
 
+/// Every provider answers at once and succeeds unless a fault is forced (the built-in scenarios
+/// now draw faults and latency for these dialects too).
 async fn simulator() -> RunningSimulator {
-    start(SimConfig::new(Scenario::load("healthy").unwrap()))
-        .await
-        .unwrap()
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/providers_scenario.toml");
+    let scenario = Scenario::load(path.to_str().unwrap()).unwrap();
+    start(SimConfig::new(scenario)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1131,3 +1131,121 @@ requests_per_minute = 30
     assert_eq!(reply.header("X-RateLimit-Remaining"), Some("0"));
     assert!(reply.header("Retry-After").is_some());
 }
+
+/// The providers served from their profiles, under `/<name>/`.
+const PROFILED: [&str; 7] = [
+    "scraperapi",
+    "scrapingbee",
+    "zenrows",
+    "scrapfly",
+    "zyte",
+    "crawlbase",
+    "brightdata",
+];
+
+/// A scenario giving each provider served from its profile the same section.
+fn profiled_scenario(section: &str) -> String {
+    let mut toml = "name = \"profiled\"\n".to_owned();
+    for name in PROFILED {
+        toml.push_str(&format!("[providers.{name}]\n{section}\n"));
+    }
+    toml
+}
+
+/// A scrape sent as omniscope sends it to `name` (its method, auth and placement), classified
+/// with its profile.
+async fn profiled_scrape(sim: &RunningSimulator, name: &str) -> omniscope::outcome::Outcome {
+    let profiles = builtin_profiles();
+    let profile = profiles.get(name).unwrap();
+    let base = format!("{}/{name}", sim.base_url());
+    let key = secrecy::SecretString::from("sim_test_key_0123456789");
+    let request = omniscope::probe::http::authorized(
+        &client(),
+        profile.endpoints.method.as_http(),
+        profile,
+        &base,
+        &profile.endpoints.scrape,
+        &key,
+    );
+    let request = omniscope::probe::http::with_target(
+        request,
+        profile,
+        "https://example.com/",
+        &omniscope::outcome::RequestOptions::default(),
+    );
+    let response = request.send().await.unwrap();
+    Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        bytes: response.bytes().await.unwrap().to_vec(),
+    }
+    .classify(name)
+}
+
+#[tokio::test]
+async fn scenario_limits_and_quotas_reach_the_dialects_written_from_profiles() {
+    use omniscope::outcome::Fault;
+    // One success a month, three requests a minute: a success, the quota's refusal (the profile's
+    // own account row), then the minute's 429.
+    let sim = sim(&profiled_scenario(
+        "monthly_quota = 1\nrequests_per_minute = 3\nprice = 1",
+    ))
+    .await;
+    for name in PROFILED {
+        let first = profiled_scrape(&sim, name).await;
+        assert!(first.succeeded(), "{name}: {first:?}");
+        for _ in 0..2 {
+            let refused = profiled_scrape(&sim, name).await;
+            assert!(
+                !refused.succeeded() && refused.class.account_stop,
+                "{name}: a used-up quota stops the account: {refused:?}"
+            );
+        }
+        let throttled = profiled_scrape(&sim, name).await;
+        assert_eq!(throttled.api_status, Some(429), "{name}: {throttled:?}");
+        assert_eq!(throttled.class.fault, Fault::RateLimit, "{name}");
+        assert!(
+            throttled
+                .rate_limit
+                .retry_after
+                .is_some_and(|wait| wait >= Duration::from_secs(1)),
+            "{name}: the minute's refusal says when to come back: {throttled:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn scenario_faults_and_balances_reach_the_dialects_written_from_profiles() {
+    use omniscope::outcome::Fault;
+    // Every drawn outcome is a target 404; the balance buys two of them.
+    let sim = sim(&profiled_scenario(
+        "balance = 2\nprice = 1\nfaults = { \"target:404\" = 1 }",
+    ))
+    .await;
+    for name in PROFILED {
+        let drawn = profiled_scrape(&sim, name).await;
+        assert_eq!(drawn.class.fault, Fault::Target, "{name}: {drawn:?}");
+        assert!(
+            // ZenRows cannot say the target's status: its 422 is the target's failure.
+            drawn.target_status == Some(404) || drawn.api_status == Some(422),
+            "{name}: {drawn:?}"
+        );
+    }
+    // The providers whose target failures are billed drain their balance and are then refused.
+    let drained = [
+        "scraperapi",
+        "scrapingbee",
+        "scrapfly",
+        "zyte",
+        "crawlbase",
+        "brightdata",
+    ];
+    for name in drained {
+        profiled_scrape(&sim, name).await;
+        let refused = profiled_scrape(&sim, name).await;
+        assert!(
+            refused.class.account_stop,
+            "{name}: an empty balance stops the account: {refused:?}"
+        );
+    }
+}

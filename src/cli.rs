@@ -31,13 +31,14 @@ pub enum Command {
     /// Replay a recorded event log (omniscope.event.v1): headless, the same report `run` wrote;
     /// otherwise played back at --speed.
     Replay(ReplayArgs),
-    /// Serve the built-in simulator (OmniScrape and AlterLab on one port) until Ctrl-C.
+    /// Serve the built-in simulator (OmniScrape and AlterLab on their own paths, every other
+    /// provider under /<name>/, on one port) until Ctrl-C.
     Simulate(SimulateArgs),
     /// The live dashboard over the configured probes (the default without a subcommand); same
     /// probe options as `run`.
     Watch(Box<RunArgs>),
-    /// The dashboard over the built-in simulator, started in-process on an ephemeral port: both
-    /// providers, no account, no network.
+    /// The dashboard over the built-in simulator, started in-process on an ephemeral port: four
+    /// providers by default (--providers picks), no account, no network.
     Demo(DemoArgs),
     /// A pass-through for your own scraper's traffic: point its base URL at
     /// http://LISTEN/<provider> and every call is forwarded unchanged, classified and audited
@@ -77,6 +78,15 @@ pub struct DemoArgs {
     /// Seed for the simulator's draws (same seed, same show).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The providers to show, comma-separated (any built-in profile; each probes its simulated
+    /// dialect).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "omniscrape,alterlab,scrapingbee,zenrows",
+        value_name = "NAME,…"
+    )]
+    pub providers: Vec<String>,
     #[command(flatten)]
     pub outputs: OutputArgs,
 }

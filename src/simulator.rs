@@ -269,6 +269,18 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
     })
 }
 
+/// The base URL that reaches `provider`'s dialect on a simulator serving at `base_url`: the
+/// server itself for the hand-written dialects (on the profile's own paths), `/<name>` below it
+/// for the ones written from profiles.
+#[must_use]
+pub fn endpoint_for(base_url: &str, provider: &str) -> String {
+    if dialect::for_profile(provider).is_some() {
+        base_url.to_owned()
+    } else {
+        format!("{base_url}/{provider}")
+    }
+}
+
 /// What `omniscope simulate` prints when it starts: where each provider is served and how to
 /// point omniscope at it.
 #[must_use]

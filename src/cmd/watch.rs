@@ -41,10 +41,10 @@ pub fn watch(args: &RunArgs) -> Result<(), CliError> {
 pub fn demo(args: &DemoArgs) -> Result<(), CliError> {
     let scenario = Scenario::load(&args.scenario)?;
     let bindings = session::user_key_bindings()?;
-    let (seed, outputs) = (args.seed, args.outputs.clone());
+    let (seed, outputs, providers) = (args.seed, args.outputs.clone(), args.providers.clone());
     session::block_on(Threads::Workers, async move {
         let sim = simulator::start(SimConfig::new(scenario).seed(seed)).await?;
-        let shown = match demo_config(&sim.base_url()) {
+        let shown = match demo_config(&sim.base_url(), &providers) {
             Ok((engine, profiles)) => dashboard(engine, profiles, bindings, outputs).await,
             Err(error) => Err(error.into()),
         };
@@ -53,38 +53,31 @@ pub fn demo(args: &DemoArgs) -> Result<(), CliError> {
     })
 }
 
-/// Both providers pointed at the simulator, probing a handful of targets every two seconds.
-fn demo_config(base_url: &str) -> Result<(EngineConfig, Profiles), config::ConfigError> {
+/// The demo's probing, per provider: a plan quota for the quota gauge where the simulator's
+/// demo scenario sets one, and the pace of a small plan.
+const DEMO_PACE: &str = "concurrency = 3\nrate = \"3/s\"";
+const DEMO_PLAN_QUOTAS: &[(&str, u64)] = &[("omniscrape", 5000)];
+
+/// The chosen providers pointed at the simulator, probing a handful of targets every two seconds.
+fn demo_config(
+    base_url: &str,
+    providers: &[String],
+) -> Result<(EngineConfig, Profiles), config::ConfigError> {
     let profiles = provider::builtin_profiles();
-    let text = format!(
-        r#"
-[run]
-every = "2s"
-timeout = "20s"
-usage_interval = "30s"
-
-[providers.omniscrape]
-endpoint = "{base_url}"
-api_key_env = "{DEMO_KEY_ENV}"
-concurrency = 4
-rate = "4/s"
-plan_quota = 5000
-
-[providers.alterlab]
-endpoint = "{base_url}"
-api_key_env = "{DEMO_KEY_ENV}"
-concurrency = 3
-rate = "3/s"
-
-[[probes]]
-provider = "omniscrape"
-targets = ["https://example.com/", "https://shop.example.com/item/42", "https://news.example.com/"]
-
-[[probes]]
-provider = "alterlab"
-targets = ["https://example.com/", "https://shop.example.com/item/42", "https://blog.example.com/"]
-"#
-    );
+    let mut text =
+        String::from("[run]\nevery = \"2s\"\ntimeout = \"20s\"\nusage_interval = \"30s\"\n");
+    for name in providers {
+        let endpoint = simulator::endpoint_for(base_url, name);
+        text.push_str(&format!(
+            "\n[providers.{name}]\nendpoint = \"{endpoint}\"\napi_key_env = \"{DEMO_KEY_ENV}\"\n{DEMO_PACE}\n"
+        ));
+        if let Some((_, quota)) = DEMO_PLAN_QUOTAS.iter().find(|(known, _)| known == name) {
+            text.push_str(&format!("plan_quota = {quota}\n"));
+        }
+        text.push_str(&format!(
+            "\n[[probes]]\nprovider = \"{name}\"\ntargets = [\"https://example.com/\", \"https://shop.example.com/item/42\", \"https://news.example.com/\"]\n"
+        ));
+    }
     let file = config::parse(&text).map_err(|error| config::ConfigError::Parse {
         path: "demo".into(),
         message: error.to_string(),
@@ -142,16 +135,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_demo_config_resolves_both_providers_at_the_simulator() {
-        let (engine, _) = demo_config("http://127.0.0.1:9").unwrap();
+    fn the_demo_config_points_each_chosen_provider_at_its_dialect() {
+        let chosen: Vec<String> = ["omniscrape", "alterlab", "scrapingbee", "zenrows"]
+            .map(str::to_owned)
+            .to_vec();
+        let (engine, _) = demo_config("http://127.0.0.1:9", &chosen).unwrap();
         let names: Vec<_> = engine.providers.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["omniscrape", "alterlab"]);
-        assert!(
-            engine
-                .providers
-                .iter()
-                .all(|p| p.base_url == "http://127.0.0.1:9")
+        assert_eq!(names, chosen);
+        let urls: Vec<_> = engine
+            .providers
+            .iter()
+            .map(|p| p.base_url.as_str())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:9",
+                "http://127.0.0.1:9",
+                "http://127.0.0.1:9/scrapingbee",
+                "http://127.0.0.1:9/zenrows"
+            ]
         );
         assert_eq!(engine.providers[0].plan_quota, Some(5000));
+        assert_eq!(engine.probes.len(), 4, "one probe per provider");
+    }
+
+    #[test]
+    fn the_default_demo_shows_four_providers_and_an_unknown_one_is_refused() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["omniscope", "demo"]).unwrap();
+        let Some(crate::cli::Command::Demo(args)) = cli.command else {
+            panic!("demo parses as demo");
+        };
+        assert!(args.providers.len() >= 4, "{:?}", args.providers);
+        assert!(demo_config("http://127.0.0.1:9", &args.providers).is_ok());
+        let unknown = demo_config("http://127.0.0.1:9", &["nosuchapi".to_owned()]);
+        assert!(unknown.is_err());
     }
 }

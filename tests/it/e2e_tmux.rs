@@ -141,10 +141,10 @@ fn demo_dashboard_shows_panes_and_answers_keys() {
     ] {
         assert!(screen.contains(title), "{title} missing:\n{screen}");
     }
-    assert!(
-        screen.contains("omniscrape") && screen.contains("alterlab"),
-        "{screen}"
-    );
+    // The default demo shows four providers at once.
+    for provider in ["omniscrape", "alterlab", "scrapingbee", "zenrows"] {
+        assert!(screen.contains(provider), "{provider} missing:\n{screen}");
+    }
 
     tmux.keys("?");
     tmux.wait_for("help", |screen| screen.contains("Help · every key"));

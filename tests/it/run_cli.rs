@@ -410,3 +410,54 @@ fn an_error_to_a_closed_stderr_is_still_an_exit_code_not_a_panic() {
     // Missing key: a usage error (2), where a panicking `eprintln!` exited 101.
     assert_eq!(status.code(), Some(2));
 }
+
+/// The simulator's AlterLab prices, the profile's unit and the report agree: a scrape of the
+/// built-in `healthy` scenario costs 20,000 microcents ($0.0002), reported as 20,000 microcents.
+#[tokio::test]
+async fn alterlab_against_the_simulator_reports_its_charge_in_microcents() {
+    use omniscope::simulator::{Latency, Scenario, SimConfig, start};
+    let mut scenario = Scenario::load("healthy").unwrap();
+    let alterlab = scenario.providers.get_mut("alterlab").unwrap();
+    // Its prices as they are; only the wait and the draw are taken out.
+    alterlab.latency = Latency::default();
+    alterlab.faults = [("success".to_owned(), 1.0)].into();
+    let (price, balance) = (alterlab.price, alterlab.balance.unwrap());
+    assert_eq!(
+        price, 20_000.0,
+        "the healthy scenario's price, in microcents"
+    );
+    let sim = start(SimConfig::new(scenario)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let mut run = command(dir.path());
+    run.args([
+        "run",
+        "--provider",
+        "alterlab",
+        "--endpoint",
+        &sim.base_url(),
+    ])
+    .args([
+        "--api-key-env",
+        "TEST_SCRAPE_KEY",
+        "--once",
+        "--timeout",
+        "10s",
+    ])
+    .args(["--target", "https://example.com/", "--report"])
+    .arg(&report_path);
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let billing = &report["providers"][0]["billing"];
+    assert_eq!(billing["unit"], "microcents", "{billing}");
+    assert_eq!(billing["charged"], price, "{billing}");
+    assert_eq!(billing["balance_unit"], "microcents", "{billing}");
+    let reported = billing["balance"].as_f64().unwrap();
+    assert!(
+        reported == balance || reported == balance - price,
+        "the balance as the simulator keeps it: {billing}"
+    );
+    sim.shutdown().await;
+}

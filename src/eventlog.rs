@@ -137,6 +137,7 @@ pub fn logged_outcome(outcome: &Outcome) -> Outcome {
         rate_limit: outcome.rate_limit.clone(),
         concurrency: outcome.concurrency,
         billing: outcome.billing.clone(),
+        provider_work: outcome.provider_work,
         job: outcome.job.clone(),
         body_bytes: outcome.body_bytes,
         body_excerpt: String::new(),

@@ -49,6 +49,9 @@ pub struct Outcome {
     pub rate_limit: RateLimitReading,
     pub concurrency: ConcurrencyReading,
     pub billing: Billing,
+    /// What the provider says about its own work on the attempt (OmniScrape's `metadata`).
+    #[serde(default, skip_serializing_if = "ProviderWork::is_unsaid")]
+    pub provider_work: ProviderWork,
     /// Set when the API accepted the request as an async job (HTTP 202).
     pub job: Option<JobRef>,
     /// Size of the response body as received (capped reads report the bytes read).
@@ -359,6 +362,27 @@ pub struct RateLimitReading {
 pub struct ConcurrencyReading {
     pub limit: Option<u32>,
     pub current: Option<u32>,
+}
+
+/// What the provider says about its own work on one attempt, where its profile reads it:
+/// OmniScrape's `metadata.elapsed_time` and `metadata.solver_used` ("Target returned 403 after
+/// solver attempts": a failure the solver could not fix is a stubborn block, not a fluke).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderWork {
+    /// How long the provider says it worked, in seconds (beside the latency omniscope measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<f64>,
+    /// Whether the provider ran its challenge solver for this attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solver_used: Option<bool>,
+}
+
+impl ProviderWork {
+    /// Nothing was said: not written to the log.
+    #[must_use]
+    pub fn is_unsaid(&self) -> bool {
+        self.elapsed_s.is_none() && self.solver_used.is_none()
+    }
 }
 
 /// What the provider says this attempt cost, in the profile's unit.

@@ -417,6 +417,7 @@ mod tests {
             rate_limit: RateLimitReading::default(),
             concurrency: crate::outcome::ConcurrencyReading::default(),
             billing: Billing::default(),
+            provider_work: crate::outcome::ProviderWork::default(),
             job: None,
             body_bytes: 0,
             body_excerpt: String::new(),

@@ -280,8 +280,12 @@ pub struct ResponseShape {
     pub job_id: Vec<Field>,
     #[serde(default)]
     pub poll_path: Vec<Field>,
+    /// How long the provider says it worked on the call, in seconds.
     #[serde(default)]
     pub elapsed_seconds: Vec<Field>,
+    /// Whether the provider ran its challenge solver (OmniScrape's `metadata.solver_used`).
+    #[serde(default)]
+    pub solver_used: Vec<Field>,
 }
 
 /// How a job-status response reads.

@@ -143,6 +143,7 @@ pub(super) fn readable(profile: &Profile) -> Result<(), ShapeError> {
         ("job_id", &response.job_id),
         ("poll_path", &response.poll_path),
         ("elapsed_seconds", &response.elapsed_seconds),
+        ("solver_used", &response.solver_used),
     ] {
         if !status_allowed(name)
             && let Some(field) = fields.iter().find(|field| is_status(field))

@@ -10,8 +10,8 @@ use super::field::{Field, Found, Parsed, json_at};
 use super::{BodyKind, Profile, ResetFormat, ResponseShape, json_subset};
 use crate::outcome::{
     AttemptId, Billing, Classification, ConcurrencyReading, Fault, JobRef, LimitKind,
-    MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Origin, Outcome, REDACTED, RateLimitReading,
-    RequestOptions, Retryable, Transport, bounded_str,
+    MAX_CODE_BYTES, MAX_ID_BYTES, MAX_MESSAGE_BYTES, Origin, Outcome, ProviderWork, REDACTED,
+    RateLimitReading, RequestOptions, Retryable, Transport, bounded_str,
 };
 
 /// Bytes of body kept for the detail view.
@@ -149,6 +149,7 @@ fn unjudged_outcome(
             unit: profile.billing.unit,
             ..Billing::default()
         },
+        provider_work: ProviderWork::default(),
         job: None,
         body_bytes: exchange.body.len() as u64,
         body_excerpt: excerpt(exchange.body),
@@ -187,6 +188,13 @@ fn read_answer(profile: &Profile, reader: &Reader<'_>, outcome: &mut Outcome) {
     outcome.billing.refunded = refunded.and_then(Amount::sane);
     outcome.billing.unreadable =
         charged == Some(Amount::Unreadable) || refunded == Some(Amount::Unreadable);
+    outcome.provider_work = ProviderWork {
+        // A number of seconds, or nothing: a negative or absurd one says nothing.
+        elapsed_s: reader.amount(&shape.elapsed_seconds).filter(|seconds| {
+            seconds.is_finite() && (0.0..=MAX_WAIT.as_secs_f64()).contains(seconds)
+        }),
+        solver_used: reader.flag(&shape.solver_used),
+    };
 }
 
 /// The API's verdict on the call, and the contract's class for its status and code.

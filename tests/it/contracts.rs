@@ -11,7 +11,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use omniscope::outcome::{
-    BillingUnit, Fault, LimitKind, Outcome, RefundAudit, RequestOptions, Retryable, Transport,
+    BillingUnit, Fault, LimitKind, Outcome, ProviderWork, RefundAudit, RequestOptions, Retryable,
+    Transport,
 };
 use omniscope::policy::{Decision, RetryPolicy, RetryState, decide};
 use omniscope::provider::{
@@ -432,6 +433,33 @@ fn omniscrape_success_reads_both_layers_and_the_charge() {
     assert_eq!(outcome.request_id.as_deref(), Some("os_7f3a9c21"));
     assert_eq!(outcome.billing.audit, RefundAudit::Consistent);
     assert_eq!(decide_first(&omni, &outcome), Decision::Done);
+}
+
+/// The errors page's own example body, every field of it read: the message, and the metadata's
+/// elapsed time and solver flag (the page gives no status for it; an unlock failure's 502 here).
+#[test]
+fn omniscrape_the_errors_page_example_is_read_whole() {
+    let omni = profile("omniscrape");
+    let failed = Call::new(&omni, 502, fixture("omniscrape/failure_403.json")).outcome();
+    assert!(!failed.api_success);
+    assert_eq!(
+        failed.message.as_deref(),
+        Some("Target returned 403 after solver attempts")
+    );
+    assert_eq!(
+        failed.provider_work,
+        ProviderWork {
+            elapsed_s: Some(12.4),
+            solver_used: Some(true),
+        }
+    );
+    let ok = Call::new(&omni, 200, fixture("omniscrape/success.json")).outcome();
+    assert_eq!(ok.provider_work.elapsed_s, Some(1.82));
+    assert_eq!(ok.provider_work.solver_used, Some(false));
+    // Absurd or unreadable metadata says nothing.
+    let body = br#"{"success": false, "error": "x", "metadata": {"elapsed_time": -3, "solver_used": "maybe"}}"#;
+    let odd = Call::new(&omni, 502, body.to_vec()).outcome();
+    assert_eq!(odd.provider_work, ProviderWork::default());
 }
 
 // ---------------------------------------------------------------------------------------------

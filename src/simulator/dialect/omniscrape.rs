@@ -42,7 +42,7 @@ impl Dialect for OmniScrape {
                 "url": parts.url,
             },
             "billing": { "charged": amount(parts.bill.net()) },
-            "metadata": { "elapsed_time": parts.elapsed_s },
+            "metadata": { "elapsed_time": parts.elapsed_s, "solver_used": false },
             "request_id": parts.request_id,
         })
     }
@@ -52,7 +52,9 @@ impl Dialect for OmniScrape {
             "success": false,
             "error": parts.message,
             "billing": { "charged": amount(parts.bill.map_or(0.0, Bill::net)) },
-            "metadata": { "elapsed_time": parts.elapsed_s },
+            // A failure after work (one that has a bill) went through the solver, as the errors
+            // page's example says: "Target returned 403 after solver attempts".
+            "metadata": { "elapsed_time": parts.elapsed_s, "solver_used": parts.bill.is_some() },
             "request_id": parts.request_id,
         });
         if let (Some(code), Some(map)) = (parts.code, body.as_object_mut()) {

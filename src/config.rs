@@ -125,8 +125,11 @@ pub struct ProbeSection {
     pub mode: Option<String>,
     pub proxy_country: Option<String>,
     pub tier: Option<String>,
-    /// Provider-side timeout in seconds, sent in the request body where the profile has the field.
+    /// Provider-side timeout in seconds, sent where the profile has the field, in the unit the
+    /// provider counts (ScrapingBee and ScrapFly: milliseconds).
     pub timeout_s: Option<u32>,
+    /// Ask for the provider's async queue: its submit path (OmniScrape's `/v1/scrape/async`), or
+    /// its profile's `async_params` (AlterLab's `"sync": false`); the job is then polled.
     #[serde(default, rename = "async")]
     pub use_async: bool,
     #[serde(default, deserialize_with = "bounds::opt_probe_interval")]

@@ -185,9 +185,17 @@ pub struct RequestShape {
     pub proxy_country: Option<String>,
     #[serde(default)]
     pub tier: Option<String>,
-    /// Body field for the provider-side timeout, in seconds.
+    /// Field for the provider-side timeout, which counts in `timeout_unit`.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// What the timeout field counts: seconds (AlterLab), or milliseconds (ScrapingBee, ScrapFly).
+    #[serde(default)]
+    pub timeout_unit: TimeoutUnit,
+    /// Parameters that ask for the provider's async queue, for a provider without a separate
+    /// submit path (AlterLab's `sync = false`: "always use the async queue", a 202 with a job id).
+    /// Sent when a probe asks for `async`.
+    #[serde(default)]
+    pub async_params: toml::Table,
     #[serde(default)]
     pub default_mode: Option<String>,
     /// Known modes, cheapest first.
@@ -222,6 +230,36 @@ impl RequestShape {
     #[must_use]
     pub fn has_modes(&self) -> bool {
         self.mode.is_some() || !self.mode_params.is_empty()
+    }
+}
+
+/// What a provider's timeout field counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutUnit {
+    #[default]
+    Seconds,
+    Milliseconds,
+}
+
+impl TimeoutUnit {
+    /// The field's value for a timeout of `seconds`.
+    #[must_use]
+    pub fn count(self, seconds: u32) -> u64 {
+        match self {
+            Self::Seconds => u64::from(seconds),
+            Self::Milliseconds => u64::from(seconds) * 1000,
+        }
+    }
+
+    /// Whole seconds (rounded up) for a value of the field.
+    #[must_use]
+    pub fn seconds(self, value: u64) -> u32 {
+        let seconds = match self {
+            Self::Seconds => value,
+            Self::Milliseconds => value.div_ceil(1000),
+        };
+        u32::try_from(seconds).unwrap_or(u32::MAX)
     }
 }
 
@@ -329,6 +367,15 @@ pub struct BillingRules {
     /// the status and code tables' `refunded` column.
     #[serde(default)]
     pub failures_free: bool,
+    /// What one request costs when the provider sends no cost with it (Crawlbase bills requests
+    /// and says nothing per request): a billed attempt is counted at this price, an unbilled one
+    /// at 0. Unset: no cost is derived.
+    #[serde(default)]
+    pub per_request: Option<f64>,
+    /// For a derived cost: the target statuses a successful call is billed for (Crawlbase: 200,
+    /// 201, 204, 301, 302, 404, 410; a target's 403 is not billed). Empty: every one.
+    #[serde(default)]
+    pub billed_target_statuses: Vec<u16>,
 }
 
 /// Response-header names for rate limits. Absent names are not read.

@@ -46,18 +46,30 @@ pub fn request_body(profile: &Profile, target: &str, options: &RequestOptions) -
     put(&shape.proxy_country, &options.proxy_country);
     put(&shape.tier, &options.tier);
     if let (Some(field), Some(seconds)) = (&shape.timeout, options.timeout_s) {
-        insert_at(&mut body, field, Value::from(seconds));
+        insert_at(
+            &mut body,
+            field,
+            Value::from(shape.timeout_unit.count(seconds)),
+        );
     }
     for (name, value) in shape
         .params
         .iter()
         .chain(mode_params(profile, options).into_iter().flatten())
+        .chain(queue_params(profile, options).into_iter().flatten())
     {
         if let Ok(value) = serde_json::to_value(value) {
             body.insert(name.clone(), value);
         }
     }
     Value::Object(body)
+}
+
+/// The parameters that ask for the async queue, when the probe asks for it and the provider has
+/// no separate submit path (AlterLab's `sync = false`).
+fn queue_params<'p>(profile: &'p Profile, options: &RequestOptions) -> Option<&'p toml::Table> {
+    (options.use_async && profile.endpoints.async_submit.is_none())
+        .then_some(&profile.request.async_params)
 }
 
 /// The parameters the requested mode stands for, when the profile spells modes that way.
@@ -79,6 +91,7 @@ pub fn request_query(
         .params
         .iter()
         .chain(mode_params(profile, options).into_iter().flatten())
+        .chain(queue_params(profile, options).into_iter().flatten())
         .filter_map(|(name, value)| Some((name.clone(), provider::query_text(value)?)))
         .collect();
     query.push((shape.url.clone(), target.to_owned()));
@@ -94,7 +107,9 @@ pub fn request_query(
     put(&shape.tier, options.tier.clone());
     put(
         &shape.timeout,
-        options.timeout_s.map(|seconds| seconds.to_string()),
+        options
+            .timeout_s
+            .map(|seconds| shape.timeout_unit.count(seconds).to_string()),
     );
     query
 }
@@ -391,6 +406,51 @@ mod tests {
             serde_json::json!({"url": "https://a.example/", "mode": "js", "timeout": 20,
                 "cost_controls": {"max_tier": "3.5"}})
         );
+    }
+
+    #[test]
+    fn timeouts_are_sent_in_the_unit_the_provider_counts() {
+        let profiles = builtin_profiles();
+        let options = RequestOptions {
+            timeout_s: Some(20),
+            ..RequestOptions::default()
+        };
+        // ScrapingBee and ScrapFly count milliseconds (scrapfly-sdk: `timeout  # in milliseconds`).
+        for name in ["scrapingbee", "scrapfly"] {
+            let query = request_query(profiles.get(name).unwrap(), "https://a.example/", &options);
+            assert!(
+                query.contains(&("timeout".to_owned(), "20000".to_owned())),
+                "{name}: {query:?}"
+            );
+        }
+        let alter = request_body(
+            profiles.get("alterlab").unwrap(),
+            "https://a.example/",
+            &options,
+        );
+        assert_eq!(alter["timeout"], 20, "AlterLab counts seconds");
+    }
+
+    #[test]
+    fn an_async_probe_asks_for_the_queue_where_the_profile_says_how() {
+        let profiles = builtin_profiles();
+        let queued = RequestOptions {
+            use_async: true,
+            ..RequestOptions::default()
+        };
+        let alter = profiles.get("alterlab").unwrap();
+        // AlterLab's SDK: `sync: false` "always use the async queue".
+        let body = request_body(alter, "https://a.example/", &queued);
+        assert_eq!(body["sync"], false, "{body}");
+        let body = request_body(alter, "https://a.example/", &RequestOptions::default());
+        assert!(body.get("sync").is_none(), "{body}");
+        // OmniScrape queues through its own path, with the same body.
+        let omni = request_body(
+            profiles.get("omniscrape").unwrap(),
+            "https://a.example/",
+            &queued,
+        );
+        assert!(omni.get("sync").is_none(), "{omni}");
     }
 
     #[test]

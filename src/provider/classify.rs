@@ -110,6 +110,7 @@ pub fn classify(profile: &Profile, meta: &AttemptMeta, exchange: &Exchange<'_>) 
         read_job(profile, &reader, &mut outcome);
     }
     judge_target(&mut outcome);
+    derive_cost(profile, &mut outcome);
     if !outcome.api_success && profile.billing.failures_free {
         outcome.class.refund_expected = true;
     }
@@ -376,6 +377,8 @@ fn read_paths(shape: &ResponseShape) -> Vec<&[String]> {
         &shape.refunded,
         &shape.job_id,
         &shape.poll_path,
+        &shape.elapsed_seconds,
+        &shape.solver_used,
     ];
     let mut paths = Vec::with_capacity(read.iter().map(|fields| fields.len()).sum());
     paths.extend(
@@ -383,6 +386,24 @@ fn read_paths(shape: &ResponseShape) -> Vec<&[String]> {
             .flat_map(|fields| fields.iter().filter_map(Field::json_tokens)),
     );
     paths
+}
+
+/// The cost of a provider that sends none: its per-request price when the call was billed (the
+/// API succeeded and the target answered a billed status), else 0. A queued job is billed when it
+/// ends, not when it is accepted.
+fn derive_cost(profile: &Profile, outcome: &mut Outcome) {
+    let rules = &profile.billing;
+    let Some(price) = rules.per_request else {
+        return;
+    };
+    if outcome.billing.charged.is_some() || outcome.api_status == Some(202) {
+        return;
+    }
+    let billed_target = outcome.target_status.is_none_or(|status| {
+        rules.billed_target_statuses.is_empty() || rules.billed_target_statuses.contains(&status)
+    });
+    let billed = outcome.api_success && billed_target;
+    outcome.billing.charged = Some(if billed { price } else { 0.0 });
 }
 
 /// The class a status (and code, when the table knows it) gets from the profile's tables.

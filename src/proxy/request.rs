@@ -157,7 +157,9 @@ pub fn scrape_request(
         mode: read(shape.mode.as_ref()),
         proxy_country: read(shape.proxy_country.as_ref()),
         tier: read(shape.tier.as_ref()),
-        timeout_s: read(shape.timeout.as_ref()).and_then(|text| text.parse().ok()),
+        timeout_s: read(shape.timeout.as_ref())
+            .and_then(|text| text.parse().ok())
+            .map(|value| shape.timeout_unit.seconds(value)),
         use_async,
     };
     (target, options)

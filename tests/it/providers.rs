@@ -15,7 +15,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use omniscope::outcome::{
-    BillingUnit, Fault, LimitKind, Outcome, RequestOptions, Retryable, Transport,
+    BillingUnit, Fault, LimitKind, Outcome, RefundAudit, RequestOptions, Retryable, Transport,
 };
 use omniscope::probe::http;
 use omniscope::provider::{
@@ -663,6 +663,46 @@ fn crawlbase_reads_three_layers() {
         PAGE,
     );
     assert!(both.succeeded(), "{both:?}");
+}
+
+#[test]
+fn crawlbase_bills_one_credit_only_for_the_statuses_it_charges() {
+    let charged = |headers: &[(&str, &str)]| {
+        let outcome = outcome("crawlbase", 200, headers, PAGE);
+        assert_eq!(
+            outcome.billing.audit,
+            RefundAudit::Consistent,
+            "{outcome:?}"
+        );
+        outcome.billing.charged
+    };
+    // "only charges … original_status 200, 201, 204, 301, 302, 404, 410 … when pc_status is 200".
+    assert_eq!(
+        charged(&[("original_status", "200"), ("pc_status", "200")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        charged(&[("original_status", "404"), ("cb_status", "200")]),
+        Some(1.0)
+    );
+    // The target's 403 is a crawl Crawlbase does not bill.
+    assert_eq!(
+        charged(&[("original_status", "403"), ("cb_status", "200")]),
+        Some(0.0)
+    );
+    // Nor a crawl whose cb_status is not 200.
+    assert_eq!(
+        charged(&[("original_status", "200"), ("cb_status", "525")]),
+        Some(0.0)
+    );
+    // An HTTP error is not billed either.
+    let refused = json_outcome(
+        "crawlbase",
+        429,
+        &[],
+        &json!({"error": "Concurrency limit reached"}),
+    );
+    assert_eq!(refused.billing.charged, Some(0.0));
 }
 
 #[test]

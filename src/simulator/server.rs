@@ -193,8 +193,9 @@ pub(super) fn forced_fault(
     if parsed.host_str() != Some(FAULT_HOST) {
         return None;
     }
-    let name = parsed.path().trim_start_matches('/');
-    Some(FaultName::parse(name))
+    // One slash off: a code may itself start with one (Zyte's `/auth/key-not-found`).
+    let path = parsed.path();
+    Some(FaultName::parse(path.strip_prefix('/').unwrap_or(path)))
 }
 
 /// The latency `X-Sim-Latency-Ms` asks for (capped like a drawn one).

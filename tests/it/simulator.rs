@@ -1132,21 +1132,21 @@ requests_per_minute = 30
     assert!(reply.header("Retry-After").is_some());
 }
 
-/// The providers served from their profiles, under `/<name>/`.
-const PROFILED: [&str; 7] = [
-    "scraperapi",
-    "scrapingbee",
-    "zenrows",
-    "scrapfly",
-    "zyte",
-    "crawlbase",
-    "brightdata",
-];
+/// The providers served from their profiles, under `/<name>/` (issue 17's seven).
+fn profiled() -> Vec<String> {
+    let names: Vec<String> = builtin_profiles()
+        .iter()
+        .map(|profile| profile.name.clone())
+        .filter(|name| !omniscope::simulator::endpoint_for("", name).is_empty())
+        .collect();
+    assert_eq!(names.len(), 7, "{names:?}");
+    names
+}
 
 /// A scenario giving each provider served from its profile the same section.
 fn profiled_scenario(section: &str) -> String {
     let mut toml = "name = \"profiled\"\n".to_owned();
-    for name in PROFILED {
+    for name in profiled() {
         toml.push_str(&format!("[providers.{name}]\n{section}\n"));
     }
     toml
@@ -1191,7 +1191,7 @@ async fn scenario_limits_and_quotas_reach_the_dialects_written_from_profiles() {
         "monthly_quota = 1\nrequests_per_minute = 3\nprice = 1",
     ))
     .await;
-    for name in PROFILED {
+    for name in &profiled() {
         let first = profiled_scrape(&sim, name).await;
         assert!(first.succeeded(), "{name}: {first:?}");
         for _ in 0..2 {
@@ -1222,7 +1222,7 @@ async fn scenario_faults_and_balances_reach_the_dialects_written_from_profiles()
         "balance = 2\nprice = 1\nfaults = { \"target:404\" = 1 }",
     ))
     .await;
-    for name in PROFILED {
+    for name in &profiled() {
         let drawn = profiled_scrape(&sim, name).await;
         assert_eq!(drawn.class.fault, Fault::Target, "{name}: {drawn:?}");
         assert!(

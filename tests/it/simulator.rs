@@ -1152,12 +1152,13 @@ fn profiled_scenario(section: &str) -> String {
     toml
 }
 
-/// A scrape sent as omniscope sends it to `name` (its method, auth and placement), classified
-/// with its profile.
-async fn profiled_scrape(sim: &RunningSimulator, name: &str) -> omniscope::outcome::Outcome {
-    let profiles = builtin_profiles();
-    let profile = profiles.get(name).unwrap();
-    let base = format!("{}/{name}", sim.base_url());
+/// A scrape sent as omniscope sends it to `profile`'s provider (its method, auth and placement),
+/// classified with that profile.
+async fn profiled_scrape(
+    sim: &RunningSimulator,
+    profile: &omniscope::provider::Profile,
+) -> omniscope::outcome::Outcome {
+    let base = format!("{}/{}", sim.base_url(), profile.name);
     let key = secrecy::SecretString::from("sim_test_key_0123456789");
     let request = omniscope::probe::http::authorized(
         &client(),
@@ -1174,12 +1175,22 @@ async fn profiled_scrape(sim: &RunningSimulator, name: &str) -> omniscope::outco
         &omniscope::outcome::RequestOptions::default(),
     );
     let response = request.send().await.unwrap();
-    Reply {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        bytes: response.bytes().await.unwrap().to_vec(),
-    }
-    .classify(name)
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    classify(
+        profile,
+        &AttemptMeta::default(),
+        &Exchange {
+            transport: &Transport::Ok,
+            status: Some(status),
+            headers: &headers,
+            body: &bytes,
+            received_at: Utc::now(),
+            latency: Duration::ZERO,
+            body_cap: DEFAULT_BODY_CAP,
+        },
+    )
 }
 
 #[tokio::test]
@@ -1191,17 +1202,19 @@ async fn scenario_limits_and_quotas_reach_the_dialects_written_from_profiles() {
         "monthly_quota = 1\nrequests_per_minute = 3\nprice = 1",
     ))
     .await;
+    let profiles = builtin_profiles();
     for name in &profiled() {
-        let first = profiled_scrape(&sim, name).await;
+        let profile = profiles.get(name).unwrap();
+        let first = profiled_scrape(&sim, profile).await;
         assert!(first.succeeded(), "{name}: {first:?}");
         for _ in 0..2 {
-            let refused = profiled_scrape(&sim, name).await;
+            let refused = profiled_scrape(&sim, profile).await;
             assert!(
                 !refused.succeeded() && refused.class.account_stop,
                 "{name}: a used-up quota stops the account: {refused:?}"
             );
         }
-        let throttled = profiled_scrape(&sim, name).await;
+        let throttled = profiled_scrape(&sim, profile).await;
         assert_eq!(throttled.api_status, Some(429), "{name}: {throttled:?}");
         assert_eq!(throttled.class.fault, Fault::RateLimit, "{name}");
         assert!(
@@ -1222,8 +1235,9 @@ async fn scenario_faults_and_balances_reach_the_dialects_written_from_profiles()
         "balance = 2\nprice = 1\nfaults = { \"target:404\" = 1 }",
     ))
     .await;
+    let profiles = builtin_profiles();
     for name in &profiled() {
-        let drawn = profiled_scrape(&sim, name).await;
+        let drawn = profiled_scrape(&sim, profiles.get(name).unwrap()).await;
         assert_eq!(drawn.class.fault, Fault::Target, "{name}: {drawn:?}");
         assert!(
             // ZenRows cannot say the target's status: its 422 is the target's failure.
@@ -1241,8 +1255,9 @@ async fn scenario_faults_and_balances_reach_the_dialects_written_from_profiles()
         "brightdata",
     ];
     for name in drained {
-        profiled_scrape(&sim, name).await;
-        let refused = profiled_scrape(&sim, name).await;
+        let profile = profiles.get(name).unwrap();
+        profiled_scrape(&sim, profile).await;
+        let refused = profiled_scrape(&sim, profile).await;
         assert!(
             refused.class.account_stop,
             "{name}: an empty balance stops the account: {refused:?}"

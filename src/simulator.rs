@@ -2,8 +2,9 @@
 //! their contracts (`../shared/contracts/`) describe, so omniscope works with no account and no
 //! network. `omniscope simulate` serves it; `omniscope demo` and the tests start it in-process.
 //!
-//! One server speaks for every built-in profile on the profile's own paths (OmniScrape under
-//! `/v1/...`, AlterLab under `/api/v1/...`), so a profile's `base_url` can point at it unchanged.
+//! One server speaks for every built-in profile: OmniScrape and AlterLab on their own paths
+//! (`/v1/...`, `/api/v1/...`), so their `base_url` can point at it unchanged, and every other
+//! provider under `/<name>/` + its own paths ([`endpoint_for`]). A scenario drives all of them.
 //! Codes, statuses, messages, header names and refund rules come from the profiles, so the
 //! simulator and the client cannot drift apart.
 //!

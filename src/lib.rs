@@ -66,3 +66,7 @@ pub mod stdout;
 pub mod timestamp;
 pub mod tui;
 pub mod ui;
+
+/// A fixed session for the tests of every layer (test builds only).
+#[cfg(test)]
+pub(crate) mod fixture;

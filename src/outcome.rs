@@ -644,7 +644,7 @@ mod opt_duration_ms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::fixture::{Attempt, outcome};
+    use crate::fixture::{Attempt, outcome};
 
     const KEY: &str = "sk_test_0123456789abcdef";
 

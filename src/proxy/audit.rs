@@ -364,7 +364,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::app::fixture::{Attempt, outcome};
+    use crate::fixture::{Attempt, outcome};
     use crate::outcome::{Classification, Fault};
 
     const ACCOUNT: u64 = 7;

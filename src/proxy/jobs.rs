@@ -239,7 +239,7 @@ mod tests {
     use chrono::{TimeDelta, TimeZone};
 
     use super::*;
-    use crate::app::fixture::{Attempt, outcome};
+    use crate::fixture::{Attempt, outcome};
     use crate::outcome::JobRef;
 
     fn at(seconds: i64) -> DateTime<Utc> {

@@ -483,7 +483,7 @@ async fn a_manual_escalated_retry_is_one_linked_attempt() {
 async fn a_body_over_the_cap_is_cut_and_reported() {
     let server = Server::new();
     let mut huge = omni_ok(200);
-    huge.body = "x".repeat(200_000);
+    huge.body = vec![b'x'; 200_000];
     server.default_reply("/v1/scrape", huge);
     let base = server.start().await;
     let toml = format!("{FAST_RETRY}[run]\nbody_cap_bytes = 1000\n");

@@ -1,152 +1,21 @@
-//! A hostile provider on loopback (issue 13): it answers with codes from other status rows,
+//! A hostile provider on loopback (issue 13, the scripted server answering per request): it answers with codes from other status rows,
 //! oversized text, a new error code every time, job ids that are paths, absurd amounts and the
 //! key echoed in every encoding. omniscope, run as users run it, must not spend more, keep more
 //! or show more than it should. Behaviour, not timing: every assertion counts requests, bytes or
 //! fields.
 
 use crate::support::binary;
+use crate::support::scripted::{Asked, Reply, Server};
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use binary::{output, text};
 
 /// Long enough to be redacted, with a `/` for JSON's `\/` and characters percent-encoding changes.
 pub const KEY: &str = "sk_test_h0st1le/K3y+with=odd&chars";
-
-/// One answer of the hostile server.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    /// Appended in order: the same name may come twice.
-    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    pub fn json(status: u16, body: &Value) -> Self {
-        Self::raw(status, body.to_string())
-    }
-
-    /// A body as given, byte for byte (numbers serde_json would refuse to write, such as 1e308).
-    pub fn raw(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Self {
-            status,
-            headers: vec![(b"content-type".to_vec(), b"application/json".to_vec())],
-            body: body.into(),
-        }
-    }
-
-    pub fn header(mut self, name: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
-
-/// What the server was asked: the request count on this path so far (from 0), and the request.
-pub struct Asked<'a> {
-    pub n: u64,
-    pub headers: &'a HeaderMap,
-}
-
-type Answer = Arc<dyn Fn(&Asked<'_>) -> Reply + Send + Sync>;
-
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-}
-
-#[derive(Clone, Default)]
-pub struct Hostile {
-    answers: Arc<Mutex<HashMap<String, Answer>>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Hostile {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Answer every request to `path` with `answer`.
-    pub fn on(
-        self,
-        path: &str,
-        answer: impl Fn(&Asked<'_>) -> Reply + Send + Sync + 'static,
-    ) -> Self {
-        self.answers
-            .lock()
-            .unwrap()
-            .insert(path.to_owned(), Arc::new(answer));
-        self
-    }
-
-    pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    pub fn count(&self, path: &str) -> usize {
-        self.seen().iter().filter(|seen| seen.path == path).count()
-    }
-
-    /// Serve on 127.0.0.1 (ephemeral port); the base URL.
-    pub async fn start(&self) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(self.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        format!("http://{addr}")
-    }
-}
-
-async fn handle(
-    State(server): State<Hostile>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    _body: Bytes,
-) -> Response {
-    let path = uri.path().to_owned();
-    let n = {
-        let mut seen = server.seen.lock().unwrap();
-        let n = seen.iter().filter(|seen| seen.path == path).count() as u64;
-        seen.push(Seen {
-            method: method.to_string(),
-            path: path.clone(),
-        });
-        n
-    };
-    let answer = server.answers.lock().unwrap().get(&path).cloned();
-    let Some(answer) = answer else {
-        return (StatusCode::NOT_FOUND, "nothing here").into_response();
-    };
-    let reply = answer(&Asked {
-        n,
-        headers: &headers,
-    });
-    let mut response = Response::new(axum::body::Body::from(reply.body));
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap();
-    for (name, value) in reply.headers {
-        response.headers_mut().append(
-            HeaderName::from_bytes(&name).unwrap(),
-            HeaderValue::from_bytes(&value).unwrap(),
-        );
-    }
-    response
-}
 
 // ---------------------------------------------------------------------------------------------
 // Running the real binary against it
@@ -263,10 +132,11 @@ async fn a_401_or_402_with_another_rows_code_stops_the_provider_in_a_load_run() 
     ];
     // The cases run side by side: each waits out its --duration, and none needs the others.
     let check = |(provider, path, status, body): (&'static str, &'static str, u16, Value)| async move {
-        let server = Hostile::new()
-            .on(path, move |_| Reply::json(status, &body))
+        let server = Server::new();
+        server
+            .on(path, move |_| Reply::json(status, body.clone()))
             .on("/api/v1/usage", |_| {
-                Reply::json(200, &json!({"balance_credits": 5}))
+                Reply::json(200, json!({"balance_credits": 5}))
             });
         let base = server.start().await;
         let dir = tempfile::tempdir().unwrap();
@@ -301,11 +171,12 @@ async fn a_401_or_402_with_another_rows_code_stops_the_provider_in_a_load_run() 
 #[tokio::test]
 async fn alterlabs_target_login_wall_and_paywall_still_do_not_pause() {
     for (status, code) in [(401, "REQUIRES_AUTH"), (402, "PAYWALL_DETECTED")] {
-        let server = Hostile::new()
+        let server = Server::new();
+        server
             .on("/api/v1/scrape", move |_| {
-                Reply::json(status, &json!({"error": code, "message": "m", "billing": {"total_credits": 1, "refunded": true}}))
+                Reply::json(status, json!({"error": code, "message": "m", "billing": {"total_credits": 1, "refunded": true}}))
             })
-            .on("/api/v1/usage", |_| Reply::json(200, &json!({"balance_credits": 5})));
+            .on("/api/v1/usage", |_| Reply::json(200, json!({"balance_credits": 5})));
         let base = server.start().await;
         let dir = tempfile::tempdir().unwrap();
         let run = run(dir.path(), "alterlab", &base, "", &["--once"]).await;
@@ -334,10 +205,11 @@ async fn hostile_job_ids_are_never_polled_and_the_job_is_never_submitted_again()
         "",
     ] {
         let body = json!({"success": true, "job_id": id, "status": "queued"});
-        let server = Hostile::new()
-            .on("/v1/scrape/async", move |_| Reply::json(202, &body))
+        let server = Server::new();
+        server
+            .on("/v1/scrape/async", move |_| Reply::json(202, body.clone()))
             .on("/v1/scrape", |_| {
-                Reply::json(500, &json!({"success": false}))
+                Reply::json(500, json!({"success": false}))
             });
         let base = server.start().await;
         let dir = tempfile::tempdir().unwrap();
@@ -366,12 +238,13 @@ async fn hostile_job_ids_are_never_polled_and_the_job_is_never_submitted_again()
 
 #[tokio::test]
 async fn a_job_id_with_odd_but_harmless_characters_is_polled_as_one_encoded_segment() {
-    let server = Hostile::new()
-        .on("/api/v1/scrape", |_| Reply::json(202, &json!({"job_id": "job:1~a.b", "status": "queued"})))
+    let server = Server::new();
+    server
+        .on("/api/v1/scrape", |_| Reply::json(202, json!({"job_id": "job:1~a.b", "status": "queued"})))
         .on("/api/v1/jobs/job%3A1~a.b", |_| {
-            Reply::json(200, &json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}))
+            Reply::json(200, json!({"status": "completed", "result": {"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}}))
         })
-        .on("/api/v1/usage", |_| Reply::json(200, &json!({"balance_credits": 5})));
+        .on("/api/v1/usage", |_| Reply::json(200, json!({"balance_credits": 5})));
     let base = server.start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = "[run]\njob_poll_interval = \"1s\"\n";
@@ -394,7 +267,8 @@ async fn absurd_amounts_are_unreadable_billing_never_null_or_nan_and_max_spend_t
         let body = format!(
             r#"{{"success":true,"data":{{"status_code":200,"content":"x"}},"billing":{{"charged":{amount}}}}}"#
         );
-        let server = Hostile::new().on("/v1/scrape", move |_| Reply::raw(200, body.clone()));
+        let server = Server::new();
+        server.on("/v1/scrape", move |_| Reply::raw(200, body.clone()));
         let base = server.start().await;
         let dir = tempfile::tempdir().unwrap();
         let config = "[thresholds]\nmax_spend = 1\n";
@@ -434,12 +308,13 @@ async fn megabyte_messages_codes_and_ids_are_kept_bounded() {
     // Issue 13, item 5: 1 MB messages drove RSS to gigabytes.
     let big = "m".repeat(1 << 20);
     let body = json!({"error": big.clone(), "message": big.clone(), "request_id": big.clone()});
-    let server = Hostile::new()
-        .on("/api/v1/scrape", move |_| Reply::json(503, &body))
+    let server = Server::new();
+    server
+        .on("/api/v1/scrape", move |_| Reply::json(503, body.clone()))
         .on("/api/v1/usage", move |_| {
             Reply::json(
                 200,
-                &json!({"balance_credits": 5, "plan": "p".repeat(1 << 20)}),
+                json!({"balance_credits": 5, "plan": "p".repeat(1 << 20)}),
             )
         });
     let base = server.start().await;
@@ -509,7 +384,8 @@ async fn the_key_echoed_in_any_encoding_reaches_no_output() {
             .header("x-split", head)
             .header("x-split", tail)
     };
-    let server = Hostile::new()
+    let server = Server::new();
+    server
         .on("/api/v1/scrape", echo)
         .on("/api/v1/usage", |asked| {
             let key = asked
@@ -519,7 +395,7 @@ async fn the_key_echoed_in_any_encoding_reaches_no_output() {
                 .unwrap_or("");
             Reply::json(
                 200,
-                &json!({"balance_credits": 5, "plan": format!("plan-for-{key}")}),
+                json!({"balance_credits": 5, "plan": format!("plan-for-{key}")}),
             )
         });
     let base = server.start().await;
@@ -562,15 +438,16 @@ async fn the_key_echoed_in_any_encoding_reaches_no_output() {
 #[tokio::test]
 async fn a_new_error_code_every_time_keeps_the_report_bounded() {
     // Issue 13, item 6: a new code on every response grew the report to 19 MB in 30 s.
-    let server = Hostile::new()
+    let server = Server::new();
+    server
         .on("/api/v1/scrape", |asked| {
             Reply::json(
                 400,
-                &json!({"error": format!("CODE_{}", asked.n), "message": "m"}),
+                json!({"error": format!("CODE_{}", asked.n), "message": "m"}),
             )
         })
         .on("/api/v1/usage", |_| {
-            Reply::json(200, &json!({"balance_credits": 5}))
+            Reply::json(200, json!({"balance_credits": 5}))
         });
     let base = server.start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -652,7 +529,7 @@ fn a_new_error_code_every_time_keeps_the_metric_series_bounded_and_known_codes_n
 // The engine's decisions, for any sequence of answers
 
 mod engine_props {
-    use super::{Hostile, Reply};
+    use super::{Reply, Server};
 
     use std::time::Duration;
 
@@ -669,32 +546,35 @@ mod engine_props {
         prop::sample::select(vec![
             Reply::json(
                 200,
-                &json!({"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}),
+                json!({"status_code": 200, "content": "ok", "billing": {"total_credits": 1}}),
             ),
-            Reply::json(503, &json!({"error": "NETWORK_ERROR", "message": "m"})),
-            Reply::json(500, &json!({"error": "UNHEARD_OF", "message": "m"})),
-            Reply::json(
-                429,
-                &json!({"error": "RATE_LIMIT_EXCEEDED", "message": "m"}),
-            )
-            .header("retry-after", "0"),
-            Reply::json(401, &json!({"error": "NETWORK_ERROR", "message": "m"})),
-            Reply::json(402, &json!({"error": "BRAND_NEW", "message": "m"})),
-            Reply::json(401, &json!({"error": "REQUIRES_AUTH", "message": "m"})),
-            Reply::json(202, &json!({"job_id": "job-1", "status": "queued"})),
-            Reply::json(202, &json!({"job_id": "../../admin", "status": "queued"})),
+            Reply::json(503, json!({"error": "NETWORK_ERROR", "message": "m"})),
+            Reply::json(500, json!({"error": "UNHEARD_OF", "message": "m"})),
+            Reply::json(429, json!({"error": "RATE_LIMIT_EXCEEDED", "message": "m"}))
+                .header("retry-after", "0"),
+            Reply::json(401, json!({"error": "NETWORK_ERROR", "message": "m"})),
+            Reply::json(402, json!({"error": "BRAND_NEW", "message": "m"})),
+            Reply::json(401, json!({"error": "REQUIRES_AUTH", "message": "m"})),
+            Reply::json(202, json!({"job_id": "job-1", "status": "queued"})),
+            Reply::json(202, json!({"job_id": "../../admin", "status": "queued"})),
             Reply::raw(200, "<html>not json</html>"),
         ])
     }
 
-    fn run_engine(script: Vec<Reply>, concurrency: u32) -> (Hostile, Vec<Event>) {
+    fn run_engine(script: Vec<Reply>, concurrency: u32) -> (Server, Vec<Event>) {
+        // Paused time: the run's 1.5 s, the retry delays and the job polls pass whenever nothing
+        // else is ready, so a case costs its requests, not its duration. The answers after the
+        // script take 50 ms (of that time): tokio waits on them, and the clock moves.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .start_paused(true)
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let fallback = Reply::json(200, &json!({"status_code": 200, "content": "ok"}));
-            let server = Hostile::new()
+            let fallback = Reply::json(200, json!({"status_code": 200, "content": "ok"}))
+                .delayed(Duration::from_millis(50));
+            let server = Server::new();
+            server
                 .on("/api/v1/scrape", move |asked| {
                     usize::try_from(asked.n)
                         .ok()
@@ -703,9 +583,9 @@ mod engine_props {
                         .unwrap_or_else(|| fallback.clone())
                 })
                 .on("/api/v1/jobs/job-1", |_| {
-                    Reply::json(503, &json!({"error": "NETWORK_ERROR", "message": "m"}))
+                    Reply::json(503, json!({"error": "NETWORK_ERROR", "message": "m"}))
                 })
-                .on("/api/v1/usage", |_| Reply::json(200, &json!({"balance_credits": 5})));
+                .on("/api/v1/usage", |_| Reply::json(200, json!({"balance_credits": 5})));
             let base = server.start().await;
             let toml = format!(
                 "[retry]\nbase_delay = \"5ms\"\nmax_delay = \"20ms\"\njitter = 0.0\n[run]\nevery = \"0s\"\njob_poll_interval = \"1s\"\n[providers.alterlab]\nrate = \"unlimited\"\nconcurrency = {concurrency}\n"

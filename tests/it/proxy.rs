@@ -253,8 +253,8 @@ async fn a_large_body_streams_through_intact_and_is_classified_within_the_cap() 
         "/api/v1/scrape",
         Reply {
             status: 200,
-            headers: vec![("content-type".into(), "text/plain".into())],
-            body: page.clone(),
+            headers: vec![(b"content-type".to_vec(), b"text/plain".to_vec())],
+            body: page.clone().into_bytes(),
             delay: Duration::ZERO,
         },
     );

@@ -1,5 +1,6 @@
-//! A scripted provider on loopback: each path answers from its queue of replies (then its default),
-//! and every request is recorded for the test to inspect.
+//! A scripted provider on loopback: each path answers from its queue of replies, then from its
+//! answering function (a reply made per request: a hostile provider's), then its default; every
+//! request is recorded for the test to inspect.
 
 #![allow(dead_code)] // each test file uses a different part
 
@@ -17,23 +18,32 @@ use omniscope::clock::Clock;
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
+    /// Appended in order: the same name may come twice.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body: Vec<u8>,
     pub delay: Duration,
 }
 
 impl Reply {
     pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Self::raw(status, body.to_string())
+    }
+
+    /// A body labelled JSON, as given byte for byte (numbers serde_json would refuse to write,
+    /// such as 1e308; or no JSON at all).
+    pub fn raw(status: u16, body: impl Into<Vec<u8>>) -> Self {
         Self {
             status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string(),
+            headers: vec![(b"content-type".to_vec(), b"application/json".to_vec())],
+            body: body.into(),
             delay: Duration::ZERO,
         }
     }
 
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
+    /// One more header (the same name again adds a second one), any bytes.
+    pub fn header(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
+        self.headers
+            .push((name.as_ref().to_vec(), value.as_ref().to_vec()));
         self
     }
 
@@ -42,6 +52,15 @@ impl Reply {
         self
     }
 }
+
+/// What the server was asked: the request count on this path so far (from 0), and the request.
+pub struct Asked<'a> {
+    pub n: u64,
+    pub headers: &'a HeaderMap,
+}
+
+/// An answer made for each request (see [`Server::on`]).
+type Answer = Arc<dyn Fn(&Asked<'_>) -> Reply + Send + Sync>;
 
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -58,6 +77,7 @@ pub struct Seen {
 #[derive(Default)]
 struct Script {
     queues: HashMap<String, Vec<Reply>>,
+    answers: HashMap<String, Answer>,
     defaults: HashMap<String, Reply>,
     seen: Vec<Seen>,
 }
@@ -101,12 +121,32 @@ impl Server {
         self
     }
 
+    /// Answer every request to `path` with `answer` (after its queue, if any): a reply that
+    /// depends on the request, or on how many came before it.
+    pub fn on(
+        &self,
+        path: &str,
+        answer: impl Fn(&Asked<'_>) -> Reply + Send + Sync + 'static,
+    ) -> &Self {
+        self.script
+            .lock()
+            .unwrap()
+            .answers
+            .insert(path.to_owned(), Arc::new(answer));
+        self
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.script.lock().unwrap().seen.clone()
     }
 
     pub fn seen_at(&self, path: &str) -> Vec<Seen> {
         self.seen().into_iter().filter(|s| s.path == path).collect()
+    }
+
+    /// Requests to `path` so far.
+    pub fn count(&self, path: &str) -> usize {
+        self.seen_at(path).len()
     }
 
     /// Serve on 127.0.0.1 (ephemeral port); returns the base URL.
@@ -133,6 +173,23 @@ async fn handle(
     let path = uri.path().to_owned();
     let reply = {
         let mut script = server.script.lock().unwrap();
+        let n = script.seen.iter().filter(|seen| seen.path == path).count() as u64;
+        let queued = script.queues.get_mut(&path).and_then(|queue| {
+            if queue.is_empty() {
+                None
+            } else {
+                Some(queue.remove(0))
+            }
+        });
+        let reply = queued
+            .or_else(|| {
+                let answer = script.answers.get(&path)?;
+                Some(answer(&Asked {
+                    n,
+                    headers: &headers,
+                }))
+            })
+            .or_else(|| script.defaults.get(&path).cloned());
         script.seen.push(Seen {
             method: method.to_string(),
             path: path.clone(),
@@ -142,14 +199,7 @@ async fn handle(
             at: tokio::time::Instant::now(),
             wall: server.clock.now(),
         });
-        let queued = script.queues.get_mut(&path).and_then(|queue| {
-            if queue.is_empty() {
-                None
-            } else {
-                Some(queue.remove(0))
-            }
-        });
-        queued.or_else(|| script.defaults.get(&path).cloned())
+        reply
     };
     let Some(reply) = reply else {
         return (StatusCode::NOT_FOUND, "no script for this path").into_response();
@@ -160,9 +210,9 @@ async fn handle(
     let mut response = Response::new(axum::body::Body::from(reply.body));
     *response.status_mut() = StatusCode::from_u16(reply.status).unwrap();
     for (name, value) in reply.headers {
-        response.headers_mut().insert(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(&value).unwrap(),
+        response.headers_mut().append(
+            HeaderName::from_bytes(&name).unwrap(),
+            HeaderValue::from_bytes(&value).unwrap(),
         );
     }
     response

@@ -168,7 +168,7 @@ async fn a_rate_limit_reset_is_honoured() {
             alter_fail(429, "RATE_LIMIT_EXCEEDED")
                 .header("X-RateLimit-Limit", "30")
                 .header("X-RateLimit-Remaining", "0")
-                .header("X-RateLimit-Reset", &reset.to_string()),
+                .header("X-RateLimit-Reset", reset.to_string()),
         ],
     );
     server.default_reply("/api/v1/scrape", alter_ok(200));
@@ -847,7 +847,7 @@ async fn a_redirect_is_not_followed_so_the_key_never_reaches_another_host() {
     let server = Server::new();
     server.default_reply(
         "/v1/scrape",
-        Reply::json(302, json!({})).header("Location", &format!("{elsewhere_base}/v1/scrape")),
+        Reply::json(302, json!({})).header("Location", format!("{elsewhere_base}/v1/scrape")),
     );
     let base = server.start().await;
     let config = engine_config(

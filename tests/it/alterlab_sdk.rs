@@ -288,3 +288,39 @@ async fn a_detail_string_is_the_pause_reason_of_a_refused_key() {
     // An account error is not retried: one scrape, then the provider stays paused.
     assert_eq!(server.seen_at("/api/v1/scrape").len(), 1);
 }
+
+/// A probe that asks for the queue asks as the SDK does (`"sync": false` in the body, on the one
+/// scrape path); one that does not, does not.
+#[tokio::test]
+async fn an_async_probe_sends_sync_false_as_the_sdk_does() {
+    let server = Server::new();
+    server.default_reply("/api/v1/usage", sdk_usage());
+    server.default_reply("/api/v1/scrape", sdk_success(20_000, "1"));
+    let base = server.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("omniscope.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.alterlab]\nendpoint = \"{base}\"\napi_key_env = \"TEST_SCRAPE_KEY\"\n\
+             rate = \"unlimited\"\n\n[[probes]]\nprovider = \"alterlab\"\ntargets = [\"https://queued.example/\"]\n\
+             async = true\n\n[[probes]]\nprovider = \"alterlab\"\n\
+             targets = [\"https://direct.example/\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut run = binary::command(dir.path(), KEY);
+    run.args(["run", "--once", "--no-log", "--config"])
+        .arg(&config);
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let sent = server.seen_at("/api/v1/scrape");
+    let body_for = |url: &str| {
+        sent.iter()
+            .find(|request| request.body["url"] == url)
+            .map(|request| request.body.clone())
+            .unwrap_or_else(|| panic!("no request for {url}"))
+    };
+    assert_eq!(body_for("https://queued.example/")["sync"], false);
+    assert!(body_for("https://direct.example/").get("sync").is_none());
+}

@@ -51,6 +51,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, id: AttemptId) {
 fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
     let mut out = request_lines(o);
     out.push(status_line(o));
+    out.extend(provider_work_line(o));
     out.extend(verdict_lines(app, o));
     out.push(billing_line(o));
     out.push(retries_line(app, o));
@@ -121,6 +122,21 @@ fn status_line(o: &Outcome) -> Line<'static> {
             o.class.fault.label()
         )),
     ])
+}
+
+/// What the provider says of its own work (OmniScrape's `metadata`), when it says anything.
+fn provider_work_line(o: &Outcome) -> Option<Line<'static>> {
+    let work = &o.provider_work;
+    let mut said = Vec::new();
+    if let Some(seconds) = work.elapsed_s {
+        said.push(format!("worked {seconds} s"));
+    }
+    match work.solver_used {
+        Some(true) => said.push("challenge solver used".to_owned()),
+        Some(false) => said.push("no challenge solver".to_owned()),
+        None => {}
+    }
+    (!said.is_empty()).then(|| field("provider", said.join(" · ")))
 }
 
 /// The error, what the contract says it means, the advice, and what a retry would do.

@@ -176,6 +176,32 @@ fn detail_of_a_replayed_success_says_why_headers_and_body_are_missing() {
     assert!(!text.contains("not in the event log"), "{text}");
 }
 
+#[test]
+fn detail_says_what_the_provider_said_of_its_work() {
+    let mut app = fixture::app();
+    let mut said = (1..=100)
+        .filter_map(|id| app.stats.attempt(id))
+        .find(|o| o.provider == "omniscrape" && !o.succeeded())
+        .expect("the fixture has an OmniScrape failure")
+        .clone();
+    said.attempt_id = 9_998;
+    said.provider_work = crate::outcome::ProviderWork {
+        elapsed_s: Some(12.4),
+        solver_used: Some(true),
+    };
+    app.update(Msg::Fact(crate::app::Fact::Attempt {
+        at: app.now,
+        outcome: Box::new(said),
+        in_flight: Some(0),
+    }));
+    app.overlay = Overlay::Detail(9_998);
+    let text = screen(120, 40, &app);
+    assert!(
+        text.contains("worked 12.4 s · challenge solver used"),
+        "{text}"
+    );
+}
+
 /// The colours, not just the text: every cell's style of the whole screen and of the detail popup
 /// (the theme must draw exactly what the hard-coded colours drew).
 #[test]

@@ -165,7 +165,7 @@ impl From<SimError> for CliError {
     }
 }
 
-/// `LOG holds 2 sessions (1: started 2026-11-29T21:00:00+00:00, 2: started …); choose one with
+/// `LOG holds 2 sessions (1: started 2026-11-29T21:00:00.000Z, 2: started …); choose one with
 /// --session N`, or `LOG has no session 3: …` for a choice it lacks.
 fn session_choice(
     path: &std::path::Path,
@@ -175,7 +175,10 @@ fn session_choice(
     let listed = sessions
         .iter()
         .enumerate()
-        .map(|(index, at)| format!("{}: started {}", index + 1, at.to_rfc3339()))
+        .map(|(index, at)| {
+            let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            format!("{}: started {at}", index + 1)
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let holds = match sessions.len() {

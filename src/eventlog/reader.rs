@@ -82,8 +82,22 @@ pub struct ReadError {
 /// # Errors
 /// Only an I/O error of `input` itself; bad lines are counted in the summary.
 pub fn for_each_fact(
-    mut input: impl BufRead,
+    input: impl BufRead,
     mut each: impl FnMut(Fact),
+) -> std::io::Result<ReadSummary> {
+    for_each_kept(input, |line| {
+        if let ParsedLine::Fact(fact) = line {
+            each(fact);
+        }
+        true
+    })
+}
+
+/// Read each line of `input`, handing each fact and each unreadable line to `each`, which says
+/// whether the line is one the reader keeps: only those are counted in the summary.
+fn for_each_kept(
+    mut input: impl BufRead,
+    mut each: impl FnMut(ParsedLine) -> bool,
 ) -> std::io::Result<ReadSummary> {
     let mut summary = ReadSummary::default();
     let mut buffer = Vec::new();
@@ -97,13 +111,16 @@ pub fn for_each_fact(
         let complete = buffer.last() == Some(&b'\n');
         match parse_line(&buffer) {
             ParsedLine::Fact(fact) => {
-                summary.records += 1;
-                each(fact);
+                if each(ParsedLine::Fact(fact)) {
+                    summary.records += 1;
+                }
             }
             ParsedLine::Blank => {}
             ParsedLine::Unreadable(error) => {
-                summary.partial_tail = !complete;
-                summary.note_unreadable(number, error);
+                if each(ParsedLine::Unreadable(error.clone())) {
+                    summary.partial_tail = !complete;
+                    summary.note_unreadable(number, error);
+                }
             }
         }
     }
@@ -208,7 +225,14 @@ impl Sessions {
             _ if self.started.is_empty() => self.started.push(fact.at()),
             _ => {}
         }
-        self.only.is_none_or(|n| n == self.started.len())
+        self.keeping()
+    }
+
+    /// Whether a line read now, one that is not a fact (an unreadable line), belongs to the
+    /// session kept: the session it sits in, the first before any fact.
+    #[must_use]
+    pub fn keeping(&self) -> bool {
+        self.only.is_none_or(|n| n == self.started.len().max(1))
     }
 }
 
@@ -232,10 +256,13 @@ pub(super) fn fold_records(input: impl BufRead, only: Option<usize>) -> std::io:
     let mut ended_at = None;
     let mut ended_cleanly = false;
     let mut sessions = Sessions::new(only);
-    let summary = for_each_fact(input, |fact| {
-        if !sessions.keep(&fact) {
-            return;
-        }
+    let summary = for_each_kept(input, |line| {
+        let fact = match line {
+            ParsedLine::Fact(fact) if sessions.keep(&fact) => fact,
+            ParsedLine::Fact(_) | ParsedLine::Blank => return false,
+            // Counted only in the session it sits in.
+            ParsedLine::Unreadable(_) => return sessions.keeping(),
+        };
         let at = fact.at();
         // A log without its first line (cut, or from another tool) starts at its first fact.
         let stats = stats.get_or_insert_with(|| SessionStats::new(at));
@@ -246,6 +273,7 @@ pub(super) fn fold_records(input: impl BufRead, only: Option<usize>) -> std::io:
             ended_at = Some(ended_at.map_or(at, |last: DateTime<Utc>| last.max(at)));
         }
         stats.apply(fact);
+        true
     })?;
     let mut stats = stats.unwrap_or_else(|| SessionStats::new(DateTime::<Utc>::UNIX_EPOCH));
     stats.unreadable_inputs += summary.unreadable;

@@ -158,6 +158,7 @@ async fn play(
         number += 1;
         let item = match parse_line(&buffer) {
             ParsedLine::Blank => continue,
+            ParsedLine::Unreadable(_) if !sessions.keeping() => continue,
             ParsedLine::Unreadable(error) => {
                 summary.partial_tail = buffer.last() != Some(&b'\n');
                 summary.unreadable += 1;

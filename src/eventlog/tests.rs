@@ -542,13 +542,16 @@ fn each_session_of_an_appended_log_folds_alone() {
         },
         Fact::SessionEnd { at: at(6000) },
     ];
-    let both = to_ndjson(&[first.clone(), second].concat());
+    // An unreadable line belongs to the session it sits in.
+    let first_text = to_ndjson(&first) + "garbage\n";
+    let both = first_text.clone() + &to_ndjson(&second);
 
     let whole = fold(Cursor::new(both.clone())).unwrap();
     assert_eq!(whole.sessions, [at(0), at(5000)]);
 
     let only_first = super::reader::fold_records(Cursor::new(both.clone()), Some(1)).unwrap();
-    let alone = fold(Cursor::new(to_ndjson(&first))).unwrap();
+    let alone = fold(Cursor::new(first_text)).unwrap();
+    assert_eq!(only_first.summary.unreadable, 1);
     assert_eq!(
         format!("{:?}", only_first.stats),
         format!("{:?}", alone.stats),
@@ -564,6 +567,8 @@ fn each_session_of_an_appended_log_folds_alone() {
         1
     );
     assert!(only_second.stats.provider("alterlab").is_none());
+    assert_eq!(only_second.summary.unreadable, 0, "session 1's bad line");
+    assert_eq!(only_second.stats.unreadable_inputs, 0);
     assert_eq!(
         only_second.sessions.len(),
         2,

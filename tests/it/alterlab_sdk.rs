@@ -159,7 +159,7 @@ fn run_config(dir: &Path, base: &str, tier: &str) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "[retry]\nmax_attempts = 3\nbase_delay = \"1s\"\nautomatic_escalation = true\n\n\
+            "[retry]\nmax_attempts = 3\nbase_delay = \"10ms\"\nautomatic_escalation = true\n\n\
              [providers.alterlab]\nendpoint = \"{base}\"\napi_key_env = \"TEST_SCRAPE_KEY\"\n\
              concurrency = 1\n\n[[probes]]\nprovider = \"alterlab\"\n\
              targets = [\"https://a.example/\"]\nmode = \"auto\"\ntier = \"{tier}\"\n"

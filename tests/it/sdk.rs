@@ -31,6 +31,12 @@ async fn omniscope_probes_every_new_provider_through_its_simulated_dialect() {
         let sim = &sim;
         async move {
             let dir = tempfile::tempdir().unwrap();
+            // ZenRows' 422 is retried: after milliseconds, not the default seconds.
+            std::fs::write(
+                dir.path().join("config.toml"),
+                "[retry]\nbase_delay = \"10ms\"\nmax_delay = \"10ms\"\n",
+            )
+            .unwrap();
             let report_path = dir.path().join("report.json");
             let endpoint = format!("{}/{name}", sim.base_url());
             let mut run = binary::command(dir.path(), KEY);

@@ -468,7 +468,8 @@ burst_per_second = 2
     assert_eq!(scrape(&sim, ALTER, ALTER_KEY, None).await.status, 200);
 }
 
-#[tokio::test]
+// Paused time: the slow request's 3 s pass as soon as nothing else is ready.
+#[tokio::test(start_paused = true)]
 async fn omniscrape_concurrency_limit_is_429_with_retry_after() {
     let sim = sim(r#"
 name = "one-slot"

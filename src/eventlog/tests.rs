@@ -175,20 +175,27 @@ pub(crate) fn sample_session() -> Vec<Fact> {
             target_url: Some("https://example.com/".into()),
         });
     }
-    records.push(Fact::Paused {
-        origin: Origin::Probe,
-        provider: "omniscrape".into(),
-        reason: "paused by the user".into(),
-        at: at(1200),
-    });
-    records.push(Fact::Resumed {
-        origin: Origin::Probe,
-        provider: "omniscrape".into(),
-        reason: Some("resumed by the user".into()),
-        at: at(1300),
-    });
+    records.extend(paused_and_resumed_by_the_user());
     records.push(Fact::SessionEnd { at: at(2000) });
     records
+}
+
+/// OmniScrape paused with `p`, then resumed, in [`sample_session`].
+fn paused_and_resumed_by_the_user() -> [Fact; 2] {
+    [
+        Fact::Paused {
+            origin: Origin::Probe,
+            provider: "omniscrape".into(),
+            reason: "paused by the user".into(),
+            at: at(1200),
+        },
+        Fact::Resumed {
+            origin: Origin::Probe,
+            provider: "omniscrape".into(),
+            reason: Some("resumed by the user".into()),
+            at: at(1300),
+        },
+    ]
 }
 
 fn to_ndjson(records: &[Fact]) -> String {

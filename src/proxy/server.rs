@@ -28,12 +28,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::audit::{Audit, GuardAnswer};
+use super::audit::{Audit, Changes, GuardAnswer};
 use super::body::{self, BodyEnd, TeeBody, Teed, WriteStallGuard};
 use super::jobs::{JobStep, Jobs, PollRead};
 use super::request::{self, Endpoint};
 use super::route::{self, Refusal};
-use super::{FIRST_ATTEMPT_ID, ProxyError, ProxyEvent, ProxySettings, Upstream};
+use super::{FIRST_ATTEMPT_ID, Limits, ProxyError, ProxyEvent, ProxySettings, Upstream};
 use crate::outcome::Transport;
 use crate::provider::{self, AttemptMeta, AuthStyle, Exchange, FieldSource, JobPoll, Profile};
 use crate::redact::KeyForms;
@@ -319,6 +319,20 @@ impl LocalAnswer {
         }
     }
 
+    /// The client's request body could not be read whole: too large, stalled or broken.
+    fn request_body(error: &body::RequestBodyError) -> Self {
+        let status = match error {
+            body::RequestBodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            body::RequestBodyError::Stalled(_) => StatusCode::REQUEST_TIMEOUT,
+            body::RequestBodyError::Broken(_) => StatusCode::BAD_REQUEST,
+        };
+        Self {
+            status,
+            body: serde_json::json!({ "error": "OMNISCOPE_PROXY_REQUEST_BODY", "message": error.to_string() }),
+            retry_after: None,
+        }
+    }
+
     fn upstream_failed(transport: &Transport) -> Self {
         let status = if *transport == Transport::Timeout {
             StatusCode::GATEWAY_TIMEOUT
@@ -434,7 +448,6 @@ struct Pending {
     counted: bool,
 }
 
-#[allow(clippy::too_many_lines)] // the one path of a request, in order
 async fn forward(
     shared: &Arc<Shared>,
     request: Request<Incoming>,
@@ -453,12 +466,7 @@ async fn forward(
         return Err(refuse(Refusal::Upgrade));
     }
     let limits = shared.settings.limits;
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limits.max_request_body) {
+    if declared_length(&parts.headers).is_some_and(|length| length > limits.max_request_body) {
         return Err(refuse(Refusal::RequestTooLarge {
             limit_bytes: limits.max_request_body,
         }));
@@ -477,21 +485,7 @@ async fn forward(
         limits.stall_timeout,
     )
     .await
-    .map_err(|error| {
-        let status = match error {
-            body::RequestBodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            body::RequestBodyError::Stalled(_) => StatusCode::REQUEST_TIMEOUT,
-            body::RequestBodyError::Broken(_) => StatusCode::BAD_REQUEST,
-        };
-        (
-            LocalAnswer {
-                status,
-                body: serde_json::json!({ "error": "OMNISCOPE_PROXY_REQUEST_BODY", "message": error.to_string() }),
-                retry_after: None,
-            },
-            false,
-        )
-    })?;
+    .map_err(|error| (LocalAnswer::request_body(&error), false))?;
 
     let path = route.rest.split('?').next().unwrap_or_default();
     let query = parts.uri.query();
@@ -510,24 +504,7 @@ async fn forward(
     };
 
     let now = Utc::now();
-    let admission = shared
-        .audit()
-        .admit(route.provider, account, fingerprint, now);
-    let mut events: Vec<ProxyEvent> = admission
-        .findings
-        .into_iter()
-        .map(ProxyEvent::Finding)
-        .collect();
-    if let Some(answer) = admission.guard {
-        events.push(ProxyEvent::Guarded {
-            provider: route.provider.to_owned(),
-            target_url,
-            status: answer.status,
-            reason: answer.reason.clone(),
-        });
-        shared.emit(events, None);
-        return Err((LocalAnswer::guarded(profile, &answer), true));
-    }
+    let mut events = admit(shared, profile, account, fingerprint, &target_url, now)?;
 
     let counted = endpoint == Endpoint::Scrape;
     let attempt_id = shared.next_attempt.fetch_add(1, Ordering::Relaxed);
@@ -545,41 +522,14 @@ async fn forward(
 
     let mut headers = parts.headers;
     route::strip_hop_by_hop(&mut headers, true);
-    // The key's header is marked sensitive, so no Debug output of the request shows it.
-    let key_header = (profile.auth.style == AuthStyle::Header)
-        .then_some(profile.auth.name.as_deref())
-        .flatten();
-    for (name, value) in &mut headers {
-        if *name == AUTHORIZATION
-            || key_header.is_some_and(|key| name.as_str().eq_ignore_ascii_case(key))
-        {
-            value.set_sensitive(true);
-        }
-    }
-    let body = if ended {
-        reqwest::Body::from(start)
-    } else {
-        reqwest::Body::wrap_stream(body::request_stream(
-            start,
-            incoming,
-            limits.max_request_body,
-            limits.stall_timeout,
-        ))
-    };
+    mark_key_sensitive(&mut headers, profile);
+    let body = upstream_body(start, ended, incoming, limits);
     let mut pending = Pending {
         upstream: index,
         endpoint,
         account,
         fingerprint,
-        meta: AttemptMeta {
-            probe_id: 0,
-            attempt_id,
-            attempt: 1,
-            retry_of: None,
-            target_url,
-            options,
-            started_at: Utc::now(),
-        },
+        meta: proxied_meta(attempt_id, target_url, options),
         status: None,
         headers: HeaderMap::new(),
         key,
@@ -598,18 +548,7 @@ async fn forward(
         Err(error) => {
             let transport = crate::probe::http::transport_of(error);
             let answer = LocalAnswer::upstream_failed(&transport);
-            record(
-                shared,
-                pending,
-                Teed {
-                    copy: Vec::new(),
-                    over_cap: false,
-                    bytes: 0,
-                    end: BodyEnd::UpstreamFailed(String::new()),
-                },
-                Some(transport),
-                place,
-            );
+            record(shared, pending, nothing_received(), Some(transport), place);
             return Err((answer, false));
         }
     };
@@ -628,6 +567,102 @@ async fn forward(
     Ok(Response::from_parts(head, ProxyBody::Forwarded(tee)))
 }
 
+/// The request body for the provider: what was read already, then (when the client has not
+/// finished sending) the rest, streamed within the limits.
+fn upstream_body(start: Vec<u8>, ended: bool, rest: Incoming, limits: Limits) -> reqwest::Body {
+    if ended {
+        reqwest::Body::from(start)
+    } else {
+        reqwest::Body::wrap_stream(body::request_stream(
+            start,
+            rest,
+            limits.max_request_body,
+            limits.stall_timeout,
+        ))
+    }
+}
+
+/// A forwarded request is one first attempt, as far as the fold of outcomes is concerned.
+fn proxied_meta(
+    attempt_id: u64,
+    target_url: String,
+    options: crate::outcome::RequestOptions,
+) -> AttemptMeta {
+    AttemptMeta {
+        probe_id: 0,
+        attempt_id,
+        attempt: 1,
+        retry_of: None,
+        target_url,
+        options,
+        started_at: Utc::now(),
+    }
+}
+
+/// What came back of a request that never reached the provider: nothing.
+fn nothing_received() -> Teed {
+    Teed {
+        copy: Vec::new(),
+        over_cap: false,
+        bytes: 0,
+        end: BodyEnd::UpstreamFailed(String::new()),
+    }
+}
+
+/// A request's declared `Content-Length`, when it has a readable one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.trim().parse::<u64>().ok())
+}
+
+/// The audit's judgement of a request before it is forwarded: its findings, as events still to
+/// emit; or, when the guard answers it, the local answer (the events emitted).
+fn admit(
+    shared: &Shared,
+    profile: &Profile,
+    account: u64,
+    fingerprint: u64,
+    target_url: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<ProxyEvent>, (LocalAnswer, bool)> {
+    let admission = shared
+        .audit()
+        .admit(&profile.name, account, fingerprint, now);
+    let mut events: Vec<ProxyEvent> = admission
+        .findings
+        .into_iter()
+        .map(ProxyEvent::Finding)
+        .collect();
+    let Some(answer) = admission.guard else {
+        return Ok(events);
+    };
+    events.push(ProxyEvent::Guarded {
+        provider: profile.name.clone(),
+        target_url: target_url.to_owned(),
+        status: answer.status,
+        reason: answer.reason.clone(),
+    });
+    shared.emit(events, None);
+    Err((LocalAnswer::guarded(profile, &answer), true))
+}
+
+/// The key's header (and `Authorization`) marked sensitive, so no Debug output of the request
+/// shows it.
+fn mark_key_sensitive(headers: &mut HeaderMap, profile: &Profile) {
+    let key_header = (profile.auth.style == AuthStyle::Header)
+        .then_some(profile.auth.name.as_deref())
+        .flatten();
+    for (name, value) in headers {
+        if *name == AUTHORIZATION
+            || key_header.is_some_and(|key| name.as_str().eq_ignore_ascii_case(key))
+        {
+            value.set_sensitive(true);
+        }
+    }
+}
+
 /// Classify one finished exchange, join it to its job, teach the audit, and emit what came of it.
 fn record(
     shared: &Shared,
@@ -640,18 +675,123 @@ fn record(
     let profile = &upstream.profile;
     let cap = shared.settings.body_cap;
     let now = Utc::now();
-    let transport = failed_before_head.unwrap_or_else(|| match &teed.end {
-        BodyEnd::Complete => Transport::Ok,
-        BodyEnd::UpstreamFailed(detail) => Transport::BodyIncomplete {
-            detail: detail.clone(),
-        },
-        BodyEnd::ClientGone => Transport::BodyIncomplete {
-            detail: "the client closed the connection before the body ended".to_owned(),
-        },
-        BodyEnd::TooLarge { limit_bytes } => Transport::BodyOverCap {
-            cap_bytes: *limit_bytes,
-        },
-    });
+    // Every wire form of the key (JSON-escaped, percent-encoded, base64…), computed once for
+    // everything this exchange reports; dropped with it.
+    let key = pending
+        .key
+        .as_ref()
+        .map(|key| KeyForms::new(key.expose_secret()))
+        .unwrap_or_default();
+    let (mut outcome, body) =
+        classify_exchange(profile, &pending, &teed, failed_before_head, cap, now);
+    outcome.redact_forms(&key);
+    let provider = profile.name.clone();
+
+    let mut events = Vec::new();
+    let changes = shared.audit().finish(
+        &provider,
+        pending.account,
+        pending.fingerprint,
+        &outcome,
+        now,
+    );
+    let in_flight = if pending.counted {
+        shared.in_flight[pending.upstream]
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1)
+    } else {
+        shared.in_flight[pending.upstream].load(Ordering::Relaxed)
+    };
+    let max_age = TimeDelta::from_std(shared.settings.job_max_wait).unwrap_or(TimeDelta::hours(1));
+    match &pending.endpoint {
+        Endpoint::Scrape if outcome.api_status == Some(202) && outcome.job.is_some() => {
+            let job_id = outcome
+                .job
+                .as_ref()
+                .map(|job| job.id.clone())
+                .unwrap_or_default();
+            events.push(ProxyEvent::JobPending {
+                provider: provider.clone(),
+                attempt_id: outcome.attempt_id,
+                job_id,
+                status: "queued".to_owned(),
+            });
+            let evicted = shared.jobs().submit(outcome, now, max_age);
+            events.extend(evicted.into_iter().map(|outcome| ProxyEvent::Attempt {
+                outcome: Box::new(outcome),
+                in_flight,
+            }));
+        }
+        Endpoint::Scrape => events.push(ProxyEvent::Attempt {
+            outcome: Box::new(outcome),
+            in_flight,
+        }),
+        Endpoint::JobPoll { job_id } => {
+            let answered = outcome.transport == Transport::Ok
+                && outcome
+                    .api_status
+                    .is_some_and(|status| (200..300).contains(&status));
+            let read = if answered {
+                read_job_poll(profile, &pending, &body, now, cap, &key)
+            } else {
+                PollRead::PollFailed(Box::new(outcome))
+            };
+            let mut step = shared.jobs().poll(&provider, job_id, read, now);
+            if let JobStep::Ended(ended) = &mut step {
+                ended.redact_forms(&key);
+            }
+            events.push(match step {
+                JobStep::Pending {
+                    mut job_id,
+                    mut status,
+                } => {
+                    key.scrub(&mut job_id);
+                    key.scrub(&mut status);
+                    ProxyEvent::JobPending {
+                        provider: provider.clone(),
+                        attempt_id: pending.meta.attempt_id,
+                        job_id,
+                        status,
+                    }
+                }
+                JobStep::Ended(outcome) => ProxyEvent::Attempt { outcome, in_flight },
+            });
+        }
+        Endpoint::Usage => {
+            if let Some(mut reading) = (outcome.transport == Transport::Ok
+                && outcome
+                    .api_status
+                    .is_some_and(|status| (200..300).contains(&status)))
+            .then(|| provider::parse_usage(profile, &body))
+            .flatten()
+            {
+                if let Some(plan) = reading.plan.as_mut() {
+                    key.scrub(plan);
+                }
+                events.push(ProxyEvent::Usage {
+                    provider: provider.clone(),
+                    reading,
+                    at: now,
+                });
+            }
+        }
+        Endpoint::Other => {}
+    }
+    push_changes(&mut events, provider, changes);
+    shared.emit(events, Some(place));
+}
+
+/// The exchange classified as the provider meant it (the body decoded, within the cap), and
+/// that body. Not yet redacted.
+fn classify_exchange(
+    profile: &Profile,
+    pending: &Pending,
+    teed: &Teed,
+    failed_before_head: Option<Transport>,
+    cap: usize,
+    now: chrono::DateTime<Utc>,
+) -> (crate::outcome::Outcome, Vec<u8>) {
+    let transport = failed_before_head.unwrap_or_else(|| body_transport(&teed.end));
     // The copy as the provider meant it: decoded when it came compressed. Over the cap, or in an
     // encoding omniscope does not read, the status and headers are still classified.
     let encoding = pending
@@ -684,134 +824,65 @@ fn record(
         },
     );
     outcome.body_bytes = teed.bytes;
-    // Every wire form of the key (JSON-escaped, percent-encoded, base64…), computed once for
-    // everything this exchange reports; dropped with it.
-    let key = pending
-        .key
-        .as_ref()
-        .map(|key| KeyForms::new(key.expose_secret()))
-        .unwrap_or_default();
-    outcome.redact_forms(&key);
-    let provider = profile.name.clone();
+    (outcome, body)
+}
 
-    let mut events = Vec::new();
-    let changes = shared.audit().finish(
-        &provider,
-        pending.account,
-        pending.fingerprint,
-        &outcome,
-        now,
-    );
-    let in_flight = if pending.counted {
-        shared.in_flight[pending.upstream]
-            .fetch_sub(1, Ordering::Relaxed)
-            .saturating_sub(1)
-    } else {
-        shared.in_flight[pending.upstream].load(Ordering::Relaxed)
-    };
-    let max_age = TimeDelta::from_std(shared.settings.job_max_wait).unwrap_or(TimeDelta::hours(1));
-    match pending.endpoint {
-        Endpoint::Scrape if outcome.api_status == Some(202) && outcome.job.is_some() => {
-            let job_id = outcome
-                .job
-                .as_ref()
-                .map(|job| job.id.clone())
-                .unwrap_or_default();
-            events.push(ProxyEvent::JobPending {
-                provider: provider.clone(),
-                attempt_id: outcome.attempt_id,
-                job_id,
-                status: "queued".to_owned(),
-            });
-            let evicted = shared.jobs().submit(outcome, now, max_age);
-            events.extend(evicted.into_iter().map(|outcome| ProxyEvent::Attempt {
-                outcome: Box::new(outcome),
-                in_flight,
-            }));
-        }
-        Endpoint::Scrape => events.push(ProxyEvent::Attempt {
-            outcome: Box::new(outcome),
-            in_flight,
-        }),
-        Endpoint::JobPoll { job_id } => {
-            let answered = outcome.transport == Transport::Ok
-                && outcome
-                    .api_status
-                    .is_some_and(|status| (200..300).contains(&status));
-            let read = if answered {
-                match provider::parse_job_poll(profile, &body) {
-                    JobPoll::Pending(status) => PollRead::Pending(status),
-                    JobPoll::Completed(result) => {
-                        let result_body = serde_json::to_vec(&result).unwrap_or_default();
-                        let mut finished = provider::classify(
-                            profile,
-                            &pending.meta,
-                            &Exchange {
-                                transport: &Transport::Ok,
-                                status: pending.status,
-                                headers: &pending.headers,
-                                body: &result_body,
-                                received_at: now,
-                                latency: pending.started.elapsed(),
-                                body_cap: cap,
-                            },
-                        );
-                        finished.redact_forms(&key);
-                        PollRead::Completed(Box::new(finished))
-                    }
-                    JobPoll::Failed { status, reason } => PollRead::Failed(match reason {
-                        Some(reason) => format!("job {status}: {reason}"),
-                        None => format!("job {status}"),
-                    }),
-                    JobPoll::Unreadable(detail) => {
-                        PollRead::Failed(format!("job poll unreadable: {detail}"))
-                    }
-                }
-            } else {
-                PollRead::PollFailed(Box::new(outcome))
-            };
-            let mut step = shared.jobs().poll(&provider, &job_id, read, now);
-            if let JobStep::Ended(ended) = &mut step {
-                ended.redact_forms(&key);
-            }
-            events.push(match step {
-                JobStep::Pending {
-                    mut job_id,
-                    mut status,
-                } => {
-                    key.scrub(&mut job_id);
-                    key.scrub(&mut status);
-                    ProxyEvent::JobPending {
-                        provider: provider.clone(),
-                        attempt_id: pending.meta.attempt_id,
-                        job_id,
-                        status,
-                    }
-                }
-                JobStep::Ended(outcome) => ProxyEvent::Attempt { outcome, in_flight },
-            });
-        }
-        Endpoint::Usage => {
-            if let Some(reading) = (outcome.transport == Transport::Ok
-                && outcome
-                    .api_status
-                    .is_some_and(|status| (200..300).contains(&status)))
-            .then(|| provider::parse_usage(profile, &body))
-            .flatten()
-            {
-                let mut reading = reading;
-                if let Some(plan) = reading.plan.as_mut() {
-                    key.scrub(plan);
-                }
-                events.push(ProxyEvent::Usage {
-                    provider: provider.clone(),
-                    reading,
-                    at: now,
-                });
-            }
-        }
-        Endpoint::Other => {}
+/// How the exchange ended, once the whole body has passed (or not).
+fn body_transport(end: &BodyEnd) -> Transport {
+    match end {
+        BodyEnd::Complete => Transport::Ok,
+        BodyEnd::UpstreamFailed(detail) => Transport::BodyIncomplete {
+            detail: detail.clone(),
+        },
+        BodyEnd::ClientGone => Transport::BodyIncomplete {
+            detail: "the client closed the connection before the body ended".to_owned(),
+        },
+        BodyEnd::TooLarge { limit_bytes } => Transport::BodyOverCap {
+            cap_bytes: *limit_bytes,
+        },
     }
+}
+
+/// What an answered job poll says: still pending, completed (its result classified as the
+/// attempt's outcome, redacted), or failed.
+fn read_job_poll(
+    profile: &Profile,
+    pending: &Pending,
+    body: &[u8],
+    now: chrono::DateTime<Utc>,
+    cap: usize,
+    key: &KeyForms,
+) -> PollRead {
+    match provider::parse_job_poll(profile, body) {
+        JobPoll::Pending(status) => PollRead::Pending(status),
+        JobPoll::Completed(result) => {
+            let result_body = serde_json::to_vec(&result).unwrap_or_default();
+            let mut finished = provider::classify(
+                profile,
+                &pending.meta,
+                &Exchange {
+                    transport: &Transport::Ok,
+                    status: pending.status,
+                    headers: &pending.headers,
+                    body: &result_body,
+                    received_at: now,
+                    latency: pending.started.elapsed(),
+                    body_cap: cap,
+                },
+            );
+            finished.redact_forms(key);
+            PollRead::Completed(Box::new(finished))
+        }
+        JobPoll::Failed { status, reason } => PollRead::Failed(match reason {
+            Some(reason) => format!("job {status}: {reason}"),
+            None => format!("job {status}"),
+        }),
+        JobPoll::Unreadable(detail) => PollRead::Failed(format!("job poll unreadable: {detail}")),
+    }
+}
+
+/// The audit's verdict on the provider after this exchange, as events.
+fn push_changes(events: &mut Vec<ProxyEvent>, provider: String, changes: Changes) {
     if let Some(reason) = changes.paused {
         events.push(ProxyEvent::Paused {
             provider: provider.clone(),
@@ -830,5 +901,4 @@ fn record(
             reason,
         });
     }
-    shared.emit(events, Some(place));
 }

@@ -87,15 +87,66 @@ pub struct RetrySection {
     pub automatic_escalation: Option<bool>,
 }
 
-/// Limits that make `omniscope run` exit 3 when broken (per provider).
+/// Limits that make `omniscope run` exit 3 when broken. `[thresholds]` holds every provider to
+/// them; `[providers.NAME.thresholds]` replaces any of them for that provider, in its own unit.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
-    /// 0–1.
+    /// Probes that succeeded end to end (the API served the call and the target answered below
+    /// 400), 0–1; skipped probes count as failures.
     pub min_success_rate: Option<f64>,
+    /// Probes the API layer served, whatever the target answered, 0–1; skipped probes count as
+    /// failures.
+    pub min_api_success_rate: Option<f64>,
+    /// Of the calls the API served, those the target answered below 400, 0–1.
+    pub min_target_success_rate: Option<f64>,
     pub max_p99_ms: Option<f64>,
-    /// Net spend, in each provider's billing unit.
+    /// Net spend, in the provider's billing unit.
     pub max_spend: Option<f64>,
+}
+
+impl Thresholds {
+    /// These thresholds, each one not set taken from `defaults`.
+    #[must_use]
+    pub fn or(&self, defaults: &Self) -> Self {
+        Self {
+            min_success_rate: self.min_success_rate.or(defaults.min_success_rate),
+            min_api_success_rate: self.min_api_success_rate.or(defaults.min_api_success_rate),
+            min_target_success_rate: self
+                .min_target_success_rate
+                .or(defaults.min_target_success_rate),
+            max_p99_ms: self.max_p99_ms.or(defaults.max_p99_ms),
+            max_spend: self.max_spend.or(defaults.max_spend),
+        }
+    }
+}
+
+/// The thresholds each provider of a run is held to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThresholdSet {
+    /// `[thresholds]`: every provider's, unless its own section sets the key.
+    pub defaults: Thresholds,
+    /// `[providers.NAME.thresholds]`, as written (unset keys fall back to `defaults`).
+    pub by_provider: BTreeMap<String, Thresholds>,
+}
+
+impl ThresholdSet {
+    /// The same thresholds for every provider.
+    #[must_use]
+    pub fn uniform(defaults: Thresholds) -> Self {
+        Self {
+            defaults,
+            by_provider: BTreeMap::new(),
+        }
+    }
+
+    /// What `provider` is held to: its own keys over the defaults.
+    #[must_use]
+    pub fn for_provider(&self, provider: &str) -> Thresholds {
+        self.by_provider
+            .get(provider)
+            .map_or_else(|| self.defaults.clone(), |own| own.or(&self.defaults))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +163,8 @@ pub struct ProviderSection {
     /// Requests the plan includes per month, for the quota gauge.
     pub plan_quota: Option<u64>,
     pub automatic_escalation: Option<bool>,
+    /// This provider's thresholds, in its own billing unit, over `[thresholds]`.
+    pub thresholds: Option<Thresholds>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -446,7 +499,6 @@ pub fn resolve(
             blame.file(format!("[run] timeout: {message}"))
         });
     }
-    check_thresholds(&file.thresholds, &blame)?;
     if connect_timeout.is_zero() {
         return Err(blame.file("[run] connect_timeout must be above zero (e.g. 10s)"));
     }
@@ -725,13 +777,77 @@ fn retry_policy(section: &RetrySection) -> RetryPolicy {
     }
 }
 
-fn check_thresholds(thresholds: &Thresholds, blame: &Blame<'_>) -> Result<(), ConfigError> {
-    if let Some(rate) = thresholds.min_success_rate
-        && !(0.0..=1.0).contains(&rate)
-    {
-        return Err(blame.file(format!(
-            "[thresholds] min_success_rate is a fraction from 0 to 1 (0.9 = 90 %), not {rate}"
-        )));
+/// The thresholds of a run over `providers`, checked: fractions from 0 to 1, limits of at least 0,
+/// and no spend limit shared by providers that bill in different units (5 would mean $5 for
+/// one and 5 credits for another).
+///
+/// # Errors
+/// A value out of range (naming its section), or a `[thresholds] max_spend` that would apply to
+/// providers with different billing units.
+pub fn resolve_thresholds(
+    file: &ConfigFile,
+    origin: &str,
+    providers: &[ProviderSettings],
+    profiles: &Profiles,
+) -> Result<ThresholdSet, ConfigError> {
+    let blame = Blame { origin };
+    check_thresholds(&file.thresholds, "[thresholds]", &blame)?;
+    let mut by_provider = BTreeMap::new();
+    for (name, section) in &file.providers {
+        if let Some(own) = &section.thresholds {
+            check_thresholds(own, &format!("[providers.{name}.thresholds]"), &blame)?;
+            by_provider.insert(name.clone(), own.clone());
+        }
+    }
+    let set = ThresholdSet {
+        defaults: file.thresholds.clone(),
+        by_provider,
+    };
+    if let Some(maximum) = file.thresholds.max_spend {
+        let sharing: Vec<(String, &'static str)> = providers
+            .iter()
+            .filter(|provider| {
+                set.by_provider
+                    .get(&provider.name)
+                    .is_none_or(|own| own.max_spend.is_none())
+            })
+            .filter_map(|provider| {
+                let profile = profiles.get(&provider.name)?;
+                Some((provider.name.clone(), profile.billing.unit.label()))
+            })
+            .collect();
+        if sharing.iter().any(|(_, unit)| *unit != sharing[0].1) {
+            let units = sharing
+                .iter()
+                .map(|(name, unit)| format!("{name} bills in {unit}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(blame.file(format!(
+                "[thresholds] max_spend = {maximum} would apply to providers with different billing units ({units}); set max_spend under [providers.NAME.thresholds] for each, in its own unit"
+            )));
+        }
+    }
+    Ok(set)
+}
+
+fn check_thresholds(
+    thresholds: &Thresholds,
+    section: &str,
+    blame: &Blame<'_>,
+) -> Result<(), ConfigError> {
+    for (name, value) in [
+        ("min_success_rate", thresholds.min_success_rate),
+        ("min_api_success_rate", thresholds.min_api_success_rate),
+        (
+            "min_target_success_rate",
+            thresholds.min_target_success_rate,
+        ),
+    ] {
+        if let Some(rate) = value.filter(|rate| !(0.0..=1.0).contains(rate)) {
+            return Err(blame.file(format!(
+                "{section} {name} is a fraction from 0 to 1 (0.9 = 90 %), not {rate}"
+            )));
+        }
     }
     for (name, value) in [
         ("max_p99_ms", thresholds.max_p99_ms),
@@ -739,7 +855,7 @@ fn check_thresholds(thresholds: &Thresholds, blame: &Blame<'_>) -> Result<(), Co
     ] {
         if let Some(value) = value.filter(|value| !(value.is_finite() && *value >= 0.0)) {
             return Err(blame.file(format!(
-                "[thresholds] {name} must be a number of at least 0, not {value}"
+                "{section} {name} must be a number of at least 0, not {value}"
             )));
         }
     }
@@ -762,6 +878,14 @@ mod tests {
         let file = parse(include_str!("../assets/config.example.toml")).unwrap();
         assert!(!file.probes.is_empty());
         assert!(file.thresholds.min_success_rate.is_some());
+        let profiles = builtin_profiles();
+        let config = resolve(&file, "example", &Overrides::default(), &profiles, |_| {
+            Some("sk_test_k".to_owned())
+        })
+        .unwrap();
+        let thresholds = resolve_thresholds(&file, "example", &config.providers, &profiles)
+            .expect("the example's spend limits are per provider, in each one's unit");
+        assert!(thresholds.for_provider("alterlab").max_spend.is_some());
     }
 
     #[test]
@@ -860,25 +984,81 @@ mod tests {
             ..Overrides::default()
         };
         let check = |text: &str| {
-            resolve(
-                &parse(text).unwrap(),
-                "test.toml",
-                &quick,
-                &builtin_profiles(),
-                env_with_key,
-            )
+            let file = parse(text).unwrap();
+            let profiles = builtin_profiles();
+            let config = resolve(&file, "test.toml", &quick, &profiles, env_with_key)?;
+            resolve_thresholds(&file, "test.toml", &config.providers, &profiles)
         };
-        for text in [
-            "[thresholds]\nmin_success_rate = 90\n",
-            "[thresholds]\nmin_success_rate = -0.1\n",
-            "[thresholds]\nmax_p99_ms = -1\n",
-            "[thresholds]\nmax_spend = nan\n",
+        for (text, section) in [
+            ("[thresholds]\nmin_success_rate = 90\n", "[thresholds]"),
+            ("[thresholds]\nmin_success_rate = -0.1\n", "[thresholds]"),
+            ("[thresholds]\nmin_api_success_rate = 2\n", "[thresholds]"),
+            (
+                "[thresholds]\nmin_target_success_rate = nan\n",
+                "[thresholds]",
+            ),
+            ("[thresholds]\nmax_p99_ms = -1\n", "[thresholds]"),
+            ("[thresholds]\nmax_spend = nan\n", "[thresholds]"),
+            (
+                "[providers.omniscrape.thresholds]\nmax_spend = -1\n",
+                "[providers.omniscrape.thresholds] max_spend",
+            ),
         ] {
             let error = check(text).unwrap_err().to_string();
-            assert!(error.contains("[thresholds]"), "{text}: {error}");
+            assert!(error.contains(section), "{text}: {error}");
         }
         assert!(
             check("[thresholds]\nmin_success_rate = 0.9\nmax_p99_ms = 0\nmax_spend = 5\n").is_ok()
+        );
+    }
+
+    fn two_providers(text: &str) -> Result<ThresholdSet, ConfigError> {
+        let probes = "[[probes]]\nprovider = \"omniscrape\"\ntargets = [\"https://a.example/\"]\n\n[[probes]]\nprovider = \"alterlab\"\ntargets = [\"https://a.example/\"]\n";
+        let file = parse(&format!("{text}\n{probes}")).unwrap();
+        let profiles = builtin_profiles();
+        let config = resolve(&file, "two.toml", &Overrides::default(), &profiles, |_| {
+            Some("sk_test_k".to_owned())
+        })?;
+        resolve_thresholds(&file, "two.toml", &config.providers, &profiles)
+    }
+
+    #[test]
+    fn a_provider_s_own_thresholds_replace_the_defaults_key_by_key() {
+        let set = two_providers(
+            "[thresholds]\nmin_success_rate = 0.9\nmax_p99_ms = 5000\n\n[providers.alterlab.thresholds]\nmax_p99_ms = 30000\nmax_spend = 2000000\n\n[providers.omniscrape.thresholds]\nmax_spend = 0.5\n",
+        )
+        .unwrap();
+        let alterlab = set.for_provider("alterlab");
+        assert_eq!(alterlab.min_success_rate, Some(0.9), "from [thresholds]");
+        assert_eq!(alterlab.max_p99_ms, Some(30_000.0), "its own");
+        assert_eq!(alterlab.max_spend, Some(2_000_000.0));
+        let omniscrape = set.for_provider("omniscrape");
+        assert_eq!(omniscrape.max_p99_ms, Some(5000.0));
+        assert_eq!(omniscrape.max_spend, Some(0.5));
+    }
+
+    #[test]
+    fn one_spend_limit_for_providers_billing_in_different_units_is_refused() {
+        let error = two_providers("[thresholds]\nmax_spend = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("two.toml")
+                && error.contains("omniscrape bills in usd")
+                && error.contains("alterlab bills in microcents")
+                && error.contains("[providers.NAME.thresholds]"),
+            "{error}"
+        );
+        // Once one of them has its own, the default applies to the other alone: fine.
+        let set = two_providers(
+            "[thresholds]\nmax_spend = 5\n\n[providers.alterlab.thresholds]\nmax_spend = 100000\n",
+        )
+        .unwrap();
+        assert_eq!(set.for_provider("omniscrape").max_spend, Some(5.0));
+        assert_eq!(set.for_provider("alterlab").max_spend, Some(100_000.0));
+        assert!(
+            parse("[providers.alterlab.thresholds]\nmax_spned = 1\n").is_err(),
+            "a typo in a provider's thresholds is an error too"
         );
     }
 

@@ -179,6 +179,16 @@ impl Outcome {
             && self.target_status.is_none_or(|status| status < 400)
     }
 
+    /// The API layer did its job (the first of the two success rates): the call went through
+    /// and brought the target's answer, whatever the target said, or the provider's failure is
+    /// the target's (blocked, a login wall). A queued 202 has not done it yet.
+    #[must_use]
+    pub fn api_served(&self) -> bool {
+        self.transport == Transport::Ok
+            && !(self.job.is_some() && self.api_status == Some(202))
+            && (self.api_success || self.class.fault == Fault::Target)
+    }
+
     /// A 429 from the API, whatever the code.
     #[must_use]
     pub fn throttled(&self) -> bool {

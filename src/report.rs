@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Thresholds;
+use crate::config::ThresholdSet;
 use crate::outcome::FindingCounts;
 use crate::stats::{ByOrigin, ProviderStats, SessionStats};
 
@@ -52,6 +52,14 @@ pub struct ProviderReport {
     pub paused: Option<String>,
     /// Added in v1 without breaking it: succeeded / attempts, null before any attempt.
     pub success_rate: Option<f64>,
+    /// The API layer alone: attempts it served (whatever the target answered) / (attempts +
+    /// skipped); null before anything was sent or skipped. Added in v1.
+    #[serde(default)]
+    pub api_success_rate: Option<f64>,
+    /// The target layer alone: of the attempts the API served, those the target answered below
+    /// 400; null until the API served one. Added in v1.
+    #[serde(default)]
+    pub target_success_rate: Option<f64>,
     /// Attempts that got no HTTP status, by transport result (timeout, refused, …).
     pub transport_errors: BTreeMap<String, u64>,
     pub skip_reason: Option<String>,
@@ -176,6 +184,8 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
         },
         paused: provider.paused.clone(),
         success_rate: provider.success_rate(),
+        api_success_rate: provider.api_success_rate(),
+        target_success_rate: provider.target_success_rate(),
         transport_errors: provider
             .transport_errors
             .iter()
@@ -232,30 +242,53 @@ pub fn stops(report: &Report) -> Stops {
     stops
 }
 
-/// Every threshold a provider broke, one line each; empty when all hold.
+/// Every threshold a provider broke, one line each; empty when all hold. Each provider is held to
+/// its own thresholds ([`ThresholdSet::for_provider`]).
 #[must_use]
-pub fn broken_thresholds(report: &Report, thresholds: &Thresholds) -> Vec<String> {
+pub fn broken_thresholds(report: &Report, thresholds: &ThresholdSet) -> Vec<String> {
     let mut broken = Vec::new();
     for provider in &report.providers {
-        if let (Some(minimum), Some(rate)) = (thresholds.min_success_rate, availability(provider))
-            && rate < minimum
-        {
-            let skipped = if provider.skipped > 0 {
-                format!(
-                    " ({} probes skipped while paused count as failures)",
-                    provider.skipped
-                )
-            } else {
-                String::new()
-            };
-            broken.push(format!(
-                "{}: success rate {:.1}% is below the minimum {:.1}%{skipped}",
-                provider.name,
-                rate * 100.0,
-                minimum * 100.0
-            ));
+        let limits = thresholds.for_provider(&provider.name);
+        let skipped = if provider.skipped > 0 {
+            format!(
+                " ({} probes skipped while paused count as failures)",
+                provider.skipped
+            )
+        } else {
+            String::new()
+        };
+        for (what, minimum, rate, note) in [
+            (
+                "success rate",
+                limits.min_success_rate,
+                availability(provider),
+                skipped.as_str(),
+            ),
+            (
+                "API success rate",
+                limits.min_api_success_rate,
+                provider.api_success_rate,
+                skipped.as_str(),
+            ),
+            (
+                "target success rate",
+                limits.min_target_success_rate,
+                provider.target_success_rate,
+                "",
+            ),
+        ] {
+            if let (Some(minimum), Some(rate)) = (minimum, rate)
+                && rate < minimum
+            {
+                broken.push(format!(
+                    "{}: {what} {:.1}% is below the minimum {:.1}%{note}",
+                    provider.name,
+                    rate * 100.0,
+                    minimum * 100.0
+                ));
+            }
         }
-        if let Some(maximum) = thresholds.max_p99_ms
+        if let Some(maximum) = limits.max_p99_ms
             && provider.attempts > 0
             && provider.latency_ms.p99 > maximum
         {
@@ -264,12 +297,14 @@ pub fn broken_thresholds(report: &Report, thresholds: &Thresholds) -> Vec<String
                 provider.name, provider.latency_ms.p99
             ));
         }
-        if let Some(maximum) = thresholds.max_spend {
+        if let Some(maximum) = limits.max_spend {
             let spend = provider.billing.charged - provider.billing.refunded;
             if spend > maximum {
                 broken.push(format!(
-                    "{}: spend {spend} {} is above the maximum {maximum}",
-                    provider.name, provider.billing.unit
+                    "{}: spend {} {} is above the maximum {maximum}",
+                    provider.name,
+                    exact_amount(spend),
+                    provider.billing.unit
                 ));
             } else if provider.billing.unreadable > 0 {
                 // Unknown spend is not spend within the limit.
@@ -305,17 +340,20 @@ pub fn summary(report: &Report) -> String {
     for provider in &report.providers {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", provider.name);
-        let rate = provider
-            .success_rate
-            .map_or_else(|| "n/a".to_owned(), |rate| format!("{:.1}%", rate * 100.0));
+        let percent = |rate: Option<f64>| {
+            rate.map_or_else(|| "n/a".to_owned(), |rate| format!("{:.1}%", rate * 100.0))
+        };
         let _ = writeln!(
             out,
-            "  attempts    {} ({} retries), succeeded {}, failed {}, skipped {}, success rate {rate}",
+            "  attempts    {} ({} retries), succeeded {}, failed {}, skipped {}, success rate {} (API {}, target {})",
             provider.attempts,
             provider.retries,
             provider.succeeded,
             provider.failed,
-            provider.skipped
+            provider.skipped,
+            percent(provider.success_rate),
+            percent(provider.api_success_rate),
+            percent(provider.target_success_rate)
         );
         let _ = writeln!(out, "  API status  {}", join_counts(&provider.api_status));
         let _ = writeln!(
@@ -465,6 +503,62 @@ mod tests {
     use super::*;
     use crate::outcome::BillingUnit;
 
+    fn report_of(name: &str, unit: BillingUnit, adjust: impl Fn(&mut ProviderReport)) -> Report {
+        let start = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let mut stats = SessionStats::new(start);
+        stats.register(name, unit);
+        let mut report = build(&stats, start);
+        adjust(&mut report.providers[0]);
+        report
+    }
+
+    #[test]
+    fn api_and_target_success_rates_have_their_own_thresholds() {
+        // The API served all 10 calls; the target answered 4 of them with a 404.
+        let report = report_of("omniscrape", BillingUnit::Usd, |provider| {
+            provider.attempts = 10;
+            provider.succeeded = 6;
+            provider.api_success_rate = Some(1.0);
+            provider.target_success_rate = Some(0.6);
+        });
+        let api_only = ThresholdSet::uniform(crate::config::Thresholds {
+            min_api_success_rate: Some(0.99),
+            ..Default::default()
+        });
+        assert!(broken_thresholds(&report, &api_only).is_empty());
+        let target = ThresholdSet::uniform(crate::config::Thresholds {
+            min_target_success_rate: Some(0.9),
+            ..Default::default()
+        });
+        assert_eq!(
+            broken_thresholds(&report, &target),
+            ["omniscrape: target success rate 60.0% is below the minimum 90.0%"]
+        );
+    }
+
+    #[test]
+    fn each_provider_is_held_to_its_own_spend_limit_in_its_unit() {
+        let report = report_of("alterlab", BillingUnit::Microcents, |provider| {
+            provider.billing.charged = 50_000.000_000_000_01;
+        });
+        let mut set = ThresholdSet::uniform(crate::config::Thresholds {
+            max_spend: Some(5.0),
+            ..Default::default()
+        });
+        assert_eq!(
+            broken_thresholds(&report, &set),
+            ["alterlab: spend 50000 microcents is above the maximum 5"]
+        );
+        set.by_provider.insert(
+            "alterlab".to_owned(),
+            crate::config::Thresholds {
+                max_spend: Some(100_000.0),
+                ..Default::default()
+            },
+        );
+        assert!(broken_thresholds(&report, &set).is_empty());
+    }
+
     #[test]
     fn an_empty_session_reports_every_field() {
         let start = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
@@ -499,11 +593,13 @@ mod tests {
         assert!(
             broken_thresholds(
                 &report,
-                &Thresholds {
+                &ThresholdSet::uniform(crate::config::Thresholds {
                     min_success_rate: Some(0.9),
+                    min_api_success_rate: Some(0.9),
+                    min_target_success_rate: Some(0.9),
                     max_p99_ms: Some(1.0),
                     max_spend: Some(0.0),
-                }
+                })
             )
             .is_empty(),
             "no attempts break nothing"

@@ -28,7 +28,7 @@ use crate::app::KeyBindings;
 use crate::cli::{OutputArgs, RunArgs};
 use crate::clock::Clock;
 use crate::cmd::CliError;
-use crate::config::{self, EngineConfig, Overrides, Thresholds};
+use crate::config::{self, EngineConfig, Overrides, ThresholdSet};
 use crate::event::{Event, Fact};
 use crate::eventlog::{self, EventLog};
 use crate::probe::{EVENT_CHANNEL_CAPACITY, Engine, EngineHandle};
@@ -89,7 +89,8 @@ const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct Plan {
     pub profiles: Profiles,
     pub engine: EngineConfig,
-    pub thresholds: Thresholds,
+    /// Each provider's thresholds (`[thresholds]` with `[providers.NAME.thresholds]` over it).
+    pub thresholds: ThresholdSet,
     /// The config file's `[keys]`, checked only by the commands that have a screen.
     keys: toml::Table,
     /// The config file, as messages name it.
@@ -129,10 +130,11 @@ pub fn plan(args: &RunArgs) -> Result<Plan, CliError> {
     let engine = config::resolve(&file, &origin, &overrides, &profiles, |var| {
         std::env::var(var).ok()
     })?;
+    let thresholds = config::resolve_thresholds(&file, &origin, &engine.providers, &profiles)?;
     Ok(Plan {
         profiles,
         engine,
-        thresholds: file.thresholds,
+        thresholds,
         keys: file.keys,
         origin,
     })

@@ -57,6 +57,8 @@ pub struct ProviderStats {
     pub retries: u64,
     /// API call succeeded and the target answered below 400.
     pub succeeded: u64,
+    /// The API did its job, whatever the target answered ([`Outcome::api_served`]).
+    pub api_served: u64,
     pub failed: u64,
     /// Probes not sent, with the last reason (a paused provider's remaining probes).
     pub skipped: u64,
@@ -176,6 +178,7 @@ impl ProviderStats {
             attempts: 0,
             retries: 0,
             succeeded: 0,
+            api_served: 0,
             failed: 0,
             skipped: 0,
             last_skip_reason: None,
@@ -220,6 +223,9 @@ impl ProviderStats {
             self.succeeded += 1;
         } else {
             self.failed += 1;
+        }
+        if outcome.api_served() {
+            self.api_served += 1;
         }
         match outcome.api_status {
             Some(status) => self.api_status.add(status),
@@ -399,6 +405,22 @@ impl ProviderStats {
     pub fn success_rate(&self) -> Option<f64> {
         // Exact as f64: counts far below 2^52.
         (self.attempts > 0).then(|| self.succeeded as f64 / self.attempts as f64)
+    }
+
+    /// The API layer's success rate, 0–1: attempts it served ([`Outcome::api_served`]) out of
+    /// attempts plus probes skipped while paused (a provider that stopped serving is not
+    /// available). `None` before anything was sent or skipped.
+    #[must_use]
+    pub fn api_success_rate(&self) -> Option<f64> {
+        let total = self.attempts + self.skipped;
+        (total > 0).then(|| self.api_served as f64 / total as f64)
+    }
+
+    /// The target layer's success rate, 0–1: of the attempts the API served, those the target
+    /// answered below 400. `None` until the API served one.
+    #[must_use]
+    pub fn target_success_rate(&self) -> Option<f64> {
+        (self.api_served > 0).then(|| self.succeeded as f64 / self.api_served as f64)
     }
 
     /// Counters back to zero; live state (in flight, pause, limits, balance) is kept.
@@ -742,6 +764,11 @@ mod tests {
 
         let omni = stats.provider("omniscrape").unwrap();
         assert_eq!((omni.attempts, omni.succeeded, omni.failed), (3, 1, 2));
+        // The two layers apart: the API served the 200 and the target's 404, not the 429; the
+        // target answered one of the two it was asked.
+        assert_eq!(omni.api_served, 2);
+        assert_eq!(omni.api_success_rate(), Some(2.0 / 3.0));
+        assert_eq!(omni.target_success_rate(), Some(0.5));
         assert_eq!(omni.api_status.get(200), 2);
         assert_eq!(omni.api_status.get(429), 1);
         assert_eq!(omni.target_status.get(404), 1);

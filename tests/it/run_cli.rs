@@ -152,7 +152,7 @@ async fn a_broken_threshold_exits_3() {
     std::fs::write(
         &config,
         format!(
-            "[thresholds]\nmin_success_rate = 0.9\n\n[providers.omniscrape]\nendpoint = \"{base}\"\napi_key_env = \"TEST_SCRAPE_KEY\"\n\n[[probes]]\nprovider = \"omniscrape\"\ntargets = [\"https://a.example/\"]\n"
+            "[thresholds]\nmin_success_rate = 0.9\nmin_api_success_rate = 0.9\n\n[providers.omniscrape]\nendpoint = \"{base}\"\napi_key_env = \"TEST_SCRAPE_KEY\"\n\n[providers.omniscrape.thresholds]\nmin_target_success_rate = 0.5\n\n[[probes]]\nprovider = \"omniscrape\"\ntargets = [\"https://a.example/\"]\n"
         ),
     )
     .unwrap();
@@ -161,7 +161,14 @@ async fn a_broken_threshold_exits_3() {
     let out = output(run).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("success rate"), "{stderr}");
+    assert!(stderr.contains("omniscrape: success rate 0.0%"), "{stderr}");
+    // The target's 404 is the target failing, not the API: the provider's own threshold on the
+    // target layer breaks, the API layer's holds.
+    assert!(
+        stderr.contains("omniscrape: target success rate 0.0% is below the minimum 50.0%"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("API success rate"), "{stderr}");
 }
 
 #[tokio::test]
@@ -256,6 +263,22 @@ async fn config_and_key_errors_exit_2_and_name_the_culprit() {
     let out = output(run).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("NOT_SET_ANYWHERE"));
+
+    // One spend limit for providers billing in dollars and in microcents means nothing.
+    std::fs::write(
+        &config,
+        "[thresholds]\nmax_spend = 5\n\n[[probes]]\nprovider = \"omniscrape\"\napi_key_env = \"TEST_SCRAPE_KEY\"\ntargets = [\"https://a.example/\"]\n\n[[probes]]\nprovider = \"alterlab\"\napi_key_env = \"TEST_SCRAPE_KEY\"\ntargets = [\"https://a.example/\"]\n",
+    )
+    .unwrap();
+    let mut run = command(dir.path());
+    run.args(["run", "--once", "--config"]).arg(&config);
+    let out = output(run).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("max_spend") && stderr.contains("different billing units"),
+        "{stderr}"
+    );
 
     let mut run = command(dir.path());
     run.args(["run", "--once", "--duration", "10m"]);

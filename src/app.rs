@@ -21,10 +21,26 @@ use crate::stats::{CodeStats, SessionStats};
 
 /// How long a notice stays in the footer.
 const NOTICE_SECONDS: i64 = 10;
-/// Probe rates `+` and `−` step through, per second.
-const RATE_LADDER: [f64; 12] = [
-    0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0,
+/// Probe rates `+` and `−` step through, per second: 1/min to 200/s.
+const RATE_LADDER: [f64; 14] = [
+    1.0 / 60.0,
+    2.0 / 60.0,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    20.0,
+    50.0,
+    100.0,
+    200.0,
 ];
+/// Seconds of history an unlimited provider's observed rate is read over, when `−` needs a
+/// value to step down from.
+const OBSERVED_RATE_SECONDS: usize = 60;
 
 /// The panes that take focus, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,15 +76,12 @@ impl Focus {
         Self::ORDER[next]
     }
 
-    /// Panes whose rows are providers: j/k pick the provider that `P` acts on.
+    /// Panes whose rows are providers, the selected one highlighted: j/k pick the provider
+    /// that `P` acts on. (Status codes sums all shown providers: it selects none.)
     fn lists_providers(self) -> bool {
         matches!(
             self,
-            Self::StatusCodes
-                | Self::RateLimits
-                | Self::Concurrency
-                | Self::Billing
-                | Self::Latency
+            Self::RateLimits | Self::Concurrency | Self::Billing | Self::Latency
         )
     }
 }
@@ -90,15 +103,37 @@ pub struct Notice {
 }
 
 /// What the engine said is in force for a provider.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProviderLive {
+    /// The client-side cap on requests (the config's `rate`, or what `+`/`−` set).
     pub rate: Option<Rate>,
+    /// What the probe schedule asks for (targets ÷ `every`; unlimited when probing back to
+    /// back); `None` when not known (`--once`, a replay).
+    pub schedule: Option<Rate>,
     pub concurrency: Option<u32>,
     /// Nothing is sent before this (Retry-After, rate-limit reset), and why.
     pub hold: Option<(DateTime<Utc>, String)>,
     /// The plan's monthly request quota, from the config.
     pub plan_quota: Option<u64>,
     pub usage_error: Option<String>,
+}
+
+impl ProviderLive {
+    /// What drives probing now: the schedule, capped by the rate.
+    #[must_use]
+    pub fn probe_rate(&self) -> Option<Rate> {
+        match (self.rate, self.schedule) {
+            (Some(cap), Some(schedule)) => Some(cap.slower(schedule)),
+            (one, other) => one.or(other),
+        }
+    }
+}
+
+/// A replayed log's playback, as the header shows it (a replay sends nothing, probes nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Playback {
+    pub paused: bool,
+    pub speed: &'static str,
 }
 
 /// Everything coming in.
@@ -143,18 +178,30 @@ pub enum Cmd {
         escalate: bool,
     },
     RetryAllFailed,
-    SetRate {
-        scope: Scope,
-        rate: Rate,
+    /// New probe rates, per provider (each stepped from its own).
+    SetRates(Vec<(String, Rate)>),
+    /// A replay's speed one step faster or slower.
+    ReplaySpeed {
+        faster: bool,
     },
 }
 
 impl Cmd {
-    /// The engine's command for this one; `None` for quitting (the loop shuts the engine down).
+    /// The engine's commands for this one; none for quitting (the loop shuts the engine down)
+    /// or a replay's speed.
     #[must_use]
-    pub fn into_engine_command(self) -> Option<EngineCommand> {
-        Some(match self {
-            Self::Quit => return None,
+    pub fn into_engine_commands(self) -> Vec<EngineCommand> {
+        vec![match self {
+            Self::Quit | Self::ReplaySpeed { .. } => return Vec::new(),
+            Self::SetRates(rates) => {
+                return rates
+                    .into_iter()
+                    .map(|(provider, rate)| EngineCommand::SetRate {
+                        scope: Scope::Provider(provider),
+                        rate,
+                    })
+                    .collect();
+            }
             Self::Pause(scope) => EngineCommand::Pause(scope),
             Self::Resume(scope) => EngineCommand::Resume(scope),
             Self::Retry {
@@ -165,8 +212,7 @@ impl Cmd {
                 escalate,
             },
             Self::RetryAllFailed => EngineCommand::RetryAllFailed,
-            Self::SetRate { scope, rate } => EngineCommand::SetRate { scope, rate },
-        })
+        }]
     }
 }
 
@@ -192,8 +238,8 @@ pub struct App {
     /// Show one provider only; `None` shows all.
     pub filter: Option<String>,
     pub overlay: Overlay,
-    /// The probe rate `+`/`−` adjust (what the engine last confirmed, or asked for).
-    pub rate: Rate,
+    /// Set when the screen shows a replayed log, not a live session.
+    pub playback: Option<Playback>,
     pub live: BTreeMap<String, ProviderLive>,
     pub notice: Option<Notice>,
     pub size: (u16, u16),
@@ -217,7 +263,7 @@ impl App {
             selection: Selection::default(),
             filter: None,
             overlay: Overlay::None,
-            rate: Rate::Unlimited,
+            playback: None,
             live: BTreeMap::new(),
             notice: None,
             size: (0, 0),
@@ -225,33 +271,14 @@ impl App {
         }
     }
 
-    /// Set what the config says about a provider: its plan quota and client-side limits.
-    pub fn configure_provider(
-        &mut self,
-        name: &str,
-        plan_quota: Option<u64>,
-        rate: Option<Rate>,
-        concurrency: Option<u32>,
-    ) {
-        let live = self.live_mut(name);
-        live.plan_quota = plan_quota;
-        live.rate = rate;
-        live.concurrency = concurrency;
-        if let Some(rate) = rate {
-            self.rate = rate;
-        }
+    /// Set what the config says about a provider: its plan quota, client-side limits and the
+    /// rate its probe schedule asks for.
+    pub fn configure_provider(&mut self, name: &str, configured: ProviderLive) {
+        *self.live_mut(name) = configured;
     }
 
     fn live_mut(&mut self, name: &str) -> &mut ProviderLive {
-        self.live
-            .entry(name.to_owned())
-            .or_insert_with(|| ProviderLive {
-                rate: None,
-                concurrency: None,
-                hold: None,
-                plan_quota: None,
-                usage_error: None,
-            })
+        self.live.entry(name.to_owned()).or_default()
     }
 
     /// The one transition. Pure: everything it knows comes in `msg`.
@@ -335,7 +362,6 @@ impl App {
                 live.concurrency = Some(concurrency);
                 if let Some(rate) = rate {
                     live.rate = Some(rate);
-                    self.rate = rate;
                 }
             }
             Fact::Paused {
@@ -456,7 +482,12 @@ impl App {
                 self.notify("retrying every failed retryable attempt (once each, unchanged)");
                 Some(Cmd::RetryAllFailed)
             }
-            Action::RateUp | Action::RateDown => Some(self.step_rate(action == Action::RateUp)),
+            Action::RateUp | Action::RateDown if self.playback.is_some() => {
+                Some(Cmd::ReplaySpeed {
+                    faster: action == Action::RateUp,
+                })
+            }
+            Action::RateUp | Action::RateDown => self.step_rates(action == Action::RateUp),
         }
     }
 
@@ -474,7 +505,9 @@ impl App {
 
     fn pause_selected_provider(&mut self) -> Option<Cmd> {
         let Some(name) = self.selected_provider() else {
-            self.notify("no provider selected");
+            self.warn(
+                "P: which provider? select its row (Tab to Rate limits, Concurrency, Billing, Latency or Recent attempts, then j/k) or show it alone (f)",
+            );
             return None;
         };
         let paused = self
@@ -531,27 +564,57 @@ impl App {
         policy::offered_escalation(profile, outcome, 0).map(|escalation| escalation.change)
     }
 
-    fn step_rate(&mut self, up: bool) -> Cmd {
-        let next = match (self.rate, up) {
-            (Rate::Unlimited, true) => Rate::Unlimited,
-            (Rate::Unlimited, false) => Rate::PerSecond(RATE_LADDER[RATE_LADDER.len() - 1]),
-            (Rate::PerSecond(current), true) => RATE_LADDER
-                .iter()
-                .find(|step| **step > current * 1.0001)
-                .map_or(Rate::Unlimited, |step| Rate::PerSecond(*step)),
-            (Rate::PerSecond(current), false) => RATE_LADDER
-                .iter()
-                .rev()
-                .find(|step| **step < current * 0.9999)
-                .map_or(Rate::PerSecond(RATE_LADDER[0]), |step| {
-                    Rate::PerSecond(*step)
-                }),
-        };
-        self.rate = next;
-        let scope = self.filter.clone().map_or(Scope::All, Scope::Provider);
-        let whom = self.filter.as_deref().unwrap_or("all providers");
-        self.notify(format!("probe rate {next} for {whom}"));
-        Cmd::SetRate { scope, rate: next }
+    /// `+`/`−`: each shown provider's probe rate one step from what drives it now; the engine
+    /// applies it at once (it replaces the schedule's `every` and caps every request).
+    fn step_rates(&mut self, up: bool) -> Option<Cmd> {
+        let now_second = self.now.timestamp();
+        let mut changes = Vec::new();
+        let mut said = Vec::new();
+        for provider in self.shown_providers() {
+            let live = self.live.get(&provider.name);
+            let current = live
+                .and_then(ProviderLive::probe_rate)
+                .unwrap_or(Rate::Unlimited);
+            let back_to_back = live.and_then(|live| live.schedule) == Some(Rate::Unlimited);
+            let seen = provider
+                .history
+                .summarize(now_second, OBSERVED_RATE_SECONDS)
+                .attempts;
+            // Exact as f64: counts far below 2^52.
+            let observed = seen as f64 / OBSERVED_RATE_SECONDS as f64;
+            let name = &provider.name;
+            match stepped_rate(current, up, observed, back_to_back) {
+                Some(next) => {
+                    said.push(format!("{name} {} → {}", current.short(), next.short()));
+                    changes.push((name.clone(), next));
+                }
+                None if up && current == Rate::Unlimited => {
+                    said.push(format!("{name} already unlimited"));
+                }
+                None if up => said.push(format!(
+                    "{name} stays {} (the top step; unlimited only for back-to-back probing, every = 0s)",
+                    current.short()
+                )),
+                None => said.push(format!("{name} stays {} (the lowest step)", current.short())),
+            }
+        }
+        for (name, rate) in &changes {
+            let live = self.live_mut(name);
+            live.rate = Some(*rate);
+            // The engine now probes at this rate instead of the schedule's `every`.
+            if live
+                .schedule
+                .is_some_and(|schedule| schedule != Rate::Unlimited)
+            {
+                live.schedule = Some(*rate);
+            }
+        }
+        if said.is_empty() {
+            self.notify("no provider to change");
+        } else {
+            self.notify(format!("probe rate: {}", said.join(", ")));
+        }
+        (!changes.is_empty()).then_some(Cmd::SetRates(changes))
     }
 
     fn cycle_filter(&mut self) {
@@ -679,6 +742,32 @@ impl App {
             .map(|(until, _)| *until)
             .filter(|until| *until > self.now);
         provider.rate_limit.next_allowed(self.now).max(hold)
+    }
+}
+
+/// One step of the rate ladder up or down from `current`; `None` when there is none. An
+/// unlimited rate steps down from what was `observed` (attempts a second), or from the top step;
+/// only a provider probing back to back (`back_to_back`) may go past the top step to unlimited:
+/// an interval schedule would otherwise send back to back.
+fn stepped_rate(current: Rate, up: bool, observed: f64, back_to_back: bool) -> Option<Rate> {
+    let current = match current {
+        Rate::Unlimited if up => return None,
+        Rate::Unlimited if observed > 0.0 => observed,
+        Rate::Unlimited => f64::INFINITY,
+        Rate::PerSecond(rate) => rate,
+    };
+    if up {
+        RATE_LADDER
+            .iter()
+            .find(|step| **step > current * 1.0001)
+            .map(|step| Rate::PerSecond(*step))
+            .or(back_to_back.then_some(Rate::Unlimited))
+    } else {
+        RATE_LADDER
+            .iter()
+            .rev()
+            .find(|step| **step < current * 0.9999)
+            .map(|step| Rate::PerSecond(*step))
     }
 }
 

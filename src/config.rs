@@ -414,6 +414,41 @@ impl EngineConfig {
     pub fn provider(&self, name: &str) -> Option<&ProviderSettings> {
         self.providers.iter().find(|provider| provider.name == name)
     }
+
+    /// What the probe schedule asks of `provider`: its targets ÷ their `every`, summed; unlimited
+    /// when one of its probes runs back to back (`every = 0s`); `None` for `--once` or a provider
+    /// without probes. Its `rate` caps this: the slower of the two drives probing.
+    #[must_use]
+    pub fn schedule_rate(&self, provider: &str) -> Option<Rate> {
+        if self.schedule == Schedule::Once {
+            return None;
+        }
+        let mut per_second = None;
+        for probe in self
+            .probes
+            .iter()
+            .filter(|probe| probe.provider == provider)
+        {
+            if probe.every.is_zero() {
+                return Some(Rate::Unlimited);
+            }
+            // Exact as f64: target counts far below 2^52.
+            let this = probe.targets.len() as f64 / probe.every.as_secs_f64();
+            per_second = Some(per_second.unwrap_or(0.0) + this);
+        }
+        per_second.map(Rate::PerSecond)
+    }
+
+    /// How many of `provider`'s targets are probed on an interval (not back to back): a probe
+    /// rate set from the keyboard is shared among them.
+    #[must_use]
+    pub fn interval_targets(&self, provider: &str) -> usize {
+        self.probes
+            .iter()
+            .filter(|probe| probe.provider == provider && !probe.every.is_zero())
+            .map(|probe| probe.targets.len())
+            .sum()
+    }
 }
 
 /// The environment variable a provider's key is read from when nothing names one.

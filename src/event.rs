@@ -276,6 +276,31 @@ impl Rate {
             Self::PerSecond(rate) => Duration::try_from_secs_f64(1.0 / rate).ok(),
         }
     }
+
+    /// The slower of two rates (unlimited is the fastest).
+    #[must_use]
+    pub fn slower(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Unlimited, rate) | (rate, Self::Unlimited) => rate,
+            (Self::PerSecond(a), Self::PerSecond(b)) => Self::PerSecond(a.min(b)),
+        }
+    }
+
+    /// For people: per minute below one a second (`2/min`), else per second (`2/s`, `0.5/s`
+    /// never shows), with at most two decimals. The log and the config keep [`fmt::Display`]'s
+    /// exact form.
+    #[must_use]
+    pub fn short(self) -> String {
+        let trim = |value: f64| {
+            let text = format!("{value:.2}");
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        };
+        match self {
+            Self::Unlimited => "unlimited".to_owned(),
+            Self::PerSecond(rate) if rate < 1.0 => format!("{}/min", trim(rate * 60.0)),
+            Self::PerSecond(rate) => format!("{}/s", trim(rate)),
+        }
+    }
 }
 
 impl fmt::Display for Rate {

@@ -19,7 +19,7 @@ use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::app::{App, Cmd, Msg};
+use crate::app::{App, Cmd, Msg, Playback};
 use crate::event::{EngineCommand, Event, Notice};
 use crate::eventlog::replay::{ReplayControl, ReplayItem};
 use crate::probe::EngineHandle;
@@ -74,18 +74,18 @@ impl Feed for LiveFeed {
     }
 
     fn command(&mut self, cmd: Cmd, app: &mut App) {
-        let Some(command) = cmd.into_engine_command() else {
-            return;
-        };
-        // Never await here: the engine may itself be waiting for us to take its events.
-        if let Err(error) = self.commands.try_send(command) {
-            let message = match error {
-                mpsc::error::TrySendError::Full(_) => "the engine is busy; press the key again",
-                mpsc::error::TrySendError::Closed(_) => "the engine has stopped",
-            };
-            app.update(Msg::Notice(Notice::CommandRejected {
-                message: message.to_owned(),
-            }));
+        for command in cmd.into_engine_commands() {
+            // Never await here: the engine may itself be waiting for us to take its events.
+            if let Err(error) = self.commands.try_send(command) {
+                let message = match error {
+                    mpsc::error::TrySendError::Full(_) => "the engine is busy; press the key again",
+                    mpsc::error::TrySendError::Closed(_) => "the engine has stopped",
+                };
+                app.update(Msg::Notice(Notice::CommandRejected {
+                    message: message.to_owned(),
+                }));
+                return;
+            }
         }
     }
 
@@ -106,6 +106,15 @@ impl ReplayFeed {
     #[must_use]
     pub fn new(items: mpsc::Receiver<ReplayItem>, control: ReplayControl) -> Self {
         Self { items, control }
+    }
+
+    /// The playback as the header shows it.
+    #[must_use]
+    pub fn playback(&self) -> Playback {
+        Playback {
+            paused: self.control.paused(),
+            speed: self.control.speed().label(),
+        }
     }
 }
 
@@ -147,15 +156,22 @@ impl Feed for ReplayFeed {
                 }
                 .to_owned()
             }
-            Cmd::SetRate { .. } => {
-                self.control.set_speed(self.control.speed().next());
+            Cmd::ReplaySpeed { faster } => {
+                let speed = self.control.speed();
+                self.control.set_speed(if faster {
+                    speed.faster()
+                } else {
+                    speed.slower()
+                });
                 format!("replay speed {}", self.control.speed().label())
             }
+            Cmd::SetRates(_) => return,
             Cmd::Retry { .. } | Cmd::RetryAllFailed => {
                 "a replay sends nothing: retries need a live session".to_owned()
             }
         };
         app.update(Msg::Note(note));
+        app.playback = Some(self.playback());
     }
 
     fn now(&self) -> Option<DateTime<Utc>> {
@@ -210,7 +226,9 @@ pub async fn run_replay(
     items: mpsc::Receiver<ReplayItem>,
     control: ReplayControl,
 ) -> anyhow::Result<()> {
-    on_terminal(&mut app, &mut ReplayFeed::new(items, control)).await
+    let mut feed = ReplayFeed::new(items, control);
+    app.playback = Some(feed.playback());
+    on_terminal(&mut app, &mut feed).await
 }
 
 /// [`run_loop`] on the real terminal, with the process's stop signals; the terminal is restored

@@ -4,7 +4,7 @@
 //! Screen layout (100×30 shown; at 200×60 the rows grow and panes show more rows and wider bars):
 //!
 //! ```text
-//! ┌ header: omniscope · session 00:15:00 · rate 1/s · filter all · running / PAUSED ───────────┐
+//! ┌ header: omniscope · session 00:15:00 · filter all · running / PAUSED / REPLAY 10x ─────────┐
 //! ┌ Status codes (API | target) ──────────────┐┌ Errors ───────────────────────────────────────┐
 //! │ API status  n  share  1m │ target  n  …    ││ code  provider  n  retry  refund               │
 //! │ …                        │                 ││ advice of the selected code                    │
@@ -116,7 +116,15 @@ fn render_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .filter(|p| p.paused.is_some())
         .map(|p| p.name.as_str())
         .collect();
-    let state = if !app.engine_running {
+    let state = if let Some(playback) = app.playback {
+        // A replay probes nothing: never "running", whatever the recorded providers did.
+        let text = if playback.paused {
+            " REPLAY paused ".to_owned()
+        } else {
+            format!(" REPLAY {} ", playback.speed)
+        };
+        Span::styled(text, theme::badge(theme::ACCENT))
+    } else if !app.engine_running {
         Span::styled(" engine stopped ", theme::badge(theme::BAD))
     } else if paused.is_empty() {
         Span::styled(" running ", theme::badge(theme::GOOD))
@@ -129,7 +137,6 @@ fn render_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let line = Line::from(vec![
         Span::styled(" omniscope ", Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!("· session {} ", clock(elapsed))),
-        Span::raw(format!("· rate {} ", app.rate)),
         Span::raw(format!(
             "· filter {} ",
             app.filter.as_deref().unwrap_or("all")
@@ -166,7 +173,27 @@ fn render_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
         (Action::ResetCounters, "reset"),
         (Action::Help, "help"),
     ];
+    // A replay sends nothing: only the keys that act on it are advertised.
+    let replay_keys = [
+        Action::Quit,
+        Action::PauseAll,
+        Action::FocusNext,
+        Action::Open,
+        Action::CycleFilter,
+        Action::RateUp,
+        Action::RateDown,
+        Action::Help,
+    ];
     for (action, label) in hints {
+        if app.playback.is_some() && !replay_keys.contains(&action) {
+            continue;
+        }
+        let label = match (app.playback.is_some(), action) {
+            (true, Action::PauseAll) => "pause replay",
+            (true, Action::RateUp) => "faster",
+            (true, Action::RateDown) => "slower",
+            _ => label,
+        };
         let keys = app.bindings.label(action);
         let key = keys.split('/').next().unwrap_or_default().to_owned();
         spans.push(Span::styled(

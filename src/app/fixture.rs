@@ -2,7 +2,7 @@
 
 pub use crate::fixture::*;
 
-use super::{App, Fact, KeyBindings, Rate};
+use super::{App, Fact, KeyBindings, ProviderLive, Rate};
 use crate::outcome::Origin;
 use crate::provider::{UsageReading, builtin_profiles};
 use crate::stats::SessionStats;
@@ -18,11 +18,22 @@ pub fn app() -> App {
     let mut app = App::new(stats, profiles, KeyBindings::default(), at(0));
     app.configure_provider(
         "omniscrape",
-        Some(10_000),
-        Some(Rate::PerSecond(1.0)),
-        Some(5),
+        ProviderLive {
+            rate: Some(Rate::PerSecond(1.0)),
+            schedule: Some(Rate::PerSecond(0.5)),
+            concurrency: Some(5),
+            plan_quota: Some(10_000),
+            ..ProviderLive::default()
+        },
     );
-    app.configure_provider("alterlab", None, Some(Rate::PerSecond(1.0)), Some(3));
+    app.configure_provider(
+        "alterlab",
+        ProviderLive {
+            rate: Some(Rate::PerSecond(1.0)),
+            concurrency: Some(3),
+            ..ProviderLive::default()
+        },
+    );
     for (index, outcome) in session_outcomes().into_iter().enumerate() {
         let second = (outcome.started_at - at(0)).num_seconds();
         app.update(super::Msg::Tick(at(second)));

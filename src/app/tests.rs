@@ -84,6 +84,24 @@ fn shift_p_acts_on_the_selected_provider() {
 }
 
 #[test]
+fn shift_p_never_guesses_a_provider() {
+    let mut app = fixture::app();
+    // Status codes sums every provider: no row there is a provider, so nothing is paused.
+    app.focus = Focus::StatusCodes;
+    assert_eq!(app.update(ch('P')), None);
+    let said = &app.notice.as_ref().unwrap().text;
+    assert!(said.contains("which provider"), "{said}");
+    // The filter names one: P acts on it and says so.
+    app.update(ch('f'));
+    app.update(ch('f'));
+    assert_eq!(
+        app.update(ch('P')),
+        Some(Cmd::Pause(Scope::Provider("alterlab".into())))
+    );
+    assert_eq!(app.notice.as_ref().unwrap().text, "pausing alterlab");
+}
+
+#[test]
 fn tab_cycles_focus_both_ways() {
     let mut app = fixture::app();
     assert_eq!(app.focus, Focus::Recent);
@@ -203,45 +221,109 @@ fn f_cycles_the_filter_through_every_provider_and_back() {
 }
 
 #[test]
-fn plus_and_minus_step_the_rate_for_the_filtered_scope() {
+fn plus_and_minus_step_each_provider_from_what_drives_it_now() {
     let mut app = fixture::app();
+    // omniscrape: its schedule (0.5/s) under its 1/s cap drives it; alterlab: its 1/s rate.
+    assert_eq!(
+        app.live["omniscrape"].probe_rate(),
+        Some(Rate::PerSecond(0.5))
+    );
     assert_eq!(
         app.update(ch('+')),
-        Some(Cmd::SetRate {
-            scope: Scope::All,
-            rate: Rate::PerSecond(2.0)
-        })
+        Some(Cmd::SetRates(vec![
+            ("omniscrape".into(), Rate::PerSecond(1.0)),
+            ("alterlab".into(), Rate::PerSecond(2.0)),
+        ]))
     );
+    // Shown at once, per provider: the new rate replaces the schedule, it does not only cap it.
+    assert_eq!(
+        app.live["omniscrape"].probe_rate(),
+        Some(Rate::PerSecond(1.0))
+    );
+    let said = &app.notice.as_ref().unwrap().text;
+    assert!(said.contains("omniscrape 30/min → 1/s"), "{said}");
+    assert!(said.contains("alterlab 1/s → 2/s"), "{said}");
     app.update(ch('f'));
     assert_eq!(
         app.update(ch('-')),
-        Some(Cmd::SetRate {
-            scope: Scope::Provider("omniscrape".into()),
-            rate: Rate::PerSecond(1.0)
-        })
+        Some(Cmd::SetRates(vec![(
+            "omniscrape".into(),
+            Rate::PerSecond(0.5)
+        )])),
+        "the filter's provider only"
     );
-    app.rate = Rate::PerSecond(200.0);
-    assert!(matches!(
-        app.update(ch('+')),
-        Some(Cmd::SetRate {
-            rate: Rate::Unlimited,
-            ..
-        })
-    ));
-    assert!(matches!(
-        app.update(ch('+')),
-        Some(Cmd::SetRate {
-            rate: Rate::Unlimited,
-            ..
-        })
-    ));
-    app.rate = Rate::PerSecond(0.05);
+    assert_eq!(
+        app.live["alterlab"].probe_rate(),
+        Some(Rate::PerSecond(2.0))
+    );
+}
+
+#[test]
+fn unlimited_and_the_ends_of_the_ladder_stay_sane() {
+    let mut app = fixture::app();
+    app.update(ch('f'));
+    // Probing back to back without a cap: `+` changes nothing, `−` steps down from the rate
+    // seen in the last minute (the fixture's few attempts: at most 0.1/s), not from a guess.
+    let omniscrape = app.live.get_mut("omniscrape").unwrap();
+    omniscrape.rate = Some(Rate::Unlimited);
+    omniscrape.schedule = Some(Rate::Unlimited);
+    assert_eq!(app.update(ch('+')), None);
+    assert!(
+        app.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("already unlimited")
+    );
     assert_eq!(
         app.update(ch('-')),
-        Some(Cmd::SetRate {
-            scope: Scope::Provider("omniscrape".into()),
-            rate: Rate::PerSecond(0.05)
-        })
+        Some(Cmd::SetRates(vec![(
+            "omniscrape".into(),
+            Rate::PerSecond(0.05)
+        )]))
+    );
+    // Back to back, the top step goes on to unlimited; an interval schedule stays at the top.
+    app.live.get_mut("omniscrape").unwrap().rate = Some(Rate::PerSecond(200.0));
+    assert_eq!(
+        app.update(ch('+')),
+        Some(Cmd::SetRates(vec![("omniscrape".into(), Rate::Unlimited)]))
+    );
+    let omniscrape = app.live.get_mut("omniscrape").unwrap();
+    omniscrape.rate = Some(Rate::PerSecond(200.0));
+    omniscrape.schedule = Some(Rate::PerSecond(200.0));
+    assert_eq!(app.update(ch('+')), None);
+    assert!(app.notice.as_ref().unwrap().text.contains("top step"));
+    let omniscrape = app.live.get_mut("omniscrape").unwrap();
+    omniscrape.rate = Some(Rate::PerSecond(1.0 / 60.0));
+    assert_eq!(app.update(ch('-')), None);
+    assert!(app.notice.as_ref().unwrap().text.contains("lowest step"));
+    // Down from unlimited starts from the rate actually seen, or the top step when none was.
+    assert_eq!(
+        stepped_rate(Rate::Unlimited, false, 3.2, true),
+        Some(Rate::PerSecond(2.0))
+    );
+    assert_eq!(
+        stepped_rate(Rate::Unlimited, false, 0.0, true),
+        Some(Rate::PerSecond(200.0))
+    );
+}
+
+#[test]
+fn in_a_replay_plus_and_minus_change_its_speed_and_probe_nothing() {
+    let mut app = fixture::app();
+    app.playback = Some(Playback {
+        paused: false,
+        speed: "1x",
+    });
+    assert_eq!(app.update(ch('+')), Some(Cmd::ReplaySpeed { faster: true }));
+    assert_eq!(
+        app.update(ch('-')),
+        Some(Cmd::ReplaySpeed { faster: false })
+    );
+    assert!(
+        Cmd::ReplaySpeed { faster: true }
+            .into_engine_commands()
+            .is_empty()
     );
 }
 
@@ -290,7 +372,7 @@ fn engine_events_set_limits_holds_and_rejections() {
         rate: Some(Rate::PerSecond(0.5)),
         at: now(),
     }));
-    assert_eq!(app.rate, Rate::PerSecond(0.5));
+    assert_eq!(app.live["alterlab"].rate, Some(Rate::PerSecond(0.5)));
     assert_eq!(app.live["alterlab"].concurrency, Some(7));
     let until = now() + TimeDelta::seconds(90);
     app.update(Msg::Notice(LiveNotice::Hold {
@@ -320,21 +402,38 @@ fn unbound_keys_do_nothing() {
 
 #[test]
 fn commands_map_onto_the_engine_and_quit_stays_local() {
-    assert_eq!(Cmd::Quit.into_engine_command(), None);
+    assert_eq!(Cmd::Quit.into_engine_commands(), []);
     assert_eq!(
         Cmd::Retry {
             attempt_id: 4,
             escalate: true
         }
-        .into_engine_command(),
-        Some(EngineCommand::Retry {
+        .into_engine_commands(),
+        [EngineCommand::Retry {
             attempt_id: 4,
             escalate: true
-        })
+        }]
     );
     assert_eq!(
-        Cmd::Pause(Scope::All).into_engine_command(),
-        Some(EngineCommand::Pause(Scope::All))
+        Cmd::Pause(Scope::All).into_engine_commands(),
+        [EngineCommand::Pause(Scope::All)]
+    );
+    assert_eq!(
+        Cmd::SetRates(vec![
+            ("omniscrape".into(), Rate::PerSecond(1.0)),
+            ("alterlab".into(), Rate::Unlimited),
+        ])
+        .into_engine_commands(),
+        [
+            EngineCommand::SetRate {
+                scope: Scope::Provider("omniscrape".into()),
+                rate: Rate::PerSecond(1.0)
+            },
+            EngineCommand::SetRate {
+                scope: Scope::Provider("alterlab".into()),
+                rate: Rate::Unlimited
+            }
+        ]
     );
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::app::{App, KeyBindings};
+use crate::app::{App, KeyBindings, ProviderLive};
 use crate::cli::{DemoArgs, OutputArgs, RunArgs};
 use crate::cmd::CliError;
 use crate::config::{self, EngineConfig, Overrides};
@@ -108,9 +108,13 @@ async fn dashboard(
     for settings in &engine.providers {
         app.configure_provider(
             &settings.name,
-            settings.plan_quota,
-            Some(settings.rate),
-            Some(settings.concurrency),
+            ProviderLive {
+                rate: Some(settings.rate),
+                schedule: engine.schedule_rate(&settings.name),
+                concurrency: Some(settings.concurrency),
+                plan_quota: settings.plan_quota,
+                ..ProviderLive::default()
+            },
         );
     }
     let (events_tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);

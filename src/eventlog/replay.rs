@@ -59,6 +59,24 @@ impl Speed {
         }
     }
 
+    /// One step faster (`+` in a replay); the fastest stays.
+    #[must_use]
+    pub fn faster(self) -> Self {
+        match self {
+            Self::RealTime => Self::Times10,
+            Self::Times10 | Self::Max => Self::Max,
+        }
+    }
+
+    /// One step slower (`−` in a replay); real time stays.
+    #[must_use]
+    pub fn slower(self) -> Self {
+        match self {
+            Self::Max => Self::Times10,
+            Self::Times10 | Self::RealTime => Self::RealTime,
+        }
+    }
+
     /// Real time to wait for `log_time` of the recording.
     #[must_use]
     pub fn scale(self, log_time: Duration) -> Duration {

@@ -18,7 +18,7 @@ use super::http::{self, Received, RequestTemplate};
 use super::limits::{Gate, GatePass, Pacer};
 use crate::clock::Clock;
 use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
-use crate::event::{EngineCommand, Event, Fact, Notice, Scope};
+use crate::event::{EngineCommand, Event, Fact, Notice, Rate, Scope};
 use crate::outcome::{
     AttemptId, Fault, JobRef, Origin, Outcome, RequestOptions, Retryable, Transport,
 };
@@ -117,6 +117,7 @@ impl Engine {
                     &client,
                     settings.clone(),
                     profile.clone(),
+                    config.interval_targets(&settings.name),
                 )),
             );
         }
@@ -214,6 +215,11 @@ struct ProviderRuntime {
     profile: Profile,
     gate: Arc<Gate>,
     pacer: Pacer,
+    /// The probe rate set from the keyboard, which replaces the schedule's `every` (shared among
+    /// the provider's interval targets); `None` keeps the config's schedule.
+    drive: watch::Sender<Option<Rate>>,
+    /// The provider's targets probed on an interval, among which a driven rate is shared.
+    interval_targets: usize,
     hold_until: Mutex<Option<Instant>>,
     paused: watch::Sender<Option<String>>,
     /// Requests actually sent and not yet answered. The gate also counts probes waiting for the
@@ -227,7 +233,12 @@ struct ProviderRuntime {
 }
 
 impl ProviderRuntime {
-    fn new(client: &Client, settings: ProviderSettings, profile: Profile) -> Self {
+    fn new(
+        client: &Client,
+        settings: ProviderSettings,
+        profile: Profile,
+        interval_targets: usize,
+    ) -> Self {
         let template = |path: &str| {
             RequestTemplate::new(
                 client,
@@ -246,6 +257,8 @@ impl ProviderRuntime {
             key_forms: KeyForms::new(settings.key.expose_secret()),
             gate: Gate::new(settings.concurrency),
             pacer: Pacer::new(settings.rate.interval()),
+            drive: watch::channel(None).0,
+            interval_targets,
             hold_until: Mutex::new(None),
             paused: watch::channel(None).0,
             sending: AtomicU32::new(0),
@@ -256,6 +269,20 @@ impl ProviderRuntime {
 
     fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// Time between two probes of one interval target: the schedule's `every`, or the driven
+    /// rate shared among the provider's interval targets.
+    fn probe_period(&self, every: Duration) -> Duration {
+        match *self.drive.borrow() {
+            None => every,
+            Some(Rate::Unlimited) => Duration::ZERO,
+            Some(Rate::PerSecond(rate)) => {
+                // Exact as f64: target counts far below 2^52.
+                Duration::try_from_secs_f64(self.interval_targets.max(1) as f64 / rate)
+                    .unwrap_or(every)
+            }
+        }
     }
 
     fn paused(&self) -> Option<String> {
@@ -461,21 +488,33 @@ async fn once_dispatcher(shared: Arc<Shared>, provider: Arc<ProviderRuntime>, pr
     while chains.join_next().await.is_some() {}
 }
 
-/// One target, every `probe.every`, until cancelled. A chain that overruns its interval delays the
-/// next one instead of overlapping it.
+/// One target, every `probe.every` (or at the rate the keys set, which applies at once: the next
+/// probe comes one new period after the last), until cancelled. A chain that overruns its period
+/// delays the next one instead of overlapping it.
 async fn interval_worker(
     shared: Arc<Shared>,
     provider: Arc<ProviderRuntime>,
     probe: ProbeSpec,
     target: String,
 ) {
-    let mut ticks = tokio::time::interval(probe.every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drive = provider.drive.subscribe();
+    let mut next = Instant::now();
+    let mut last_start: Option<Instant> = None;
     loop {
         tokio::select! {
             () = shared.cancel.cancelled() => return,
-            _ = ticks.tick() => {}
+            () = tokio::time::sleep_until(next) => {}
+            Ok(()) = drive.changed() => {
+                drive.borrow_and_update();
+                let period = provider.probe_period(probe.every);
+                next = last_start.map_or_else(Instant::now, |start| {
+                    (start + period).max(Instant::now())
+                });
+                continue;
+            }
         }
+        let started = Instant::now();
+        last_start = Some(started);
         run_chain(
             Arc::clone(&shared),
             Arc::clone(&provider),
@@ -485,6 +524,7 @@ async fn interval_worker(
             None,
         )
         .await;
+        next = (started + provider.probe_period(probe.every)).max(Instant::now());
     }
 }
 
@@ -1169,7 +1209,9 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
         }
         EngineCommand::SetRate { scope, rate } => {
             for provider in in_scope(&scope) {
+                // The rate both drives the interval probes and caps every request.
                 provider.pacer.set_interval(rate.interval());
+                provider.drive.send_replace(Some(rate));
                 shared
                     .emit(Fact::Limits {
                         provider: provider.name().to_owned(),
@@ -1183,11 +1225,12 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
         EngineCommand::SetConcurrency { scope, limit } => {
             for provider in in_scope(&scope) {
                 provider.gate.set_limit(limit);
+                let rate = provider.drive.borrow().unwrap_or(provider.settings.rate);
                 shared
                     .emit(Fact::Limits {
                         provider: provider.name().to_owned(),
                         concurrency: provider.gate.limit(),
-                        rate: Some(provider.settings.rate),
+                        rate: Some(rate),
                         at: shared.clock.now(),
                     })
                     .await;

@@ -62,15 +62,32 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         } else {
             Style::new().fg(theme::GOOD)
         };
-        let timing = Line::from(vec![
+        let mut timing = Line::from(vec![
             Span::raw(format!("  reset {} · ", countdown(rate.reset_at, app.now))),
             Span::styled(format!("next {}", countdown(next, app.now)), next_style),
         ]);
-        let pressure = Line::from(format!(
+        let mut pressure = Line::from(format!(
             "  Retry-After {} · 429s {}",
             retry_after.map_or_else(|| "—".to_owned(), |at| countdown(Some(at), app.now)),
             rate.throttled
         ));
+        // What drives this provider's probing (its schedule, capped by its rate; `+`/`−`), on
+        // the first line with room for it whole: never cut.
+        if let Some(probing) = app
+            .live
+            .get(&provider.name)
+            .and_then(crate::app::ProviderLive::probe_rate)
+            .map(|rate| format!(" · probe {}", rate.short()))
+        {
+            let room = |line: &Line<'_>| {
+                line.width() + probing.chars().count() <= usize::from(inner.width)
+            };
+            if room(&pressure) {
+                pressure.push_span(Span::raw(probing));
+            } else if room(&timing) {
+                timing.push_span(Span::raw(probing));
+            }
+        }
         let three_lines = inner.height >= 6 && y + 3 <= bottom;
         if three_lines {
             frame.render_widget(

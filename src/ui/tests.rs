@@ -137,6 +137,33 @@ fn help_lists_every_action() {
 }
 
 #[test]
+fn a_replay_does_not_look_live() {
+    let mut app = fixture::app();
+    app.playback = Some(crate::app::Playback {
+        paused: false,
+        speed: "10x",
+    });
+    let text = screen(160, 30, &app);
+    let header = text.lines().next().unwrap();
+    assert!(header.contains("REPLAY 10x"), "{header}");
+    assert!(!header.contains("running"), "{header}");
+    let footer = text.lines().last().unwrap();
+    assert!(
+        footer.contains("faster") && footer.contains("pause replay"),
+        "{footer}"
+    );
+    for live_only in ["retry", "escalate", "pause provider", "rate+", "reset"] {
+        assert!(!footer.contains(live_only), "{live_only}: {footer}");
+    }
+    app.playback = Some(crate::app::Playback {
+        paused: true,
+        speed: "10x",
+    });
+    let text = screen(160, 30, &app);
+    assert!(text.lines().next().unwrap().contains("REPLAY paused"));
+}
+
+#[test]
 fn header_shows_pause() {
     let mut app = fixture::app();
     app.update(Msg::Fact(crate::app::Fact::Paused {

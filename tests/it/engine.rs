@@ -607,6 +607,57 @@ async fn the_client_side_rate_spaces_requests() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_probe_rate_from_the_keys_drives_probing_at_once() {
+    // Probing every hour; the user asks for 2/s: the next probes come within the second, not
+    // after the hour (nor after a cap that only limits what the schedule sends).
+    let server = Server::new();
+    server.default_reply("/v1/scrape", omni_ok(200));
+    let base = server.start().await;
+    let config = engine_config(
+        "[run]\nevery = \"1h\"\n",
+        "omniscrape",
+        &base,
+        &["https://a.example/"],
+        false,
+    );
+    let (tx, mut rx) = mpsc::channel(64);
+    let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
+    let mut starts = Vec::new();
+    let mut limits = None;
+    let collect = async {
+        while starts.len() < 4 {
+            match rx.recv().await {
+                Some(Event::Fact(Fact::Attempt { outcome, .. })) => {
+                    starts.push(outcome.started_at);
+                    if starts.len() == 1 {
+                        handle
+                            .send(EngineCommand::SetRate {
+                                scope: Scope::Provider("omniscrape".into()),
+                                rate: omniscope::event::Rate::PerSecond(2.0),
+                            })
+                            .await;
+                    }
+                }
+                Some(Event::Fact(Fact::Limits { rate, .. })) => limits = rate,
+                Some(_) => {}
+                None => panic!("ended early"),
+            }
+        }
+    };
+    // Paused time jumps to the next timer: without the change, that is this timeout, not a probe.
+    tokio::time::timeout(Duration::from_secs(60), collect)
+        .await
+        .expect("the new rate drives probing within a minute, not the hour");
+    assert_eq!(limits, Some(omniscope::event::Rate::PerSecond(2.0)));
+    for pair in starts[1..].windows(2) {
+        assert!(pair[1] - pair[0] >= chrono::TimeDelta::milliseconds(500));
+    }
+    handle.shutdown();
+    while rx.recv().await.is_some() {}
+    handle.join().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_duration_ends_a_repeating_run() {
     let server = Server::new();
     server.default_reply("/v1/scrape", omni_ok(200));

@@ -110,7 +110,11 @@ pub struct ProviderLive {
     /// What the probe schedule asks for (targets ÷ `every`; unlimited when probing back to
     /// back); `None` when not known (`--once`, a replay).
     pub schedule: Option<Rate>,
+    /// The in-flight limit in force (the engine adapts it to the provider's figure and to
+    /// concurrency refusals).
     pub concurrency: Option<u32>,
+    /// The user's in-flight limit: the config's `concurrency`, or what `[`/`]` set.
+    pub configured_concurrency: Option<u32>,
     /// Nothing is sent before this (Retry-After, rate-limit reset), and why.
     pub hold: Option<(DateTime<Utc>, String)>,
     /// The plan's monthly request quota, from the config.
@@ -180,6 +184,8 @@ pub enum Cmd {
     RetryAllFailed,
     /// New probe rates, per provider (each stepped from its own).
     SetRates(Vec<(String, Rate)>),
+    /// New in-flight limits chosen by the user, per provider.
+    SetConcurrency(Vec<(String, u32)>),
     /// A replay's speed one step faster or slower.
     ReplaySpeed {
         faster: bool,
@@ -193,6 +199,15 @@ impl Cmd {
     pub fn into_engine_commands(self) -> Vec<EngineCommand> {
         vec![match self {
             Self::Quit | Self::ReplaySpeed { .. } => return Vec::new(),
+            Self::SetConcurrency(limits) => {
+                return limits
+                    .into_iter()
+                    .map(|(provider, limit)| EngineCommand::SetConcurrency {
+                        scope: Scope::Provider(provider),
+                        limit,
+                    })
+                    .collect();
+            }
             Self::SetRates(rates) => {
                 return rates
                     .into_iter()
@@ -488,6 +503,13 @@ impl App {
                 })
             }
             Action::RateUp | Action::RateDown => self.step_rates(action == Action::RateUp),
+            Action::ConcurrencyUp | Action::ConcurrencyDown if self.playback.is_some() => {
+                self.notify("a replay sends nothing: concurrency needs a live session");
+                None
+            }
+            Action::ConcurrencyUp | Action::ConcurrencyDown => {
+                self.step_concurrency(action == Action::ConcurrencyUp)
+            }
         }
     }
 
@@ -615,6 +637,41 @@ impl App {
             self.notify(format!("probe rate: {}", said.join(", ")));
         }
         (!changes.is_empty()).then_some(Cmd::SetRates(changes))
+    }
+
+    /// `]`/`[`: each shown provider's in-flight limit one up or down from the user's (the
+    /// engine still keeps it under the provider's figure and backs off on refusals).
+    fn step_concurrency(&mut self, up: bool) -> Option<Cmd> {
+        let names: Vec<String> = self.shown_providers().map(|p| p.name.clone()).collect();
+        let mut changes = Vec::new();
+        let mut said = Vec::new();
+        for name in names {
+            let live = self.live_mut(&name);
+            let current = live
+                .configured_concurrency
+                .or(live.concurrency)
+                .unwrap_or(1);
+            let next = if up {
+                current
+                    .saturating_add(1)
+                    .min(crate::config::MAX_CONCURRENCY)
+            } else {
+                current.saturating_sub(1).max(1)
+            };
+            if next == current {
+                said.push(format!("{name} stays at {current} in flight"));
+                continue;
+            }
+            live.configured_concurrency = Some(next);
+            said.push(format!("{name} {current} → {next} in flight"));
+            changes.push((name, next));
+        }
+        if said.is_empty() {
+            self.notify("no provider to change");
+        } else {
+            self.notify(format!("concurrency: {}", said.join(", ")));
+        }
+        (!changes.is_empty()).then_some(Cmd::SetConcurrency(changes))
     }
 
     fn cycle_filter(&mut self) {

@@ -9,6 +9,10 @@ use chrono::{DateTime, Utc};
 // The audit is computed where an outcome is classified (the provider layer, below this one);
 // named here too, where the decisions that read it live.
 pub use crate::outcome::refund_audit;
+mod in_flight;
+
+pub use in_flight::InFlightLimit;
+
 use crate::outcome::{Outcome, RequestOptions, Retryable, Transport};
 use crate::provider::{EscalationStep, MAX_WAIT, Profile};
 

@@ -130,6 +130,8 @@ pub struct ConcurrencyState {
     pub max_in_flight: u32,
     /// The plan's limit: from the provider's headers when it sends them, else from the config.
     pub limit: Option<u32>,
+    /// The provider's own figure (`X-Concurrency-Limit`), when it sent one.
+    pub advertised: Option<u32>,
     /// What the provider last said it counts in flight (`X-Concurrency-Current`).
     pub provider_current: Option<u32>,
     /// 429s that named the concurrency limit.
@@ -250,6 +252,7 @@ impl ProviderStats {
         let concurrency = &mut self.concurrency;
         if let Some(limit) = outcome.concurrency.limit {
             concurrency.limit = Some(limit);
+            concurrency.advertised = Some(limit);
         }
         if let Some(current) = outcome.concurrency.current {
             concurrency.provider_current = Some(current);

@@ -165,7 +165,7 @@ impl Feed for ReplayFeed {
                 });
                 format!("replay speed {}", self.control.speed().label())
             }
-            Cmd::SetRates(_) => return,
+            Cmd::SetRates(_) | Cmd::SetConcurrency(_) => return,
             Cmd::Retry { .. } | Cmd::RetryAllFailed => {
                 "a replay sends nothing: retries need a live session".to_owned()
             }

@@ -22,6 +22,7 @@ pub fn app() -> App {
             rate: Some(Rate::PerSecond(1.0)),
             schedule: Some(Rate::PerSecond(0.5)),
             concurrency: Some(5),
+            configured_concurrency: Some(5),
             plan_quota: Some(10_000),
             ..ProviderLive::default()
         },

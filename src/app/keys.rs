@@ -47,6 +47,8 @@ pub enum Action {
     CycleFilter,
     RateUp,
     RateDown,
+    ConcurrencyUp,
+    ConcurrencyDown,
     ResetCounters,
     Help,
 }
@@ -82,8 +84,10 @@ impl Action {
             Self::Open => "open the selected attempt's detail",
             Self::Close => "close the detail or this help",
             Self::CycleFilter => "cycle the provider filter",
-            Self::RateUp => "raise the probe rate",
-            Self::RateDown => "lower the probe rate",
+            Self::RateUp => "raise the probe rate (a replay: play faster)",
+            Self::RateDown => "lower the probe rate (a replay: play slower)",
+            Self::ConcurrencyUp => "allow one more request in flight",
+            Self::ConcurrencyDown => "allow one request fewer in flight",
             Self::ResetCounters => "reset the counters",
             Self::Help => "show / hide this help",
         }
@@ -310,6 +314,8 @@ impl Default for KeyBindings {
                     Action::CycleFilter => &["f"],
                     Action::RateUp => &["+", "="],
                     Action::RateDown => &["-", "_"],
+                    Action::ConcurrencyUp => &["]"],
+                    Action::ConcurrencyDown => &["["],
                     Action::ResetCounters => &["c"],
                     Action::Help => &["?"],
                 };
@@ -436,6 +442,8 @@ mod tests {
                 "cycle_filter",
                 "rate_up",
                 "rate_down",
+                "concurrency_up",
+                "concurrency_down",
                 "reset_counters",
                 "help",
             ]

@@ -309,6 +309,33 @@ fn unlimited_and_the_ends_of_the_ladder_stay_sane() {
 }
 
 #[test]
+fn brackets_step_the_user_s_in_flight_limit_per_provider() {
+    let mut app = fixture::app();
+    // omniscrape: set 5; alterlab: none set, 3 in force.
+    assert_eq!(
+        app.update(ch(']')),
+        Some(Cmd::SetConcurrency(vec![
+            ("omniscrape".into(), 6),
+            ("alterlab".into(), 4),
+        ]))
+    );
+    app.update(ch('f'));
+    for _ in 0..5 {
+        app.update(ch('['));
+    }
+    assert_eq!(app.live["omniscrape"].configured_concurrency, Some(1));
+    assert_eq!(app.update(ch('[')), None, "never below one");
+    assert!(app.notice.as_ref().unwrap().text.contains("stays at 1"));
+    assert_eq!(
+        Cmd::SetConcurrency(vec![("alterlab".into(), 2)]).into_engine_commands(),
+        [EngineCommand::SetConcurrency {
+            scope: Scope::Provider("alterlab".into()),
+            limit: 2
+        }]
+    );
+}
+
+#[test]
 fn in_a_replay_plus_and_minus_change_its_speed_and_probe_nothing() {
     let mut app = fixture::app();
     app.playback = Some(Playback {

@@ -112,6 +112,7 @@ async fn dashboard(
                 rate: Some(settings.rate),
                 schedule: engine.schedule_rate(&settings.name),
                 concurrency: Some(settings.concurrency),
+                configured_concurrency: Some(settings.concurrency),
                 plan_quota: settings.plan_quota,
                 ..ProviderLive::default()
             },

@@ -20,9 +20,9 @@ use crate::clock::Clock;
 use crate::config::{EngineConfig, ProbeSpec, ProviderSettings, Schedule};
 use crate::event::{EngineCommand, Event, Fact, Notice, Rate, Scope};
 use crate::outcome::{
-    AttemptId, Fault, JobRef, Origin, Outcome, RequestOptions, Retryable, Transport,
+    AttemptId, Fault, JobRef, LimitKind, Origin, Outcome, RequestOptions, Retryable, Transport,
 };
-use crate::policy::{self, Decision, RetryPolicy, RetryState};
+use crate::policy::{self, Decision, InFlightLimit, RetryPolicy, RetryState};
 use crate::provider::{self, AttemptMeta, Exchange, JobPoll, Profile, Profiles};
 use crate::redact::KeyForms;
 
@@ -214,6 +214,8 @@ struct ProviderRuntime {
     settings: ProviderSettings,
     profile: Profile,
     gate: Arc<Gate>,
+    /// What the gate lets through: adapted to the provider's advertised limit and refusals.
+    in_flight_limit: Mutex<InFlightLimit>,
     pacer: Pacer,
     /// The probe rate set from the keyboard, which replaces the schedule's `every` (shared among
     /// the provider's interval targets); `None` keeps the config's schedule.
@@ -256,6 +258,7 @@ impl ProviderRuntime {
             submit_request,
             key_forms: KeyForms::new(settings.key.expose_secret()),
             gate: Gate::new(settings.concurrency),
+            in_flight_limit: Mutex::new(InFlightLimit::new(settings.concurrency)),
             pacer: Pacer::new(settings.rate.interval()),
             drive: watch::channel(None).0,
             interval_targets,
@@ -269,6 +272,46 @@ impl ProviderRuntime {
 
     fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    fn limit(&self) -> std::sync::MutexGuard<'_, InFlightLimit> {
+        self.in_flight_limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adapt the in-flight limit to what an answer said (the provider's figure, a concurrency
+    /// refusal); the new limit when it changed, applied to the gate.
+    fn adapt_in_flight(&self, outcome: &Outcome) -> Option<u32> {
+        // No answer (a transport failure) says nothing about the plan's concurrency.
+        outcome.api_status?;
+        let mut limit = self.limit();
+        let before = limit.in_force();
+        if let Some(advertised) = outcome.concurrency.limit {
+            limit.advertise(advertised);
+        }
+        if outcome.class.limit == Some(LimitKind::Concurrency) {
+            limit.on_refused();
+        } else {
+            limit.on_answered();
+        }
+        let after = limit.in_force();
+        drop(limit);
+        (after != before).then(|| {
+            self.gate.set_limit(after);
+            after
+        })
+    }
+
+    /// The user set a new limit (keys): it applies at once, under the provider's figure.
+    fn configure_in_flight(&self, configured: u32) {
+        let mut limit = self.limit();
+        limit.configure(configured);
+        self.gate.set_limit(limit.in_force());
+    }
+
+    fn rate_in_force(&self) -> Rate {
+        self.drive.borrow().unwrap_or(self.settings.rate)
     }
 
     /// Time between two probes of one interval target: the schedule's `every`, or the driven
@@ -879,6 +922,7 @@ async fn report(shared: &Shared, provider: &ProviderRuntime, finished: Finished)
         paused_now,
         hold,
     } = finished;
+    let adapted = provider.adapt_in_flight(&outcome);
     shared
         .emit(Fact::Attempt {
             at: shared.clock.now(),
@@ -886,6 +930,16 @@ async fn report(shared: &Shared, provider: &ProviderRuntime, finished: Finished)
             in_flight: Some(in_flight),
         })
         .await;
+    if let Some(concurrency) = adapted {
+        shared
+            .emit(Fact::Limits {
+                provider: provider.name().to_owned(),
+                concurrency,
+                rate: Some(provider.rate_in_force()),
+                at: shared.clock.now(),
+            })
+            .await;
+    }
     if let Some(reason) = paused_now {
         shared
             .emit(Fact::Paused {
@@ -1224,8 +1278,8 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
         }
         EngineCommand::SetConcurrency { scope, limit } => {
             for provider in in_scope(&scope) {
-                provider.gate.set_limit(limit);
-                let rate = provider.drive.borrow().unwrap_or(provider.settings.rate);
+                provider.configure_in_flight(limit);
+                let rate = provider.rate_in_force();
                 shared
                     .emit(Fact::Limits {
                         provider: provider.name().to_owned(),

@@ -1,4 +1,6 @@
-//! Concurrency: in flight now vs the limit (gauge), a sparkline of in-flight over time, limit hits.
+//! Concurrency: in flight now vs the limit in force (gauge), the user's limit (`set`, the config's
+//! `concurrency` or `[`/`]`) and the provider's own figure (`plan`, from its headers) apart, limit
+//! hits, and a sparkline of in-flight over time.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -23,7 +25,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             break;
         }
         let state = &provider.concurrency;
-        let limit = state.limit_or(app.live.get(&provider.name).and_then(|l| l.concurrency));
+        let live = app.live.get(&provider.name);
+        // In force: what the engine applies (adapted to the plan and to refusals).
+        let limit = live.and_then(|live| live.concurrency).or(state.limit);
+        let configured = live.and_then(|live| live.configured_concurrency);
         let selected = app.focus == Focus::Concurrency && index == app.selection.provider;
         let name_style = if selected {
             Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
@@ -48,7 +53,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 .unfilled_style(dim()),
             Rect::new(inner.x, y, inner.width, 1),
         );
-        let text = format!("max {} · hits {} ", state.max_in_flight, state.limit_hits);
+        let text = format!(
+            "{}plan {} · hits {} ",
+            configured.map_or_else(String::new, |set| format!("set {set} · ")),
+            state
+                .advertised
+                .map_or_else(|| "?".to_owned(), |plan| plan.to_string()),
+            state.limit_hits
+        );
         let text_width = u16::try_from(text.chars().count()).unwrap_or(u16::MAX);
         let row = Rect::new(inner.x, y + 1, inner.width, (per - 1).min(bottom - y - 1));
         frame.render_widget(

@@ -579,6 +579,88 @@ async fn load_mode_keeps_the_concurrency_in_flight_and_follows_a_new_limit() {
     handle.join().await;
 }
 
+/// Load mode against `server`, collecting until `attempts` attempts: the in-flight counts and the
+/// limits in force the engine announced, in order.
+async fn in_flight_and_limits(
+    server_base: &str,
+    toml: &str,
+    attempts: usize,
+) -> (Vec<u32>, Vec<u32>) {
+    let config = engine_config(
+        toml,
+        "omniscrape",
+        server_base,
+        &["https://a.example/"],
+        false,
+    );
+    let (tx, mut rx) = mpsc::channel(64);
+    let handle = Engine::spawn(config, &builtin_profiles(), tx).unwrap();
+    let (mut in_flight, mut limits, mut seen) = (Vec::new(), Vec::new(), 0);
+    while seen < attempts {
+        match rx.recv().await {
+            Some(Event::Fact(Fact::InFlight { n, .. })) => in_flight.push(n),
+            Some(Event::Fact(Fact::Limits { concurrency, .. })) => limits.push(concurrency),
+            Some(Event::Fact(Fact::Attempt { .. })) => seen += 1,
+            Some(_) => {}
+            None => panic!("ended early"),
+        }
+    }
+    handle.shutdown();
+    while rx.recv().await.is_some() {}
+    handle.join().await;
+    (in_flight, limits)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_in_flight_limit_follows_the_plan_s_advertised_limit() {
+    // Issue 15: 4 kept in flight against a one-slot plan for minutes. The provider says 1.
+    let server = Server::new();
+    server.default_reply(
+        "/v1/scrape",
+        omni_ok(200)
+            .header("X-Concurrency-Limit", "1")
+            .delayed(Duration::from_millis(100)),
+    );
+    let base = server.start().await;
+    let toml = "[run]\nevery = \"0s\"\n[providers.omniscrape]\nconcurrency = 4\n";
+    let (in_flight, limits) = in_flight_and_limits(&base, toml, 12).await;
+    assert_eq!(limits.first(), Some(&4), "the configured limit at start");
+    assert_eq!(limits.last(), Some(&1), "then the plan's: {limits:?}");
+    // Once the first answers are in, never more than one in flight.
+    let later = &in_flight[in_flight.len() / 2..];
+    assert!(later.iter().all(|n| *n <= 1), "{in_flight:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_refusals_back_off_and_the_limit_climbs_back_slowly() {
+    let server = Server::new();
+    server.queue(
+        "/v1/scrape",
+        vec![
+            omni_fail(429, Some("CONCURRENCY_LIMIT")),
+            omni_fail(429, Some("CONCURRENCY_LIMIT")),
+        ],
+    );
+    server.default_reply(
+        "/v1/scrape",
+        omni_ok(200).delayed(Duration::from_millis(50)),
+    );
+    let base = server.start().await;
+    let toml =
+        format!("{FAST_RETRY}[run]\nevery = \"0s\"\n[providers.omniscrape]\nconcurrency = 4\n");
+    let (_, limits) = in_flight_and_limits(&base, &toml, 40).await;
+    let lowest = limits.iter().copied().min().unwrap();
+    assert!(lowest <= 2, "backed off on refusals: {limits:?}");
+    let after_lowest = limits.iter().position(|limit| *limit == lowest).unwrap();
+    // Up one place at a time, back to the configured 4.
+    let climb = &limits[after_lowest..];
+    assert!(
+        climb.windows(2).all(|pair| pair[1] <= pair[0] + 1),
+        "{limits:?}"
+    );
+    assert_eq!(limits.last(), Some(&4), "{limits:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_client_side_rate_spaces_requests() {
     let server = Server::new();

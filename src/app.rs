@@ -528,7 +528,7 @@ impl App {
     fn pause_selected_provider(&mut self) -> Option<Cmd> {
         let Some(name) = self.selected_provider() else {
             self.warn(
-                "P: which provider? select its row (Tab to Rate limits, Concurrency, Billing, Latency or Recent attempts, then j/k) or show it alone (f)",
+                "P: which provider? select its row (Tab to Rate limits, Concurrency, Billing or Latency, or j/k in Recent attempts) or show it alone (f)",
             );
             return None;
         };
@@ -769,14 +769,22 @@ impl App {
         }
     }
 
-    /// The provider `P` acts on: the filter's, else the one the focused pane selects.
+    /// The provider `P` acts on: the filter's (or the only one), else the one the focused pane
+    /// selects. In Recent attempts the top row follows the newest attempt, whichever provider
+    /// sent it, so it names a provider only when the user moved the selection or opened the
+    /// attempt: otherwise a second `P` would act on another provider than the first.
     #[must_use]
     pub fn selected_provider(&self) -> Option<String> {
         if let Some(name) = &self.filter {
             return Some(name.clone());
         }
+        if let [only] = self.stats.providers.as_slice() {
+            return Some(only.name.clone());
+        }
+        let pinned = self.selection.recent > 0 || matches!(self.overlay, Overlay::Detail(_));
         match self.focus {
-            Focus::Recent => self.selected_attempt().map(|o| o.provider.clone()),
+            Focus::Recent if pinned => self.selected_attempt().map(|o| o.provider.clone()),
+            Focus::Recent => None,
             Focus::Errors => self
                 .error_rows()
                 .get(self.selection.error)

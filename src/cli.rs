@@ -87,6 +87,9 @@ pub struct DemoArgs {
         value_name = "NAME,…"
     )]
     pub providers: Vec<String>,
+    /// Write the JSON report (schema omniscope.report.v1) to this file on quit.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
     pub outputs: OutputArgs,
 }

@@ -328,13 +328,14 @@ pub fn availability(provider: &ProviderReport) -> Option<f64> {
     (total > 0).then(|| provider.succeeded as f64 / total as f64)
 }
 
-/// The readable end-of-run summary, one block per provider.
+/// The readable end-of-session summary, one block per provider, headed by the command that
+/// produced it (`run`, `watch`, `replay`, …).
 #[must_use]
-pub fn summary(report: &Report) -> String {
+pub fn summary(report: &Report, command: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "omniscope run: started {}, {:.1} s",
+        "omniscope {command}: started {}, {:.1} s",
         report.started_at, report.duration_s
     );
     for provider in &report.providers {
@@ -589,7 +590,9 @@ mod tests {
         }
         assert!(provider["paused"].is_null());
         assert_eq!(provider["billing"]["unit"], "usd");
-        assert!(summary(&report).contains("omniscrape"));
+        let text = summary(&report, "replay");
+        assert!(text.starts_with("omniscope replay: started"), "{text}");
+        assert!(text.contains("omniscrape"));
         assert!(
             broken_thresholds(
                 &report,

@@ -197,8 +197,12 @@ pub struct LoopEnd {
     pub frames: u64,
 }
 
+/// How long requests still in the air get after the dashboard closes.
+pub const QUIT_GRACE: Duration = Duration::from_secs(3);
+
 /// Run the dashboard over the live engine until the user quits, input ends, or a stop signal
-/// arrives. The engine is shut down on the way out.
+/// arrives. The engine is shut down on the way out; the app comes back with what it saw, for
+/// the summary and the report.
 ///
 /// # Errors
 /// The terminal could not be drawn to or read from.
@@ -206,15 +210,63 @@ pub async fn run(
     mut app: App,
     engine: EngineHandle,
     events: mpsc::Receiver<Event>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Closed> {
     let mut feed = LiveFeed::new(events, engine.commands());
     let result = on_terminal(&mut app, &mut feed).await;
     engine.shutdown();
-    // Requests in the air finish; do not wait on them forever, nor block the engine on a
-    // channel nobody reads.
-    drop(feed);
-    let _ = tokio::time::timeout(Duration::from_secs(3), engine.join()).await;
-    result
+    let LiveFeed { mut events, .. } = feed;
+    let abandoned = !finish_in_flight(&mut app, &mut events, engine).await;
+    result.map(|()| Closed { app, abandoned })
+}
+
+/// A live dashboard that has closed.
+pub struct Closed {
+    /// Everything it saw, including the answers that arrived after the screen closed.
+    pub app: App,
+    /// Requests still in the air were abandoned (the grace ran out, or a second Ctrl-C): do not
+    /// wait for anything else either.
+    pub abandoned: bool,
+}
+
+/// After the screen has closed: say what is awaited, fold in the answers still arriving for
+/// [`QUIT_GRACE`] at most, and stop at once on a second Ctrl-C (or SIGTERM). What is abandoned
+/// is not counted. `true` when everything in the air came back.
+async fn finish_in_flight(
+    app: &mut App,
+    events: &mut mpsc::Receiver<Event>,
+    engine: EngineHandle,
+) -> bool {
+    let in_flight: u32 = app
+        .stats
+        .providers
+        .iter()
+        .map(|provider| provider.concurrency.in_flight)
+        .sum();
+    if in_flight > 0 {
+        crate::note!(
+            "waiting up to {} s for {in_flight} request(s) still in the air (Ctrl-C: stop now, without them)",
+            QUIT_GRACE.as_secs()
+        );
+    }
+    let mut stops = crate::session::stop_signals();
+    let drain = async {
+        while let Some(event) = events.recv().await {
+            app.update(Msg::from(event));
+        }
+        engine.join().await;
+    };
+    tokio::select! {
+        finished = tokio::time::timeout(QUIT_GRACE, drain) => {
+            if finished.is_err() {
+                crate::note!("stopped waiting: requests still in the air were abandoned");
+            }
+            finished.is_ok()
+        },
+        Some(()) = stops.recv() => {
+            crate::note!("stopped at once: requests still in the air were abandoned");
+            false
+        }
+    }
 }
 
 /// Replay a recorded session on the dashboard (see [`ReplayFeed`]).

@@ -91,6 +91,15 @@ fn shift_p_never_guesses_a_provider() {
     assert_eq!(app.update(ch('P')), None);
     let said = &app.notice.as_ref().unwrap().text;
     assert!(said.contains("which provider"), "{said}");
+    // The top row of Recent attempts follows the newest attempt: no provider until pinned.
+    app.focus = Focus::Recent;
+    assert_eq!(app.update(ch('P')), None);
+    app.update(ch('j'));
+    let pinned = app.selected_attempt().unwrap().provider.clone();
+    assert_eq!(
+        app.update(ch('P')),
+        Some(Cmd::Pause(Scope::Provider(pinned)))
+    );
     // The filter names one: P acts on it and says so.
     app.update(ch('f'));
     app.update(ch('f'));

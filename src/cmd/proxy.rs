@@ -200,7 +200,7 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
     }
     let mut report = report::build(&stats, ended_at);
     report.event_log_dropped = log_counts.map_or(0, |counts| counts.dropped());
-    print_summary(&report, report_file.as_ref());
+    print_summary(&report, report_file.as_ref(), "proxy");
     if let Some(file) = report_file {
         write_report(file, &report)?;
     }

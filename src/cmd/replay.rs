@@ -49,7 +49,7 @@ pub fn main(args: &ReplayArgs) -> Result<(), CliError> {
         let _ = write!(std::io::stderr(), "{}", read_notes(&args.file, &folded));
     }
     let report = report_of(&folded);
-    super::run::print_summary(&report, report_file.as_ref());
+    super::run::print_summary(&report, report_file.as_ref(), "replay");
     if let Some(file) = report_file {
         super::run::write_report(file, &report)?;
     }
@@ -147,7 +147,7 @@ fn play_as_text(args: &ReplayArgs, only: Option<usize>) -> Result<(), CliError> 
         task.await.map_err(CliError::Panicked)??;
         if let Some(stats) = stats {
             let now = ended_at.unwrap_or(stats.started_at);
-            crate::stdout::print(&report::summary(&report::build(&stats, now)));
+            crate::stdout::print(&report::summary(&report::build(&stats, now), "replay"));
         }
         Ok(())
     })

@@ -80,7 +80,7 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
     }
     let mut report = report::build(&stats, ended_at);
     report.event_log_dropped = log_counts.map_or(0, |counts| counts.dropped());
-    print_summary(&report, report_file.as_ref());
+    print_summary(&report, report_file.as_ref(), "run");
     if let Some(file) = report_file {
         write_report(file, &report)?;
     }
@@ -100,8 +100,12 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
 
 /// The summary on stdout, unless the report itself goes there (`--report /dev/stdout | jq`):
 /// then on stderr. Bounded: with `--log /dev/stdout | sleep 60`, stdout is a pipe nobody reads.
-pub(crate) fn print_summary(report: &report::Report, report_file: Option<&ReportFile>) {
-    let summary = report::summary(report);
+pub(crate) fn print_summary(
+    report: &report::Report,
+    report_file: Option<&ReportFile>,
+    command: &str,
+) {
+    let summary = report::summary(report, command);
     if report_file.is_some_and(ReportFile::is_stdout) {
         crate::say!("{}", summary.trim_end());
     } else {

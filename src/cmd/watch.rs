@@ -1,6 +1,7 @@
 //! The interactive modes: `omniscope` / `omniscope watch` (the dashboard over the configured
 //! probes) and `omniscope demo` (the same over the built-in simulator, started in-process).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -9,8 +10,10 @@ use crate::app::{App, KeyBindings, ProviderLive};
 use crate::cli::{DemoArgs, OutputArgs, RunArgs};
 use crate::cmd::CliError;
 use crate::config::{self, EngineConfig, Overrides};
+use crate::output_file::ReportFile;
 use crate::probe::EVENT_CHANNEL_CAPACITY;
 use crate::provider::{self, Profiles};
+use crate::report;
 use crate::session::{self, Session, Threads};
 use crate::simulator::{self, Scenario, SimConfig};
 use crate::tui;
@@ -28,8 +31,9 @@ pub fn watch(args: &RunArgs) -> Result<(), CliError> {
     let plan = session::plan(args)?;
     let bindings = plan.key_bindings()?;
     let outputs = args.outputs.clone();
+    let report = args.report.clone();
     session::block_on(Threads::Workers, async move {
-        dashboard(plan.engine, plan.profiles, bindings, outputs).await
+        dashboard(plan.engine, plan.profiles, bindings, outputs, report).await
     })
 }
 
@@ -42,10 +46,13 @@ pub fn demo(args: &DemoArgs) -> Result<(), CliError> {
     let scenario = Scenario::load(&args.scenario)?;
     let bindings = session::user_key_bindings()?;
     let (seed, outputs, providers) = (args.seed, args.outputs.clone(), args.providers.clone());
+    let report = args.report.clone();
     session::block_on(Threads::Workers, async move {
         let sim = simulator::start(SimConfig::new(scenario).seed(seed)).await?;
         let shown = match demo_config(&sim.base_url(), &providers) {
-            Ok((engine, profiles)) => dashboard(engine, profiles, bindings, outputs).await,
+            Ok((engine, profiles)) => {
+                dashboard(engine, profiles, bindings, outputs, report).await
+            }
             Err(error) => Err(error.into()),
         };
         sim.shutdown().await;
@@ -93,8 +100,16 @@ async fn dashboard(
     profiles: Profiles,
     bindings: KeyBindings,
     outputs: OutputArgs,
+    report: Option<PathBuf>,
 ) -> Result<(), CliError> {
     tui::require_terminal().map_err(CliError::Terminal)?;
+    // Opened first, as `run` does: a bad path is found before any money is spent, and an old
+    // report stays whole until the new one is written on quit.
+    let report_file = report
+        .as_deref()
+        .map(ReportFile::create)
+        .transpose()
+        .map_err(CliError::ReportOpen)?;
     // Opened before the terminal is taken, so a bad log path or metrics address is a plain error.
     let session = Session::for_engine(&engine, &profiles, &outputs).await?;
     let (handle, engine_events) = session.spawn_engine(engine.clone(), &profiles)?;
@@ -122,17 +137,33 @@ async fn dashboard(
     // Every fact is recorded (log, metrics) before the screen sees it, and keeps being recorded
     // after the screen has closed, until the engine's channel ends.
     let log_counts = recorder.log_counts();
-    let recording = tokio::spawn(recorder.record_and_forward(engine_events, events_tx, clock));
+    let recording =
+        tokio::spawn(recorder.record_and_forward(engine_events, events_tx, clock.clone()));
     let shown = tui::run(app, handle, events).await;
-    // Requests still in the air after the engine's own grace period are not waited for long.
-    let recorded = tokio::time::timeout(Duration::from_secs(5), recording).await;
+    let ended_at = clock.now();
+    // The log is finished once the engine has ended; after an abandon, only a moment is left
+    // for its last lines.
+    let wait = match &shown {
+        Ok(closed) if closed.abandoned => Duration::from_millis(200),
+        _ => Duration::from_secs(5),
+    };
+    let recorded = tokio::time::timeout(wait, recording).await;
     if let Ok(Ok(Some(path))) = recorded {
         crate::note!("event log {}", path.display());
     }
-    if let Some(dropped) = log_counts.map(|counts| counts.dropped()).filter(|n| *n > 0) {
+    let dropped = log_counts.map_or(0, |counts| counts.dropped());
+    if dropped > 0 {
         crate::note!("event log: {dropped} record(s) dropped (the log could not keep up)");
     }
-    shown.map_err(CliError::Terminal)
+    let app = shown.map_err(CliError::Terminal)?.app;
+    // The same summary and report a headless `run` gives.
+    let mut report = report::build(&app.stats, ended_at);
+    report.event_log_dropped = dropped;
+    super::run::print_summary(&report, report_file.as_ref(), "watch");
+    if let Some(file) = report_file {
+        super::run::write_report(file, &report)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -94,8 +94,15 @@ fn ctrl_c_quits_and_restores_the_terminal() {
         return;
     }
     let config_dir = tempfile::tempdir().unwrap();
-    let tmux = start_demo("ctrlc", config_dir.path());
-    tmux.wait_for("the dashboard", |screen| screen.contains("Recent attempts"));
+    let report = config_dir.path().join("report.json");
+    let tmux = start(
+        "ctrlc",
+        config_dir.path(),
+        &format!("demo --report {}", report.display()),
+    );
+    tmux.wait_for("attempts", |screen| {
+        screen.contains("Recent attempts") && screen.contains("✓")
+    });
     tmux.keys("C-c");
     let screen = tmux.wait_for("the process to end", |screen| {
         screen.contains("OMNISCOPE-EXITED-")
@@ -105,6 +112,14 @@ fn ctrl_c_quits_and_restores_the_terminal() {
         !screen.contains("Recent attempts"),
         "terminal restored:\n{screen}"
     );
+    // The dashboard ends as `run` does: the summary per provider, and the report on quit.
+    assert!(screen.contains("omniscope watch: started"), "{screen}");
+    assert!(screen.contains("success rate"), "{screen}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("--report written on quit"))
+            .unwrap();
+    assert_eq!(written["schema"], "omniscope.report.v1");
+    assert!(written["providers"][0]["attempts"].as_u64().unwrap() >= 1);
     // The session was recorded: an event log under the data dir, every line a v1 record.
     let logs: Vec<_> = std::fs::read_dir(config_dir.path().join("logs"))
         .expect("the demo writes its event log under the data dir")
@@ -150,6 +165,27 @@ fn demo_dashboard_shows_panes_and_answers_keys() {
     tmux.wait_for("help", |screen| screen.contains("Help · every key"));
     tmux.keys("Escape");
     tmux.wait_for("help closed", |screen| !screen.contains("Help · every key"));
+
+    // P acts on the provider the filter shows, and says so; again, it resumes that one.
+    let header = |screen: &str| screen.lines().next().unwrap_or_default().to_owned();
+    tmux.keys("f");
+    tmux.keys("P");
+    tmux.wait_for("omniscrape paused by P", |screen| {
+        header(screen).contains("PAUSED: omniscrape") && screen.contains("omniscrape paused")
+    });
+    tmux.keys("P");
+    tmux.wait_for("omniscrape resumed by P", |screen| {
+        header(screen).contains("running") && screen.contains("omniscrape resumed")
+    });
+    // + and ] change the shown provider's probe rate and in-flight limit, and say so.
+    tmux.keys("+");
+    tmux.wait_for("the probe rate notice", |screen| {
+        screen.contains("probe rate: omniscrape")
+    });
+    tmux.keys("]");
+    tmux.wait_for("the concurrency notice", |screen| {
+        screen.contains("concurrency: omniscrape 4 → 5")
+    });
 
     tmux.keys("p");
     tmux.wait_for("paused header", |screen| {

@@ -335,6 +335,9 @@ pub enum Transport {
     Local {
         detail: String,
     },
+    /// The session ended (`--duration`, a stop) while the request was in the air and its short
+    /// grace ran out: it went out and may be billed, but its answer was never read.
+    Abandoned,
 }
 
 impl Transport {
@@ -351,6 +354,7 @@ impl Transport {
             Self::BodyIncomplete { .. } => "body_incomplete",
             Self::Other { .. } => "transport",
             Self::Local { .. } => "local",
+            Self::Abandoned => "abandoned",
         }
     }
 }

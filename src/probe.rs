@@ -12,7 +12,7 @@ pub mod http;
 pub mod limits;
 
 pub use crate::event::{EngineCommand, Event, Scope};
-pub use engine::{Engine, EngineError, EngineHandle};
+pub use engine::{Engine, EngineError, EngineHandle, STOP_GRACE};
 
 /// A good size for the event channel: deep enough to ride out a redraw, small enough to bound memory.
 pub const EVENT_CHANNEL_CAPACITY: usize = 1024;

@@ -31,6 +31,9 @@ const RECENT_FAILURES: usize = 1000;
 /// Load mode (`every = 0s`) runs this many workers per probe at least; the gate lets only the
 /// concurrency limit through, so raising the limit later fills the extra places at once.
 const LOAD_WORKERS: u32 = 16;
+/// How long requests in the air get once the session ends (`--duration`, a stop) before they are
+/// abandoned and counted as such: the duration bounds the run, whatever a stalled provider does.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Poll failures in a row before an async attempt is given up.
 const MAX_POLL_ERRORS: u32 = 3;
 
@@ -134,6 +137,7 @@ impl Engine {
             events,
             clock,
             cancel: cancel.clone(),
+            abandon: CancellationToken::new(),
             next_attempt: AtomicU64::new(1),
             failures: Mutex::new(VecDeque::new()),
         });
@@ -155,6 +159,8 @@ struct Shared {
     /// Wall-clock time; tokio's `Instant` times the waits.
     clock: Clock,
     cancel: CancellationToken,
+    /// Cancelled [`STOP_GRACE`] after `cancel`: requests still in the air are abandoned.
+    abandon: CancellationToken,
     next_attempt: AtomicU64,
     failures: Mutex<VecDeque<Failure>>,
 }
@@ -429,10 +435,18 @@ async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<EngineCommand>) {
             Some(_) = work.join_next(), if !work.is_empty() => {}
         }
     }
-    // Stop: new attempts and waits end at once; requests in the air finish (bounded by the
-    // timeout), so their outcomes still reach the consumer.
+    // Stop: new attempts and waits end at once; requests in the air get a short grace to finish,
+    // then are abandoned (each still reported, as abandoned), so their outcomes reach the
+    // consumer and the stop is bounded whatever the provider does.
     shared.cancel.cancel();
-    while work.join_next().await.is_some() {}
+    let grace = tokio::time::sleep(STOP_GRACE);
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            joined = work.join_next() => if joined.is_none() { break },
+            () = &mut grace, if !shared.abandon.is_cancelled() => shared.abandon.cancel(),
+        }
+    }
     while background.join_next().await.is_some() {}
 }
 
@@ -859,7 +873,10 @@ async fn run_attempt(
             )
         });
     let request = http::with_target(request, profile, &plan.target, &plan.options);
-    let received = http::send(request, shared.config.body_cap).await;
+    let received = tokio::select! {
+        received = http::send(request, shared.config.body_cap) => received,
+        () = shared.abandon.cancelled() => http::Received::abandoned(),
+    };
     let mut outcome = classify(shared, profile, &meta, &received, started);
     // Before anything reads it: the job's events, a pause reason, a hold, the log and the report
     // copy its text.

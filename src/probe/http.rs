@@ -255,6 +255,19 @@ pub struct Received {
     pub body: Vec<u8>,
 }
 
+impl Received {
+    /// No answer: the session ended while the request was in the air.
+    #[must_use]
+    pub fn abandoned() -> Self {
+        Self {
+            transport: Transport::Abandoned,
+            status: None,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
 /// Send and read the body through `cap` bytes (reading stops there).
 pub async fn send(request: RequestBuilder, cap: usize) -> Received {
     let mut response = match request.send().await {

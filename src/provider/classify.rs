@@ -532,6 +532,10 @@ fn transport_class(transport: &Transport) -> Classification {
             Retryable::No,
             "omniscope could not build the request (nothing was sent): check the endpoint and the profile.",
         ),
+        Transport::Abandoned => (
+            Retryable::No,
+            "The session ended before the answer came: the request may still be billed.",
+        ),
     };
     Classification {
         fault: if matches!(transport, Transport::Local { .. }) {
@@ -559,6 +563,7 @@ fn transport_message(transport: &Transport) -> String {
         Transport::BodyIncomplete { detail } => format!("body incomplete: {detail}"),
         Transport::Other { detail } => format!("transport error: {detail}"),
         Transport::Local { detail } => format!("request not sent: {detail}"),
+        Transport::Abandoned => "abandoned: the session ended before the answer came".to_owned(),
     }
 }
 

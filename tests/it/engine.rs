@@ -760,6 +760,42 @@ async fn a_duration_ends_a_repeating_run() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_duration_bounds_the_run_and_a_stalled_request_is_abandoned_and_counted() {
+    // Issue 15: `--duration 30s` took 56 s against stalled requests. The provider never answers
+    // within the 10-minute timeout; the run still ends a short grace after its duration.
+    let server = Server::new();
+    server.default_reply(
+        "/v1/scrape",
+        omni_ok(200).delayed(Duration::from_secs(3600)),
+    );
+    let base = server.start().await;
+    let overrides = Overrides {
+        provider: Some("omniscrape".into()),
+        endpoint: Some(base),
+        targets: vec!["https://a.example/".into()],
+        duration: Some(Duration::from_secs(1)),
+        timeout: Some(Duration::from_secs(600)),
+        ..Overrides::default()
+    };
+    let config = resolved("[run]\nevery = \"10s\"\n", &overrides);
+    // `run_all` gives the engine a minute: waiting out the timeout would fail it.
+    let events = run_all(config).await;
+    let outcomes = outcomes(&events);
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].transport, Transport::Abandoned);
+    assert!(outcomes[0].latency >= omniscope::probe::STOP_GRACE);
+    let mut stats = SessionStats::new(chrono::Utc::now());
+    stats.register("omniscrape", omniscope::outcome::BillingUnit::Usd);
+    for event in events {
+        if let Event::Fact(fact) = event {
+            stats.apply(fact);
+        }
+    }
+    let omniscrape = stats.provider("omniscrape").unwrap();
+    assert_eq!(omniscrape.transport_errors.get("abandoned"), Some(&1));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_key_in_the_query_string_never_reaches_an_outcome() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

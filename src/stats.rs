@@ -150,6 +150,14 @@ pub struct BillingState {
     pub plan: Option<String>,
     /// Usage the provider reports as used this period.
     pub usage_used: Option<f64>,
+    /// When `usage_used` was read.
+    pub usage_at: Option<DateTime<Utc>>,
+    /// The first usage figure this session read, and when: projections use what changed since,
+    /// never the account's whole past divided by this session's length.
+    pub usage_first: Option<(f64, DateTime<Utc>)>,
+    /// Requests the contract bills (answered, and not refunded by its rules): what a plan's
+    /// request quota counts when the provider reports no usage. An account figure: `c` keeps it.
+    pub billed_requests: u64,
     pub refund_mismatches: u64,
     /// Attempts whose charge or refund was unreadable (absurd, not finite): spend unknown.
     pub unreadable: u64,
@@ -283,6 +291,9 @@ impl ProviderStats {
         if outcome.billing.audit.is_mismatch() {
             billing.refund_mismatches += 1;
         }
+        if outcome.api_status.is_some() && !outcome.class.refund_expected {
+            billing.billed_requests += 1;
+        }
 
         self.history.bucket_mut(finished_at.timestamp()).record(
             outcome,
@@ -393,8 +404,10 @@ impl ProviderStats {
         if usage.plan.is_some() {
             billing.plan.clone_from(&usage.plan);
         }
-        if usage.used.is_some() {
-            billing.usage_used = usage.used;
+        if let Some(used) = usage.used {
+            billing.usage_used = Some(used);
+            billing.usage_at = Some(at);
+            billing.usage_first.get_or_insert((used, at));
         }
     }
 
@@ -435,6 +448,9 @@ impl ProviderStats {
             balance_at: self.billing.balance_at,
             plan: self.billing.plan.take(),
             usage_used: self.billing.usage_used,
+            usage_at: self.billing.usage_at,
+            usage_first: self.billing.usage_first,
+            billed_requests: self.billing.billed_requests,
             ..fresh.billing.clone()
         };
         let rate_limit = RateLimitState {
@@ -770,6 +786,8 @@ mod tests {
         // The two layers apart: the API served the 200 and the target's 404, not the 429; the
         // target answered one of the two it was asked.
         assert_eq!(omni.api_served, 2);
+        // The quota counts what the contract bills: not the refunded 429.
+        assert_eq!(omni.billing.billed_requests, 2);
         assert_eq!(omni.api_success_rate(), Some(2.0 / 3.0));
         assert_eq!(omni.target_success_rate(), Some(0.5));
         assert_eq!(omni.api_status.get(200), 2);

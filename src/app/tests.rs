@@ -366,7 +366,19 @@ fn in_a_replay_plus_and_minus_change_its_speed_and_probe_nothing() {
 #[test]
 fn c_resets_counters_but_keeps_the_providers() {
     let mut app = fixture::app();
+    let elapsed = app.stats.elapsed(app.now);
+    let quota_used = |app: &App| {
+        app.stats
+            .provider("omniscrape")
+            .unwrap()
+            .quota_projection(10_000, elapsed)
+            .unwrap()
+            .used
+    };
+    let before = quota_used(&app);
+    assert!(before > 0.0);
     assert_eq!(app.update(ch('c')), None);
+    assert_eq!(quota_used(&app), before, "an account figure: c keeps it");
     assert_eq!(app.stats.total_attempts(), 0);
     assert_eq!(app.stats.providers.len(), 2);
     assert_eq!(app.stats.started_at, now());

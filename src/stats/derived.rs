@@ -66,18 +66,29 @@ impl BillingState {
 
 impl ProviderStats {
     /// Progress through a plan quota of `quota` requests after `elapsed`: the usage endpoint's
-    /// figure when the provider has one, else the attempts made this session. `None` for a zero
-    /// quota.
+    /// figure when the provider has one, else the requests this session the contract bills
+    /// (refunded failures are not counted). The pace is what changed during this session: the
+    /// usage figures' difference over the time between them, or the billed requests over
+    /// `elapsed`. `None` for a zero quota.
     #[must_use]
     pub fn quota_projection(&self, quota: u64, elapsed: Duration) -> Option<QuotaProjection> {
         if quota == 0 {
             return None;
         }
+        let billing = &self.billing;
         // Exact as f64: counts far below 2^52.
-        let (attempts, quota_f) = (self.attempts as f64, quota as f64);
-        let used = self.billing.usage_used.unwrap_or(attempts);
-        let hours = hours(elapsed);
-        let per_hour = (hours > 0.0).then(|| used / hours);
+        let (billed, quota_f) = (billing.billed_requests as f64, quota as f64);
+        let (used, per_hour) = match (billing.usage_used, billing.usage_first, billing.usage_at) {
+            (Some(used), Some((first, first_at)), Some(at)) => {
+                let between = hours((at - first_at).to_std().unwrap_or_default());
+                (used, (between > 0.0).then(|| (used - first) / between))
+            }
+            (Some(used), ..) => (used, None),
+            (None, ..) => {
+                let hours = hours(elapsed);
+                (billed, (hours > 0.0).then(|| billed / hours))
+            }
+        };
         let left = (quota_f - used).max(0.0);
         Some(QuotaProjection {
             used,
@@ -171,7 +182,9 @@ mod tests {
     #[test]
     fn the_quota_projection_prefers_the_providers_usage_figure() {
         let mut provider = ProviderStats::new("p", BillingUnit::Credits);
-        provider.attempts = 50;
+        // 60 attempts, 10 of them refunded failures: the quota counts the 50 billed.
+        provider.attempts = 60;
+        provider.billing.billed_requests = 50;
         assert_eq!(provider.quota_projection(0, HOUR), None);
         let projection = provider.quota_projection(100, HOUR).unwrap();
         assert_eq!(projection.used, 50.0);
@@ -183,15 +196,26 @@ mod tests {
         assert_eq!(projection.used, 95.0);
         assert_eq!(projection.pressure(), Pressure::Critical);
         assert_eq!(
+            projection.hours_left, None,
+            "one reading: no pace (not the account's past over this session's length)"
+        );
+        // Two readings an hour apart, 80 then 95: 15 an hour, 5 left.
+        let start = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        provider.billing.usage_first = Some((80.0, start));
+        provider.billing.usage_at = Some(start + chrono::TimeDelta::hours(1));
+        let projection = provider.quota_projection(100, HOUR).unwrap();
+        assert_eq!(projection.hours_left, Some(5.0 / 15.0));
+        provider.billing.usage_used = Some(150.0);
+        let over = provider.quota_projection(100, HOUR).unwrap();
+        assert_eq!((over.used_ratio, over.hours_left), (1.0, Some(0.0)));
+        provider.billing.usage_used = None;
+        assert_eq!(
             provider
                 .quota_projection(100, Duration::ZERO)
                 .unwrap()
                 .hours_left,
             None
         );
-        provider.billing.usage_used = Some(150.0);
-        let over = provider.quota_projection(100, HOUR).unwrap();
-        assert_eq!((over.used_ratio, over.hours_left), (1.0, Some(0.0)));
     }
 
     #[test]

@@ -62,7 +62,18 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 " · bal {} {balance_unit}",
                 amount(balance)
             )));
-            if let Some(hours) = billing.hours_to_empty(elapsed) {
+            // A reading is as old as its last answer: a paused provider's balance is not live.
+            if let Some(age) = billing
+                .balance_at
+                .map(|at| app.now - at)
+                .filter(|age| *age >= STALE_READING)
+            {
+                second.push(Span::styled(format!(" ({} old)", age_label(age)), dim()));
+            }
+            // Nothing is spent while paused: no projection.
+            if provider.paused.is_none()
+                && let Some(hours) = billing.hours_to_empty(elapsed)
+            {
                 second.push(Span::styled(
                     format!(" · empty {}", hours_label(hours)),
                     Style::new().fg(theme::WARN),
@@ -107,6 +118,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         {
             let exhaustion = projection
                 .hours_left
+                .filter(|_| provider.paused.is_none())
                 .map_or_else(|| "—".to_owned(), hours_label);
             let color = theme::gauge(projection.pressure(), theme::QUOTA);
             frame.render_widget(
@@ -125,6 +137,18 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         if inner.height >= 9 {
             y += 1;
         }
+    }
+}
+
+/// A usage reading this old is marked with its age (usage is read every 30 s at most).
+const STALE_READING: chrono::TimeDelta = chrono::TimeDelta::seconds(90);
+
+fn age_label(age: chrono::TimeDelta) -> String {
+    let minutes = age.num_minutes();
+    if minutes >= 120 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
     }
 }
 

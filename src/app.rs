@@ -420,7 +420,7 @@ impl App {
                 offer: Some(offer),
                 ..
             } => self.warn(format!(
-                "#{attempt_id} gave up: {reason}. e retries it with {offer} (costs more)"
+                "#{attempt_id} gave up: {reason}. To retry it with {offer} (costs more): select #{attempt_id} in Recent attempts, then e"
             )),
             LiveNotice::UsageFailed { provider, message } => {
                 self.live_mut(&provider).usage_error = Some(message);

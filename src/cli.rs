@@ -136,7 +136,8 @@ pub struct RunArgs {
     /// Target URL to scrape; repeat for several (replaces the config's probes).
     #[arg(long = "target", value_name = "URL")]
     pub targets: Vec<String>,
-    /// Probe each target once (with its retries), in order, then exit.
+    /// Probe each target once (with its retries), then exit. Targets start in the order given,
+    /// up to the concurrency limit at a time.
     #[arg(long, conflicts_with = "duration")]
     pub once: bool,
     /// Stop after this long (10m, 1h; at most 366 days); without it, run until Ctrl-C or SIGTERM.

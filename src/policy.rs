@@ -173,11 +173,15 @@ pub fn decide(
             failure_label(outcome),
             outcome.attempt
         )
+    } else if outcome.class.retryable == Retryable::Maybe {
+        format!(
+            "{}: not sent again unchanged (the contract says a retry may or may not help)",
+            failure_label(outcome)
+        )
     } else {
         format!(
-            "{}: not retryable ({})",
-            failure_label(outcome),
-            outcome.class.retryable.label()
+            "{}: not retried (the contract says retrying does not help)",
+            failure_label(outcome)
         )
     };
     Decision::GiveUp { reason, offer }
@@ -247,6 +251,11 @@ fn failure_label(outcome: &Outcome) -> String {
     match (&outcome.error_code, outcome.api_status, &outcome.transport) {
         (Some(code), _, _) => code.clone(),
         (None, _, transport) if *transport != Transport::Ok => transport.label().to_owned(),
+        // The API delivered; the target failed: say so, not the API's 200.
+        (None, Some(status), _) if outcome.target_status.is_some_and(|t| t >= 400) => format!(
+            "target {} (API {status})",
+            outcome.target_status.unwrap_or_default()
+        ),
         (None, Some(status), _) => status.to_string(),
         (None, None, _) => "no response".to_owned(),
     }
@@ -643,6 +652,29 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_target_failure_is_named_as_the_target_s_not_the_api_s_200() {
+        // Issue 15: a target 503 read "gave up: 200: not retryable (maybe)".
+        let mut outcome = failed(200, None, Retryable::Maybe, 1);
+        outcome.api_success = true;
+        outcome.target_status = Some(503);
+        let decision = decide(
+            &profile("alterlab"),
+            &RetryPolicy::default(),
+            &outcome,
+            RetryState::default(),
+            now(),
+            0.0,
+        );
+        let Decision::GiveUp { reason, .. } = decision else {
+            panic!("{decision:?}");
+        };
+        assert_eq!(
+            reason,
+            "target 503 (API 200): not sent again unchanged (the contract says a retry may or may not help)"
+        );
     }
 
     #[test]

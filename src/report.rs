@@ -132,6 +132,14 @@ pub fn build(stats: &SessionStats, now: DateTime<Utc>) -> Report {
     }
 }
 
+/// A sum of per-request amounts as the report writes it: binary floating point leaves tails like
+/// 0.05250000000000002, so sums are rounded to nine decimals (far below any unit's smallest
+/// charge: a millionth of a cent or a dollar).
+fn money(sum: f64) -> f64 {
+    let rounded = (sum * 1e9).round() / 1e9;
+    if rounded.is_finite() { rounded } else { sum }
+}
+
 fn provider_report(provider: &ProviderStats) -> ProviderReport {
     let counts = |iter: &mut dyn Iterator<Item = (u16, u64)>| {
         iter.map(|(status, count)| (status.to_string(), count))
@@ -170,8 +178,8 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
             limit_hits: provider.concurrency.limit_hits,
         },
         billing: BillingReport {
-            charged: provider.billing.charged,
-            refunded: provider.billing.refunded,
+            charged: money(provider.billing.charged),
+            refunded: money(provider.billing.refunded),
             unit: provider.billing.unit.label().to_owned(),
             balance: provider.billing.balance,
             refund_mismatches: provider.billing.refund_mismatches,
@@ -489,6 +497,14 @@ fn show<T: std::fmt::Display>(value: Option<T>) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn report_sums_drop_float_tails() {
+        assert_eq!(money(0.052_500_000_000_000_02), 0.0525);
+        assert_eq!(money(0.1 + 0.2), 0.3);
+        assert_eq!(money(123_456_789.000_000_001), 123_456_789.0);
+        assert_eq!(money(1e-12), 0.0);
+    }
 
     #[test]
     fn summary_amounts_drop_float_tails_but_keep_real_digits() {

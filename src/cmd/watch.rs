@@ -50,9 +50,7 @@ pub fn demo(args: &DemoArgs) -> Result<(), CliError> {
     session::block_on(Threads::Workers, async move {
         let sim = simulator::start(SimConfig::new(scenario).seed(seed)).await?;
         let shown = match demo_config(&sim.base_url(), &providers) {
-            Ok((engine, profiles)) => {
-                dashboard(engine, profiles, bindings, outputs, report).await
-            }
+            Ok((engine, profiles)) => dashboard(engine, profiles, bindings, outputs, report).await,
             Err(error) => Err(error.into()),
         };
         sim.shutdown().await;

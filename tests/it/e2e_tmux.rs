@@ -98,7 +98,10 @@ fn ctrl_c_quits_and_restores_the_terminal() {
     let tmux = start(
         "ctrlc",
         config_dir.path(),
-        &format!("demo --report {}", report.display()),
+        &format!(
+            "demo --providers omniscrape,alterlab --report {}",
+            report.display()
+        ),
     );
     tmux.wait_for("attempts", |screen| {
         screen.contains("Recent attempts") && screen.contains("✓")
@@ -184,7 +187,7 @@ fn demo_dashboard_shows_panes_and_answers_keys() {
     });
     tmux.keys("]");
     tmux.wait_for("the concurrency notice", |screen| {
-        screen.contains("concurrency: omniscrape 4 → 5")
+        screen.contains("concurrency: omniscrape 3 → 4")
     });
 
     tmux.keys("p");

@@ -74,6 +74,17 @@ fn check_session_choice(
     args: &ReplayArgs,
     sessions: &[chrono::DateTime<chrono::Utc>],
 ) -> Result<(), CliError> {
+    // Nothing to replay is not an empty session of 1970 that exits 0.
+    if sessions.is_empty() {
+        return Err(ReadError {
+            path: args.file.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "it holds no session (empty, or not an omniscope event log)",
+            ),
+        }
+        .into());
+    }
     let fits = match args.session {
         None => sessions.len() <= 1,
         Some(n) => (n as usize) <= sessions.len().max(1),

@@ -242,6 +242,17 @@ async fn a_log_that_cannot_be_read_is_a_usage_error_said_once() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("missing.ndjson"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "said once: {stderr}");
+
+    // An empty log is no session of 1970 that exits 0.
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").unwrap();
+    let mut replay = command(dir.path());
+    replay.args(["replay", "--headless"]).arg(&empty);
+    let out = output(replay).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("holds no session"), "{stderr}");
+    assert!(!text(&out.stdout).contains("1970"));
 }
 
 #[test]
@@ -249,9 +260,10 @@ fn a_closed_stdout_ends_the_output_quietly_not_in_a_panic() {
     // `omniscope providers | head -1`: the reader has gone. Rust ignores SIGPIPE, so a `print!`
     // there panics. The pipe's read end is closed before the child writes a byte.
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("empty.ndjson");
-    std::fs::write(&log, "").unwrap();
-    let log = log.to_str().unwrap();
+    let log = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/fixtures/eventlog/v1-before-one-fact-type.ndjson"
+    );
     for args in [
         &["providers", "--json"][..],
         &["providers"][..],

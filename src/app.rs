@@ -426,6 +426,12 @@ impl App {
                 self.live_mut(&provider).usage_error = Some(message);
             }
             LiveNotice::CommandRejected { message } => self.warn(message),
+            LiveNotice::RetriedAll { count: 0 } => {
+                self.notify("R: no failed retryable attempt to retry");
+            }
+            LiveNotice::RetriedAll { count } => self.notify(format!(
+                "R: retried {count} failed retryable attempt(s), once each, unchanged"
+            )),
             LiveNotice::GaveUp { offer: None, .. }
             | LiveNotice::RetryScheduled { .. }
             | LiveNotice::JobPending { .. } => {}

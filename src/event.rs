@@ -191,6 +191,8 @@ pub enum Notice {
     UsageFailed { provider: String, message: String },
     /// A command could not be carried out (unknown attempt, nothing to escalate, a full queue…).
     CommandRejected { message: String },
+    /// `R` sent this many retries (failed, retryable, not retried yet), one each.
+    RetriedAll { count: usize },
 }
 
 /// What a source of outcomes (the probe engine) sends its consumer, over one bounded channel.

@@ -215,6 +215,17 @@ fn r_without_a_selected_attempt_sends_nothing() {
 fn shift_r_retries_all_failed() {
     let mut app = fixture::app();
     assert_eq!(app.update(ch('R')), Some(Cmd::RetryAllFailed));
+    // The engine says how many it sent.
+    app.update(Msg::Notice(LiveNotice::RetriedAll { count: 3 }));
+    assert!(app.notice.as_ref().unwrap().text.contains("retried 3"));
+    app.update(Msg::Notice(LiveNotice::RetriedAll { count: 0 }));
+    assert!(
+        app.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("no failed retryable")
+    );
 }
 
 #[test]

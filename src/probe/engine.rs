@@ -1335,9 +1335,11 @@ async fn handle_command(shared: &Arc<Shared>, command: EngineCommand, work: &mut
                 })
                 .map(|failure| (failure.outcome.clone(), failure.escalation_level))
                 .collect();
+            let count = chosen.len();
             for (outcome, level) in chosen {
                 manual_retry(shared, outcome, level, false, work).await;
             }
+            shared.emit(Notice::RetriedAll { count }).await;
         }
         EngineCommand::Shutdown => shared.cancel.cancel(),
     }

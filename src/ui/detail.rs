@@ -71,7 +71,7 @@ fn request_lines(o: &Outcome) -> Vec<Line<'static>> {
                 o.probe_id,
                 o.attempt,
                 o.retry_of
-                    .map_or_else(String::new, |id| format!(" · retries #{id}"))
+                    .map_or_else(String::new, |id| format!(" · a retry of #{id}"))
             ),
         ),
         field("target", o.target_url.clone()),
@@ -201,7 +201,8 @@ fn billing_line(o: &Outcome) -> Line<'static> {
     ])
 }
 
-/// The attempts that retried this one.
+/// The attempts that retried this one (not to be read as what this one retried: the attempt
+/// line says that).
 fn retries_line(app: &App, o: &Outcome) -> Line<'static> {
     let retries: Vec<String> = app
         .stats
@@ -216,9 +217,9 @@ fn retries_line(app: &App, o: &Outcome) -> Line<'static> {
         })
         .collect();
     field(
-        "retries",
+        "retried by",
         if retries.is_empty() {
-            "none".to_owned()
+            "not retried".to_owned()
         } else {
             retries.join(", ")
         },

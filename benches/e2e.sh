@@ -22,15 +22,11 @@ SCRATCH=$(mktemp -d)
 
 cargo build --release --quiet
 cargo build --release --quiet --example reqwest_floor
-"$BIN" simulate --scenario bench --listen "127.0.0.1:${PORT}" >/dev/null &
-SIM=$!
-trap 'kill $SIM 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
-for _ in $(seq 50); do
-    curl -fs -o /dev/null -X POST -H 'X-API-Key: k' -d '{"url":"https://example.com/"}' "$BASE/v1/scrape" && break
-    sleep 0.1
-done
-# Another server on the port would answer the check above and skew every figure.
-kill -0 "$SIM" 2>/dev/null || { echo "the simulator did not start (port ${PORT} taken? set PORT)" >&2; exit 1; }
+# shellcheck source=benches/support/bench_simulator.sh
+source benches/support/bench_simulator.sh
+SIM=
+trap 'kill ${SIM:-} 2>/dev/null || true; rm -rf "$SCRATCH"' EXIT
+start_bench_simulator
 
 export BENCH_KEY=sk_test_bench
 # The runs keep their event logs (the product's default) in the scratch dir.

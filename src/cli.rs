@@ -28,7 +28,7 @@ pub enum Command {
     /// optionally write a JSON report. Exit 0 when the run completed, 2 on a usage, config or key
     /// error, 3 when a threshold from the config was broken.
     Run(Box<RunArgs>),
-    /// Replay a recorded event log (omniscope.event.v1): headless, the same report `run` wrote;
+    /// Replay a recorded event log (omniscope.event.v2): headless, the same report `run` wrote;
     /// otherwise played back at --speed.
     Replay(ReplayArgs),
     /// Serve the built-in simulator (OmniScrape and AlterLab on their own paths, every other
@@ -97,7 +97,7 @@ pub struct DemoArgs {
 /// Where a probing session's records go (`run`, `watch`, `demo`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct OutputArgs {
-    /// Event log file (NDJSON, omniscope.event.v1); default: a session file under the data dir.
+    /// Event log file (NDJSON, omniscope.event.v2); default: a session file under the data dir.
     #[arg(long, value_name = "FILE", conflicts_with = "no_log")]
     pub log: Option<PathBuf>,
     /// Write no event log.
@@ -166,12 +166,15 @@ pub struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// The event log (NDJSON, omniscope.event.v1).
-    pub file: std::path::PathBuf,
+    /// The event log (NDJSON, omniscope.event.v2, plain or .gz): a file, several files, or a
+    /// folder, read in order as one log (a rotated session's parts).
+    #[arg(required = true, num_args = 1.., value_name = "FILE|DIR")]
+    pub files: Vec<std::path::PathBuf>,
     /// No dashboard: fold the log and print the summary (and write --report).
     #[arg(long)]
     pub headless: bool,
-    /// The session to replay, from 1, when the file holds several (`--log FILE` appends).
+    /// The session to replay, from 1, when the log holds several (`--log FILE` appends; a folder
+    /// of logs holds one session per log).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub session: Option<u32>,
     /// Write the JSON report (omniscope.report.v1) of the recorded session to this file.

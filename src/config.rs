@@ -4,6 +4,7 @@
 //! typo is an error with its line), and [`resolve`] turns it plus the CLI overrides into an
 //! [`EngineConfig`] against the loaded profiles, reading each key from its environment variable.
 
+use crate::eventlog::rotation::{LogPolicy, Retention, Rotation};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,6 +50,45 @@ pub struct ConfigFile {
     /// Dashboard key bindings (`quit = ["q"]`), checked by `app::KeyBindings::with_overrides`.
     #[serde(default)]
     pub keys: toml::Table,
+    /// The event log's rotation and retention.
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[log]`: when the event log starts a new part, and how much of the logs folder is kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// A part holding this many bytes (compressed) is closed (default 64 MiB).
+    #[serde(default, deserialize_with = "bounds::opt_log_rotate_bytes")]
+    pub rotate_bytes: Option<u64>,
+    /// A part written this long is closed (default 1h).
+    #[serde(default, deserialize_with = "bounds::opt_log_rotate_every")]
+    pub rotate_every: Option<Duration>,
+    /// Logs in the data dir's logs folder last written longer ago are deleted (default 7d).
+    #[serde(default, deserialize_with = "bounds::opt_log_keep")]
+    pub keep: Option<Duration>,
+    /// The logs folder is kept under this many bytes, oldest files deleted first (default 2 GB).
+    #[serde(default, deserialize_with = "bounds::opt_log_max_total_bytes")]
+    pub max_total_bytes: Option<u64>,
+}
+
+impl LogSection {
+    /// The settings, defaults filled in.
+    #[must_use]
+    pub fn policy(&self) -> LogPolicy {
+        let (rotation, retention) = (Rotation::default(), Retention::default());
+        LogPolicy {
+            rotation: Rotation {
+                max_bytes: self.rotate_bytes.unwrap_or(rotation.max_bytes),
+                max_age: self.rotate_every.unwrap_or(rotation.max_age),
+            },
+            retention: Retention {
+                keep: self.keep.unwrap_or(retention.keep),
+                max_total_bytes: self.max_total_bytes.unwrap_or(retention.max_total_bytes),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -407,6 +447,8 @@ pub struct EngineConfig {
     pub job_poll_interval: Duration,
     pub job_max_wait: Duration,
     pub usage_interval: Duration,
+    /// The event log's rotation and retention (`[log]`).
+    pub log: LogPolicy,
 }
 
 impl EngineConfig {
@@ -562,6 +604,7 @@ pub fn resolve(
             .usage_interval
             .unwrap_or(MIN_USAGE_INTERVAL)
             .max(MIN_USAGE_INTERVAL),
+        log: file.log.policy(),
     })
 }
 

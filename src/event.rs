@@ -22,7 +22,7 @@ use crate::provider::UsageReading;
 /// Something a session saw: one line of the event log (`"type": "attempt"`, …). Every fact carries
 /// `at`, the wall-clock instant it happened, which replay uses to reproduce the session's timing.
 ///
-/// The serialized shape is the log's schema `omniscope.event.v1`: add fields (with a default) and
+/// The serialized shape is the log's schema `omniscope.event.v2`: add fields (with a default) and
 /// variants freely, change nothing else. Facts about a provider carry an `origin` (`probe` or
 /// `proxy`; an attempt's is in its outcome); absent in older logs, it reads as `probe`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

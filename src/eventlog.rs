@@ -5,8 +5,10 @@
 //! and flushes whole lines at least once a second; the [`reader`] is tolerant (unparseable lines
 //! are counted, never fatal); [`replay`] re-emits a log with its original timing.
 
+pub mod compact;
 pub mod reader;
 pub mod replay;
+pub mod rotation;
 pub mod writer;
 
 use std::path::PathBuf;
@@ -20,14 +22,19 @@ use crate::outcome::Outcome;
 pub use reader::{ReadLog, read_log, read_path};
 pub use writer::{EventLog, LogError};
 
-/// The schema name every line carries; bump only on an incompatible change (adding fields and
-/// fact types is compatible: readers skip what they do not know).
-pub const SCHEMA: &str = "omniscope.event.v1";
+/// The schema this omniscope writes. Version 2 added the compact lines ([`compact`]): a v1
+/// reader would skip them, and so miss attempts, hence the new name.
+pub const SCHEMA: &str = "omniscope.event.v2";
+/// The schemas this omniscope reads: v1 logs (every attempt a full line) replay as they did.
+pub const SCHEMAS_READ: [&str; 2] = ["omniscope.event.v1", SCHEMA];
 
-/// One line of the log: `{"schema": "omniscope.event.v1", "type": …, …}`.
+/// One full line of the log: `{"schema": "omniscope.event.v2", "type": …, …}`; an attempt's line
+/// may name the compact slot it fills (`"slot": 17`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
     pub schema: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u16>,
     #[serde(flatten)]
     pub fact: Fact,
 }
@@ -37,6 +44,7 @@ impl Line {
     pub fn new(fact: Fact) -> Self {
         Self {
             schema: SCHEMA.to_owned(),
+            slot: None,
             fact,
         }
     }
@@ -46,46 +54,39 @@ impl Line {
 #[derive(Serialize)]
 struct LineRef<'a> {
     schema: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slot: Option<u16>,
     #[serde(flatten)]
     fact: &'a Fact,
 }
 
-/// One NDJSON line, newline included.
+/// One full NDJSON line, newline included (never a compact one: see [`compact::Encoder`]).
 ///
 /// # Errors
 /// Only if serde cannot encode a value (a non-finite float is written as null, so in practice
 /// never).
 pub fn to_line(fact: &Fact) -> Result<String, serde_json::Error> {
     let mut line = Vec::new();
-    append_line(fact, &mut line)?;
+    write_full(fact, None, &mut line)?;
+    line.push(b'\n');
     // serde_json writes UTF-8 only.
     String::from_utf8(line).map_err(serde::ser::Error::custom)
 }
 
-/// Append the line (newline included) to `buffer`; on an error `buffer` is as it was, so a
-/// writer never sees half a line. The log's writer reuses one buffer for every fact.
-///
-/// # Errors
-/// As [`to_line`].
-pub fn append_line(fact: &Fact, buffer: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-    let start = buffer.len();
-    let written = serde_json::to_writer(
-        &mut *buffer,
+/// Write the full line of `fact` (no newline), naming the compact slot it fills.
+fn write_full(
+    fact: &Fact,
+    slot: Option<u16>,
+    buffer: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(
+        buffer,
         &LineRef {
             schema: SCHEMA,
+            slot,
             fact,
         },
-    );
-    match written {
-        Ok(()) => {
-            buffer.push(b'\n');
-            Ok(())
-        }
-        Err(error) => {
-            buffer.truncate(start);
-            Err(error)
-        }
-    }
+    )
 }
 
 /// The fact as the log keeps it: a copy, with a succeeded attempt's outcome made lean
@@ -148,12 +149,13 @@ pub fn logged_outcome(outcome: &Outcome) -> Outcome {
 }
 
 /// The default log file of a session started at `started_at`:
-/// `<data dir>/logs/session-<UTC timestamp>.ndjson`. `None` when no data dir can be determined.
+/// `<data dir>/logs/session-<UTC timestamp>.ndjson.gz` (compressed: `zcat` reads it). `None` when
+/// no data dir can be determined.
 #[must_use]
 pub fn default_path(started_at: DateTime<Utc>) -> Option<PathBuf> {
     crate::paths::data_dir().map(|dir| {
         dir.join("logs").join(format!(
-            "session-{}.ndjson",
+            "session-{}.ndjson.gz",
             started_at.format("%Y%m%dT%H%M%S%.3fZ")
         ))
     })

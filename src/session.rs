@@ -30,6 +30,8 @@ use crate::clock::Clock;
 use crate::cmd::CliError;
 use crate::config::{self, EngineConfig, Overrides, ThresholdSet};
 use crate::event::{Event, Fact};
+use crate::eventlog::rotation::LogPolicy;
+use crate::eventlog::writer::Parts;
 use crate::eventlog::{self, EventLog};
 use crate::probe::{EVENT_CHANNEL_CAPACITY, Engine, EngineHandle};
 use crate::provider::{self, Profiles};
@@ -187,10 +189,23 @@ impl Session {
     ///
     /// # Errors
     /// The log file cannot be created or the metrics address cannot be bound.
-    pub async fn open(start: Fact, outputs: &OutputArgs, clock: Clock) -> Result<Self, CliError> {
+    pub async fn open(
+        start: Fact,
+        outputs: &OutputArgs,
+        policy: LogPolicy,
+        clock: Clock,
+    ) -> Result<Self, CliError> {
         let started_at = start.at();
         let log = match eventlog::choose_path(outputs.log.clone(), outputs.no_log, started_at) {
-            Some(path) => Some(EventLog::create(&path)?),
+            Some(path) => {
+                // A file the user named rotates, but only omniscope's own folder is pruned.
+                let retention = outputs.log.is_none().then_some(policy.retention);
+                let parts = Parts {
+                    rotation: policy.rotation,
+                    retention,
+                };
+                Some(EventLog::create_with(&path, Some(parts))?)
+            }
             None => None,
         };
         let metrics = match outputs.metrics_addr {
@@ -228,7 +243,7 @@ impl Session {
     ) -> Result<Self, CliError> {
         let clock = Clock::real();
         let start = recorder::session_start(clock.now(), engine, profiles);
-        Self::open(start, outputs, clock).await
+        Self::open(start, outputs, engine.log, clock).await
     }
 
     /// Start the probe engine as a source of facts, on the session's clock: its events arrive

@@ -149,7 +149,13 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
         mut stats,
         mut recorder,
         clock,
-    } = Session::open(session_start(&settings, clock.now()), &args.outputs, clock).await?;
+    } = Session::open(
+        session_start(&settings, clock.now()),
+        &args.outputs,
+        file.log.policy(),
+        clock,
+    )
+    .await?;
     let names: Vec<String> = settings
         .upstreams
         .iter()

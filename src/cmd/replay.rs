@@ -11,8 +11,9 @@ use crate::cli::ReplayArgs;
 use crate::cmd::CliError;
 use crate::event::Fact;
 use crate::eventlog;
-use crate::eventlog::reader::{Folded, ReadError, fold_path, fold_session_path, list_sessions};
+use crate::eventlog::reader::{Folded, ReadError, fold_paths, list_sessions_in};
 use crate::eventlog::replay::ReplayItem;
+use crate::eventlog::rotation;
 use crate::output_file::ReportFile;
 use crate::report::{self, Report};
 use crate::session::{self, Threads};
@@ -39,14 +40,12 @@ pub fn main(args: &ReplayArgs) -> Result<(), CliError> {
         .map(ReportFile::create)
         .transpose()
         .map_err(CliError::ReportOpen)?;
-    let folded = match args.session {
-        None => fold_path(&args.file)?,
-        Some(n) => fold_session_path(&args.file, n as usize)?,
-    };
+    let paths = log_files(args)?;
+    let folded = fold_paths(&paths, args.session.map(|n| n as usize))?;
     check_session_choice(args, &folded.sessions)?;
     {
         use std::io::Write as _;
-        let _ = write!(std::io::stderr(), "{}", read_notes(&args.file, &folded));
+        let _ = write!(std::io::stderr(), "{}", read_notes(shown(args), &folded));
     }
     let report = report_of(&folded);
     super::run::print_summary(&report, report_file.as_ref(), "replay");
@@ -60,11 +59,31 @@ pub fn main(args: &ReplayArgs) -> Result<(), CliError> {
 /// Found before playing: a choice refused after minutes of playback would waste them.
 /// A FIFO or a device cannot be read twice: it plays as it comes, `--session N` still choosing.
 fn chosen_session(args: &ReplayArgs) -> Result<Option<usize>, CliError> {
-    if args.file.is_file() {
-        let sessions = list_sessions(&args.file)?;
+    let paths = log_files(args)?;
+    if paths.iter().all(|path| path.is_file()) {
+        let sessions = list_sessions_in(&paths)?;
         check_session_choice(args, &sessions)?;
     }
     Ok(args.session.map(|n| n as usize))
+}
+
+/// The files to read, in order: each folder given stands for its logs, sorted by name (a rotated
+/// session's parts follow each other; see [`crate::eventlog::rotation`]).
+fn log_files(args: &ReplayArgs) -> Result<Vec<std::path::PathBuf>, CliError> {
+    rotation::expand(&args.files).map_err(|source| {
+        ReadError {
+            path: shown(args).to_owned(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// The log as messages name it: the first file or folder given.
+fn shown(args: &ReplayArgs) -> &Path {
+    args.files
+        .first()
+        .map_or(Path::new("-"), |path| path.as_path())
 }
 
 /// `--log FILE` appends: two sessions played as one would sum their counts and take the duration
@@ -77,7 +96,7 @@ fn check_session_choice(
     // Nothing to replay is not an empty session of 1970 that exits 0.
     if sessions.is_empty() {
         return Err(ReadError {
-            path: args.file.clone(),
+            path: shown(args).to_owned(),
             source: std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "it holds no session (empty, or not an omniscope event log)",
@@ -93,7 +112,7 @@ fn check_session_choice(
         return Ok(());
     }
     Err(CliError::SessionChoice {
-        path: args.file.clone(),
+        path: shown(args).to_owned(),
         asked: args.session,
         sessions: sessions.to_vec(),
     })
@@ -102,19 +121,27 @@ fn check_session_choice(
 /// The dashboard over the recorded session, fed by the replay source at `--speed`, with the
 /// user's key bindings.
 fn play_on_dashboard(args: &ReplayArgs, only: Option<usize>) -> Result<(), CliError> {
-    if !args.file.is_file() {
+    let paths = log_files(args)?;
+    if let Some(unreadable) = paths.iter().find(|path| !path.is_file()) {
         return Err(ReadError {
-            path: args.file.clone(),
+            path: unreadable.clone(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a readable file"),
+        }
+        .into());
+    }
+    if paths.is_empty() {
+        return Err(ReadError {
+            path: shown(args).to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no log files there"),
         }
         .into());
     }
     let profiles = session::load_profiles()?;
     let bindings = session::user_key_bindings()?;
-    let (file, speed) = (args.file.clone(), args.speed);
+    let speed = args.speed;
     session::block_on(Threads::Workers, async move {
         let (items_tx, items) = tokio::sync::mpsc::channel(256);
-        let (control, task) = eventlog::replay::spawn(file, only, speed, items_tx);
+        let (control, task) = eventlog::replay::spawn(paths, only, speed, items_tx);
         // The log's own clock drives the screen: it starts at the session's start record.
         let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         let app = crate::app::App::new(SessionStats::new(epoch), profiles, bindings, epoch);
@@ -127,10 +154,10 @@ fn play_on_dashboard(args: &ReplayArgs, only: Option<usize>) -> Result<(), CliEr
 /// Piped (not a terminal), a replay without `--headless` plays the log at `--speed` on stdout, one
 /// line per attempt and pause, then prints the summary.
 fn play_as_text(args: &ReplayArgs, only: Option<usize>) -> Result<(), CliError> {
-    let (file, speed) = (args.file.clone(), args.speed);
+    let (paths, file, speed) = (log_files(args)?, shown(args).to_owned(), args.speed);
     session::block_on(Threads::Workers, async move {
         let (items_tx, mut items) = tokio::sync::mpsc::channel(256);
-        let (_control, task) = eventlog::replay::spawn(file.clone(), only, speed, items_tx);
+        let (_control, task) = eventlog::replay::spawn(paths, only, speed, items_tx);
         let mut stats: Option<SessionStats> = None;
         let mut ended_at = None;
         while let Some(item) = items.recv().await {

@@ -67,6 +67,23 @@ pub const USAGE_INTERVAL: DurationRange = DurationRange {
     zero_means: Some("as often as allowed"),
 };
 
+/// `[log] rotate_every`: a part per second at the most, per year at the least.
+pub const LOG_ROTATE_EVERY: DurationRange = DurationRange {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(366 * 24 * 3600),
+    zero_means: None,
+};
+/// `[log] keep`: at least an hour of logs, at most ten years.
+pub const LOG_KEEP: DurationRange = DurationRange {
+    min: HOUR,
+    max: Duration::from_secs(10 * 366 * 24 * 3600),
+    zero_means: None,
+};
+/// `[log] rotate_bytes`: the smallest part (a second of a load run is ~100 KB before compression).
+pub const MIN_LOG_ROTATE_BYTES: u64 = 64 * 1024;
+/// `[log] max_total_bytes`: the smallest logs folder.
+pub const MIN_LOG_TOTAL_BYTES: u64 = 1024 * 1024;
+
 /// The slowest client-side rate: one request a day. Anything slower is a typo, and its interval
 /// overflowed into "unlimited".
 pub const MIN_RATE_PER_SECOND: f64 = 1.0 / (24.0 * 3600.0);
@@ -201,6 +218,31 @@ opt_duration_in! {
     opt_job_poll_interval => JOB_POLL_INTERVAL;
     opt_job_max_wait => JOB_MAX_WAIT;
     opt_usage_interval => USAGE_INTERVAL;
+    opt_log_rotate_every => LOG_ROTATE_EVERY;
+    opt_log_keep => LOG_KEEP;
+}
+
+/// A serde `deserialize_with` for an optional byte count of at least `MIN`.
+macro_rules! opt_bytes_from {
+    ($($name:ident => $min:expr;)*) => {$(
+        pub(super) fn $name<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<u64>, D::Error> {
+            let bytes = u64::deserialize(deserializer)?;
+            if bytes < $min {
+                return Err(serde::de::Error::custom(format!(
+                    "{bytes} bytes is below the least allowed, {}",
+                    $min
+                )));
+            }
+            Ok(Some(bytes))
+        }
+    )*};
+}
+
+opt_bytes_from! {
+    opt_log_rotate_bytes => MIN_LOG_ROTATE_BYTES;
+    opt_log_max_total_bytes => MIN_LOG_TOTAL_BYTES;
 }
 
 /// A serde `deserialize_with` for an optional concurrency in `1..=MAX_CONCURRENCY`.

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::reader::{ParsedLine, ReadError, ReadSummary, Sessions, parse_line};
+use std::ops::ControlFlow;
+
+use super::reader::{ReadError, ReadSummary, Sessions, for_each_item_in};
 use crate::event::Fact;
 
 /// How fast a log plays back; `--speed` parses it (clap's `ValueEnum`: 1, 10 or max; 1x and 10x
@@ -91,6 +92,9 @@ pub fn gap(previous: DateTime<Utc>, next: DateTime<Utc>) -> Duration {
     (next - previous).to_std().unwrap_or_default()
 }
 
+/// Facts read ahead of the one being waited for.
+const READ_AHEAD: usize = 1024;
+
 /// What the replay source emits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplayItem {
@@ -129,23 +133,21 @@ impl ReplayControl {
     }
 }
 
-/// Start replaying the log at `path` into `items` (bounded: a slow consumer slows the replay):
+/// Start replaying the log files at `paths`, read in order as one log, into `items` (bounded: a
+/// slow consumer slows the replay):
 /// every fact, or those of session `only` (from 1, see [`Sessions`]).
 /// The task ends at the end of the log, or when `items` is closed, returning what it read.
 #[must_use]
 pub fn spawn(
-    path: PathBuf,
+    paths: Vec<PathBuf>,
     only: Option<usize>,
     speed: Speed,
     items: mpsc::Sender<ReplayItem>,
 ) -> (ReplayControl, JoinHandle<Result<ReadSummary, ReadError>>) {
     let (paused_tx, paused) = watch::channel(false);
     let (speed_tx, speeds) = watch::channel(speed);
-    let task = tokio::spawn(async move {
-        play(&path, Sessions::new(only), paused, speeds, items)
-            .await
-            .map_err(|source| ReadError { path, source })
-    });
+    let task =
+        tokio::spawn(async move { play(paths, Sessions::new(only), paused, speeds, items).await });
     (
         ReplayControl {
             paused: paused_tx,
@@ -156,53 +158,49 @@ pub fn spawn(
 }
 
 async fn play(
-    path: &std::path::Path,
+    paths: Vec<PathBuf>,
     mut sessions: Sessions,
     mut paused: watch::Receiver<bool>,
     mut speeds: watch::Receiver<Speed>,
     items: mpsc::Sender<ReplayItem>,
-) -> std::io::Result<ReadSummary> {
-    let file = tokio::fs::File::open(path).await?;
-    let mut input = BufReader::new(file);
-    let mut summary = ReadSummary::default();
-    let mut buffer = Vec::new();
-    let mut number = 0_u64;
+) -> Result<ReadSummary, ReadError> {
+    // Files are read (and decompressed) on a thread of their own; here only the timing is kept.
+    let (read_tx, mut read) = mpsc::channel(READ_AHEAD);
+    let first = paths.first().cloned().unwrap_or_default();
+    let reader = tokio::task::spawn_blocking(move || {
+        for_each_item_in(&paths, |item| {
+            if read_tx.blocking_send(item).is_err() {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })
+    });
     let mut previous_at: Option<DateTime<Utc>> = None;
-    loop {
-        buffer.clear();
-        if input.read_until(b'\n', &mut buffer).await? == 0 {
-            break;
-        }
-        number += 1;
-        let item = match parse_line(&buffer) {
-            ParsedLine::Blank => continue,
-            ParsedLine::Unreadable(_) if !sessions.keeping() => continue,
-            ParsedLine::Unreadable(error) => {
-                summary.partial_tail = buffer.last() != Some(&b'\n');
-                summary.unreadable += 1;
-                ReplayItem::Unreadable {
-                    line: number,
-                    error,
-                }
-            }
-            ParsedLine::Fact(fact) if !sessions.keep(&fact) => continue,
-            ParsedLine::Fact(fact) => {
-                let at = fact.at();
-                if let Some(previous) = previous_at {
-                    wait(gap(previous, at), &mut paused, &mut speeds).await;
-                } else {
-                    wait(Duration::ZERO, &mut paused, &mut speeds).await;
-                }
-                previous_at = Some(previous_at.map_or(at, |previous| previous.max(at)));
-                summary.records += 1;
-                ReplayItem::Fact(fact)
-            }
+    while let Some(item) = read.recv().await {
+        let kept = match &item {
+            ReplayItem::Fact(fact) => sessions.keep(fact),
+            // An unreadable line belongs to the session it sits in.
+            ReplayItem::Unreadable { .. } => sessions.keeping(),
         };
+        if !kept {
+            continue;
+        }
+        if let ReplayItem::Fact(fact) = &item {
+            let at = fact.at();
+            let log_time = previous_at.map_or(Duration::ZERO, |previous| gap(previous, at));
+            wait(log_time, &mut paused, &mut speeds).await;
+            previous_at = Some(previous_at.map_or(at, |previous| previous.max(at)));
+        }
         if items.send(item).await.is_err() {
             break;
         }
     }
-    Ok(summary)
+    // The reader stops at its next line once nobody takes them.
+    drop(read);
+    reader.await.map_err(|join| ReadError {
+        path: first,
+        source: std::io::Error::other(join.to_string()),
+    })?
 }
 
 /// Wait `log_time` of the recording at the current speed, not counting time spent paused; a speed

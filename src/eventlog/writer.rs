@@ -24,6 +24,10 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use flate2::Compression;
+
+use super::compact::Encoder;
+use super::rotation::{self, Retention, Rotation};
 use crate::event::Fact;
 use crate::output_file::{self, Kind, OutputError};
 
@@ -172,9 +176,18 @@ impl EventLog {
     /// # Errors
     /// The folder or the file cannot be created; a FIFO has no reader; the path is a directory.
     pub fn create(path: &Path) -> Result<Self, LogError> {
+        Self::create_with(path, None)
+    }
+
+    /// [`EventLog::create`], rotating a regular file into parts as `parts` says, and applying its
+    /// retention (if any) to the file's folder when the log is created and at every new part.
+    ///
+    /// # Errors
+    /// As [`EventLog::create`].
+    pub fn create_with(path: &Path, parts: Option<Parts>) -> Result<Self, LogError> {
         if output_file::kind(path)? == Kind::Special {
             let file = output_file::open_special(path, true)?;
-            return Ok(Self::start(file, Kind::Special, path.to_owned()));
+            return Ok(Self::start(file, Kind::Special, path.to_owned(), None));
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| LogError::CreateDir {
@@ -190,16 +203,25 @@ impl EventLog {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(Self::start(file, Kind::Regular, path.to_owned()))
+        if let (Some(retention), Some(dir)) = (parts.and_then(|p| p.retention), path.parent()) {
+            let (dir, current) = (dir.to_owned(), path.to_owned());
+            // Old logs go in the background: a full folder never delays the session's start.
+            std::thread::spawn(move || rotation::prune(&dir, retention, &current));
+        }
+        Ok(Self::start(file, Kind::Regular, path.to_owned(), parts))
     }
 
-    fn start(file: File, kind: Kind, path: PathBuf) -> Self {
+    fn start(file: File, kind: Kind, path: PathBuf, parts: Option<Parts>) -> Self {
         let (records, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let counts = LogCounts::default();
         let pending = Pending {
             file: Some(file),
             regular: kind == Kind::Regular,
+            gzip: compressed(&path),
+            encoder: Encoder::default(),
             bytes: Vec::with_capacity(BUFFER_BYTES),
+            packed: Vec::new(),
+            part: parts.map(|parts| Part::new(parts, path.clone())),
             lines: 0,
             counts: counts.clone(),
         };
@@ -307,8 +329,9 @@ async fn write_loop(
             break;
         }
         for fact in batch.drain(..) {
+            pending.start_part(&fact);
             let whole = pending.bytes.len();
-            if let Err(error) = super::append_line(&fact, &mut pending.bytes) {
+            if let Err(error) = pending.encoder.append(&fact, &mut pending.bytes) {
                 // Only whole lines reach the file: drop the partial one, keep what came before.
                 pending.bytes.truncate(whole);
                 pending.write_out().await.map_err(write_error)?;
@@ -337,6 +360,17 @@ async fn write_loop(
         .take()
         .ok_or_else(lost_file)
         .map_err(write_error)?;
+    // A part opened by the last write and never written to is not left behind, empty.
+    let empty_part = pending
+        .part
+        .as_ref()
+        .filter(|part| part.number > 1 && part.bytes == 0)
+        .map(|part| rotation::part_path(&part.first, part.number));
+    if let Some(empty) = empty_part {
+        drop(file);
+        let _ = std::fs::remove_file(empty);
+        return Ok(pending.counts.written());
+    }
     // A FIFO, a terminal or /dev/null cannot be synced (EINVAL), and holds nothing to sync.
     if pending.regular {
         tokio::task::spawn_blocking(move || file.sync_data())
@@ -348,19 +382,123 @@ async fn write_loop(
     Ok(pending.counts.written())
 }
 
+/// Whether the log at `path` is written compressed: its name ends in `.gz`.
+#[must_use]
+pub fn compressed(path: &Path) -> bool {
+    path.extension().is_some_and(|extension| extension == "gz")
+}
+
 /// The log file and the whole lines not yet written to it.
 struct Pending {
     /// `None` while a write is out on the blocking pool, or after one that did not come back.
     file: Option<File>,
     /// A regular file (synced at the end; written in place when the task is dropped).
     regular: bool,
+    /// Every write is one gzip member of the lines it holds (see [`write_chunk`]).
+    gzip: bool,
+    encoder: Encoder,
     bytes: Vec<u8>,
+    /// The compressed member, its allocation kept from one write to the next.
+    packed: Vec<u8>,
+    /// The part being written, when the log rotates.
+    part: Option<Part>,
     /// How many lines `bytes` holds.
     lines: u64,
     counts: LogCounts,
 }
 
+/// How a log rotates: [`Rotation`], and the [`Retention`] of its folder, if it is omniscope's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub rotation: Rotation,
+    pub retention: Option<Retention>,
+}
+
+/// The part of a rotating log being written.
+struct Part {
+    parts: Parts,
+    first: PathBuf,
+    number: u32,
+    bytes: u64,
+    opened: Instant,
+    /// The session's `session_start`, repeated at the head of every later part.
+    session_start: Option<Fact>,
+    /// A new part was opened: its first line is the copy of `session_start`.
+    fresh: bool,
+}
+
+impl Part {
+    fn new(parts: Parts, first: PathBuf) -> Self {
+        Self {
+            parts,
+            first,
+            number: 1,
+            bytes: 0,
+            opened: Instant::now(),
+            session_start: None,
+            fresh: false,
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.bytes >= self.parts.rotation.max_bytes
+            || self.opened.elapsed() >= self.parts.rotation.max_age
+    }
+}
+
 impl Pending {
+    /// Before `fact` is encoded: remember the session's start, and begin a new part with it.
+    fn start_part(&mut self, fact: &Fact) {
+        let Some(part) = self.part.as_mut() else {
+            return;
+        };
+        if part.session_start.is_none()
+            && let Fact::SessionStart { .. } = fact
+        {
+            part.session_start = Some(fact.clone());
+        }
+        if std::mem::take(&mut part.fresh)
+            && let Some(start) = &part.session_start
+        {
+            // Not a line of the session's own (not counted): a part's header.
+            let _ = self.encoder.append(start, &mut self.bytes);
+        }
+    }
+
+    /// After a write: when the part is full or old, sync it and open the next one (pruning the
+    /// folder, when it has a retention), on the blocking pool.
+    async fn rotate_if_due(&mut self, written: u64) -> std::io::Result<()> {
+        let Some(part) = self.part.as_mut() else {
+            return Ok(());
+        };
+        part.bytes += written;
+        if !part.due() {
+            return Ok(());
+        }
+        let old = self.file.take().ok_or_else(lost_file)?;
+        let next = rotation::part_path(&part.first, part.number + 1);
+        let retention = part.parts.retention;
+        let opened = tokio::task::spawn_blocking(move || {
+            old.sync_data()?;
+            drop(old);
+            let file = OpenOptions::new().create(true).append(true).open(&next)?;
+            if let (Some(retention), Some(dir)) = (retention, next.parent()) {
+                rotation::prune(dir, retention, &next);
+            }
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|join| std::io::Error::other(join.to_string()))??;
+        self.file = Some(opened);
+        part.number += 1;
+        part.bytes = 0;
+        part.opened = Instant::now();
+        part.fresh = true;
+        // The new part reads on its own: its compact lines refer to its own lines only.
+        self.encoder.reset();
+        Ok(())
+    }
+
     /// Write the lines on tokio's blocking pool; `bytes` comes back empty, its allocation kept. A
     /// blocking task that did not finish (it panicked, or the runtime is shutting down) takes the
     /// file with it: later writes say so.
@@ -370,23 +508,26 @@ impl Pending {
         }
         let mut file = self.file.take().ok_or_else(lost_file)?;
         let mut chunk = std::mem::take(&mut self.bytes);
+        let mut packed = std::mem::take(&mut self.packed);
+        let gzip = self.gzip;
+        // Compressed there too: the probing thread pays for neither.
         let task = tokio::task::spawn_blocking(move || {
-            let written = file.write_all(&chunk);
+            let written = write_chunk(&mut file, &chunk, gzip, &mut packed);
             chunk.clear();
-            (file, chunk, written)
+            (file, chunk, packed, written)
         });
-        let (file, chunk, written) = task
+        let (file, chunk, packed, written) = task
             .await
             .map_err(|join| std::io::Error::other(join.to_string()))?;
         self.file = Some(file);
         self.bytes = chunk;
-        if written.is_ok() {
-            self.counts
-                .0
-                .written
-                .fetch_add(std::mem::take(&mut self.lines), Ordering::Relaxed);
-        }
-        written
+        self.packed = packed;
+        let written = written?;
+        self.counts
+            .0
+            .written
+            .fetch_add(std::mem::take(&mut self.lines), Ordering::Relaxed);
+        self.rotate_if_due(written).await
     }
 }
 
@@ -398,7 +539,7 @@ impl Drop for Pending {
         if self.regular
             && let Some(file) = self.file.as_mut()
             && !self.bytes.is_empty()
-            && file.write_all(&self.bytes).is_ok()
+            && write_chunk(file, &self.bytes, self.gzip, &mut self.packed).is_ok()
         {
             self.counts
                 .0
@@ -406,6 +547,28 @@ impl Drop for Pending {
                 .fetch_add(self.lines, Ordering::Relaxed);
         }
     }
+}
+
+/// Write whole lines with one `write`: as they are, or as one complete gzip member, so that a
+/// crash between two writes leaves a file every reader (and `zcat`) reads to its last write.
+/// Each member stands alone: a second of a load run is ~100 KB of lines, plenty for deflate to
+/// find the repeats in. Returns the bytes written.
+fn write_chunk(
+    file: &mut File,
+    chunk: &[u8],
+    gzip: bool,
+    packed: &mut Vec<u8>,
+) -> std::io::Result<u64> {
+    if !gzip {
+        file.write_all(chunk)?;
+        return Ok(chunk.len() as u64);
+    }
+    packed.clear();
+    let mut member = flate2::write::GzEncoder::new(std::mem::take(packed), Compression::fast());
+    member.write_all(chunk)?;
+    *packed = member.finish()?;
+    file.write_all(packed)?;
+    Ok(packed.len() as u64)
 }
 
 fn lost_file() -> std::io::Error {

@@ -256,7 +256,7 @@ async fn a_busy_feed_is_drawn_at_most_once_a_frame() {
 fn replay_control() -> ReplayControl {
     let (tx, _rx) = mpsc::channel(1);
     let (control, _task) = crate::eventlog::replay::spawn(
-        "/nonexistent/omniscope.ndjson".into(),
+        vec!["/nonexistent/omniscope.ndjson".into()],
         None,
         crate::eventlog::replay::Speed::default(),
         tx,

@@ -98,7 +98,7 @@ async fn the_replay_source_pauses_and_emits_everything_in_order() {
     std::fs::write(&path, text).unwrap();
 
     let (items_tx, mut items) = tokio::sync::mpsc::channel(16);
-    let (control, task) = spawn(path, None, Speed::Max, items_tx);
+    let (control, task) = spawn(vec![path], None, Speed::Max, items_tx);
     control.set_paused(true);
     for _ in 0..20 {
         tokio::task::yield_now().await;

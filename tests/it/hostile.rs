@@ -84,13 +84,19 @@ impl Run {
         &self.report["providers"][0]
     }
 
-    /// Every `attempt` record's outcome in the event log.
+    /// Every `attempt` record's outcome in the event log (compact lines read as the full outcome
+    /// they stand for).
     fn outcomes(&self) -> Vec<Value> {
-        self.log_text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|record| record["type"] == "attempt")
-            .map(|record| record["outcome"].clone())
+        omniscope::eventlog::read_log(std::io::Cursor::new(self.log_text.as_bytes()))
+            .unwrap()
+            .facts
+            .into_iter()
+            .filter_map(|fact| match fact {
+                omniscope::event::Fact::Attempt { outcome, .. } => {
+                    Some(serde_json::to_value(&outcome).unwrap())
+                }
+                _ => None,
+            })
             .collect()
     }
 

@@ -63,3 +63,15 @@ pub fn signal(child: &Child, signal: &str) {
         .unwrap();
     assert!(sent.success(), "kill {signal}");
 }
+
+/// The text of an event log, plain or compressed (the default session file is gzip), as
+/// `zcat -f` shows it.
+pub fn log_text(path: &Path) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut omniscope::eventlog::reader::open(path).unwrap().lines,
+        &mut text,
+    )
+    .unwrap();
+    text
+}

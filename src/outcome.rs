@@ -168,15 +168,55 @@ impl Origin {
 }
 
 impl Outcome {
+    /// What a failed attempt failed on; `None` for a success. See [`Cause`].
+    #[must_use]
+    pub fn cause(&self) -> Option<Cause> {
+        if self.succeeded() {
+            return None;
+        }
+        let class = &self.class;
+        Some(match &self.transport {
+            Transport::BodyOverCap { .. } => Cause::Unreadable,
+            Transport::Local { .. } => Cause::Request,
+            Transport::Ok => match class.fault {
+                _ if class.unreadable => Cause::Unreadable,
+                _ if class.limit == Some(LimitKind::Concurrency) => Cause::Concurrency,
+                Fault::RateLimit => Cause::RateLimit,
+                Fault::Account => Cause::Account,
+                Fault::Target => Cause::Target,
+                Fault::Network => Cause::Network,
+                Fault::Client => Cause::Request,
+                // A target status of 400 or more under an API success is the site's, whatever
+                // the row said; any other failure with no fault named is the API's.
+                Fault::None if self.target_status.is_some_and(|status| status >= 400) => {
+                    Cause::Target
+                }
+                Fault::Provider | Fault::None => Cause::Provider,
+            },
+            _ => Cause::Network,
+        })
+    }
+
+    /// The host of the target URL (`shop.example.com`), empty when the URL has none.
+    #[must_use]
+    pub fn target_host(&self) -> &str {
+        url_host(&self.target_url)
+    }
+
     /// The report's definition: the API call succeeded and the target answered below 400.
     #[must_use]
     pub fn succeeded(&self) -> bool {
+        self.api_succeeded() && self.target_status.is_none_or(|status| status < 400)
+    }
+
+    /// The first layer on its own: the API call succeeded, whatever the target answered.
+    #[must_use]
+    pub fn api_succeeded(&self) -> bool {
         self.transport == Transport::Ok
             && self.api_success
             // A 202 only queued the job; the attempt that finished it carries the job and the
             // final status.
             && !(self.job.is_some() && self.api_status == Some(202))
-            && self.target_status.is_none_or(|status| status < 400)
     }
 
     /// The API layer did its job (the first of the two success rates): the call went through
@@ -439,6 +479,17 @@ pub enum BillingUnit {
 }
 
 impl BillingUnit {
+    /// US dollars per unit, where the unit converts (credits are priced by plan: they do not).
+    #[must_use]
+    pub fn usd_per_unit(self) -> Option<f64> {
+        match self {
+            Self::Usd => Some(1.0),
+            Self::MicroUsd => Some(1e-6),
+            Self::Microcents => Some(1e-8),
+            Self::Credits => None,
+        }
+    }
+
     #[must_use]
     pub fn label(self) -> &'static str {
         match self {
@@ -528,6 +579,102 @@ impl Fault {
     }
 }
 
+/// What a failure is put down to on the health line, in the failures pane, the report and
+/// `/metrics`: the [`Fault`] of the classification, refined where the user acts differently (a
+/// concurrency limit is not a rate limit, an answer that could not be read is not an API error).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The scraping API failed (5xx, an error code of its own, a job that never finished).
+    Provider,
+    /// The target site refused or failed (blocked, 404, 5xx behind a 200).
+    Target,
+    /// Requests per window.
+    RateLimit,
+    /// Requests in flight at once.
+    Concurrency,
+    /// The key, the balance, the quota, the plan.
+    Account,
+    /// No complete answer: timeout, refused, reset, TLS.
+    Network,
+    /// An answer omniscope could not read (HTML for JSON, a body over the cap, no job id).
+    Unreadable,
+    /// The request itself was wrong (fix the configuration or the profile).
+    Request,
+}
+
+impl Cause {
+    /// How many causes there are (the size of per-cause tables).
+    pub const COUNT: usize = 8;
+
+    /// Every cause, in the order panes and reports list them.
+    pub fn all() -> impl Iterator<Item = Self> {
+        <Self as strum::IntoEnumIterator>::iter()
+    }
+
+    /// The name in reports and metric labels.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Provider => "provider",
+            Self::Target => "target",
+            Self::RateLimit => "rate_limit",
+            Self::Concurrency => "concurrency",
+            Self::Account => "account",
+            Self::Network => "network",
+            Self::Unreadable => "unreadable",
+            Self::Request => "request",
+        }
+    }
+
+    /// A short name for narrow panes.
+    #[must_use]
+    pub fn short(self) -> &'static str {
+        match self {
+            Self::Provider => "api",
+            Self::Target => "site",
+            Self::RateLimit => "rate",
+            Self::Concurrency => "conc",
+            Self::Account => "acct",
+            Self::Network => "net",
+            Self::Unreadable => "read",
+            Self::Request => "req",
+        }
+    }
+
+    /// Its place in per-cause tables.
+    #[must_use]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The host of `url` without scheme, credentials or port; empty when there is none.
+#[must_use]
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.split(':').next().unwrap_or(host)
+}
+
 /// Whether the contract says the same request may be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -582,6 +729,10 @@ pub struct Classification {
     /// only a bounded number of unknown ones (a provider can send a new code every time).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub known_code: bool,
+    /// The answer could not be read (HTML where JSON was promised, a 202 without a usable job
+    /// id): a failure of its own kind on the health line.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
 }
 
 /// The two kinds of limit a plan sets.
@@ -605,6 +756,7 @@ impl Default for Classification {
             meaning: None,
             limit: None,
             known_code: false,
+            unreadable: false,
         }
     }
 }
@@ -661,6 +813,84 @@ mod tests {
     use crate::fixture::{Attempt, outcome};
 
     const KEY: &str = "sk_test_0123456789abcdef";
+
+    #[test]
+    fn hosts_come_without_scheme_credentials_port_or_path() {
+        assert_eq!(
+            url_host("https://shop.example.com/item/42?x=1"),
+            "shop.example.com"
+        );
+        assert_eq!(url_host("http://user:pw@127.0.0.1:8080/a"), "127.0.0.1");
+        assert_eq!(url_host("https://[::1]:443/"), "[::1]");
+        assert_eq!(url_host("example.org"), "example.org");
+        assert_eq!(url_host(""), "");
+    }
+
+    #[test]
+    fn every_failure_has_one_cause_and_a_success_none() {
+        use crate::app::fixture::{
+            ALTER_ANTIBOT, ALTER_RATE, OMNI_502, OMNI_CONCURRENCY, OMNI_TARGET_404,
+        };
+        let cause = |attempt: Attempt<'_>| outcome(&attempt).cause();
+        assert_eq!(cause(Attempt::default()), None);
+        let target = Attempt {
+            body: OMNI_TARGET_404,
+            ..Attempt::default()
+        };
+        assert_eq!(cause(target), Some(Cause::Target));
+        let concurrency = Attempt {
+            status: Some(429),
+            body: OMNI_CONCURRENCY,
+            ..Attempt::default()
+        };
+        assert_eq!(cause(concurrency), Some(Cause::Concurrency));
+        let rate = Attempt {
+            provider: "alterlab",
+            status: Some(429),
+            body: ALTER_RATE,
+            ..Attempt::default()
+        };
+        assert_eq!(cause(rate), Some(Cause::RateLimit));
+        let antibot = Attempt {
+            provider: "alterlab",
+            status: Some(403),
+            body: ALTER_ANTIBOT,
+            ..Attempt::default()
+        };
+        assert_eq!(cause(antibot), Some(Cause::Target));
+        // OmniScrape's contract puts its 502 on the target ("could not unlock").
+        let unlock = Attempt {
+            status: Some(502),
+            body: OMNI_502,
+            ..Attempt::default()
+        };
+        assert_eq!(cause(unlock), Some(Cause::Target));
+        let api = Attempt {
+            status: Some(500),
+            body: r#"{"success":false,"error":"internal"}"#,
+            ..Attempt::default()
+        };
+        assert_eq!(cause(api), Some(Cause::Provider));
+        let timeout = Attempt {
+            status: None,
+            body: "",
+            ..Attempt::default()
+        };
+        assert_eq!(cause(timeout), Some(Cause::Network));
+        let html = Attempt {
+            body: "<html>not json</html>",
+            ..Attempt::default()
+        };
+        assert_eq!(cause(html), Some(Cause::Unreadable));
+        let revoked = Attempt {
+            status: Some(401),
+            body: r#"{"success":false,"error":"bad key","code":"INVALID_API_KEY"}"#,
+            ..Attempt::default()
+        };
+        assert_eq!(cause(revoked), Some(Cause::Account));
+        assert_eq!(Cause::all().count(), Cause::COUNT);
+        assert!(Cause::all().enumerate().all(|(i, c)| c.index() == i));
+    }
 
     #[test]
     fn bounded_texts_are_cut_on_a_char_boundary_and_marked() {

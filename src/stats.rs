@@ -4,10 +4,12 @@
 //! does not grow with the number of attempts, however long a session runs. Time comes from the
 //! outcomes themselves (or is passed in), never from the clock.
 
+mod causes;
 mod derived;
 mod origin;
 mod ring;
 mod status_counts;
+mod targets;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -15,10 +17,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use hdrhistogram::Histogram;
 
-pub use derived::{Pressure, QuotaProjection};
+pub use causes::CauseCounts;
+pub use derived::{Layers, Pressure, QuotaProjection, Trend};
 pub use origin::{ByOrigin, OriginStats};
 pub use ring::{SecondBucket, SecondRing, WindowSummary};
 pub use status_counts::{StatusClass, StatusCounts};
+pub use targets::{MAX_TARGETS, OTHER_TARGET, TargetStats, TargetTable, target_name};
 
 use crate::event::Fact;
 use crate::outcome::{
@@ -60,6 +64,8 @@ pub struct ProviderStats {
     /// The API did its job, whatever the target answered ([`Outcome::api_served`]).
     pub api_served: u64,
     pub failed: u64,
+    /// Failures by what they failed on.
+    pub causes: CauseCounts,
     /// Probes not sent, with the last reason (a paused provider's remaining probes).
     pub skipped: u64,
     pub last_skip_reason: Option<String>,
@@ -73,6 +79,12 @@ pub struct ProviderStats {
     pub unknown_codes_kept: usize,
     /// Latency in microseconds.
     pub latency: Histogram<u64>,
+    /// Latency of the successes alone, and of the failures alone (a fast 429 is no fast scrape).
+    pub success_latency: Histogram<u64>,
+    pub failure_latency: Histogram<u64>,
+    /// Per target host, and per target URL (bounded: see [`TargetTable`]).
+    pub by_host: TargetTable,
+    pub by_target: TargetTable,
     pub rate_limit: RateLimitState,
     pub concurrency: ConcurrencyState,
     pub billing: BillingState,
@@ -190,6 +202,7 @@ impl ProviderStats {
             succeeded: 0,
             api_served: 0,
             failed: 0,
+            causes: CauseCounts::default(),
             skipped: 0,
             last_skip_reason: None,
             api_status: StatusCounts::default(),
@@ -198,6 +211,10 @@ impl ProviderStats {
             error_codes: BTreeMap::new(),
             unknown_codes_kept: 0,
             latency: new_latency_histogram(),
+            success_latency: new_latency_histogram(),
+            failure_latency: new_latency_histogram(),
+            by_host: TargetTable::default(),
+            by_target: TargetTable::default(),
             rate_limit: RateLimitState::default(),
             concurrency: ConcurrencyState::default(),
             billing: BillingState {
@@ -237,6 +254,12 @@ impl ProviderStats {
         if outcome.api_served() {
             self.api_served += 1;
         }
+        if let Some(cause) = outcome.cause() {
+            self.causes.add(cause, 1);
+        }
+        self.by_host.record(outcome.target_host(), outcome);
+        self.by_target
+            .record(&target_name(&outcome.target_url), outcome);
         match outcome.api_status {
             Some(status) => self.api_status.add(status),
             None => {
@@ -252,9 +275,15 @@ impl ProviderStats {
         if let Some(code) = &outcome.error_code {
             self.count_code(code, outcome);
         }
-        let micros = u64::try_from(outcome.latency.as_micros()).unwrap_or(u64::MAX);
-        self.latency
-            .saturating_record(micros.clamp(1, LATENCY_MAX_US));
+        let micros = u64::try_from(outcome.latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, LATENCY_MAX_US);
+        self.latency.saturating_record(micros);
+        if succeeded {
+            self.success_latency.saturating_record(micros);
+        } else {
+            self.failure_latency.saturating_record(micros);
+        }
 
         self.read_rate_limit(outcome, finished_at);
         let concurrency = &mut self.concurrency;
@@ -414,6 +443,18 @@ impl ProviderStats {
     #[must_use]
     pub fn latency_summary(&self) -> LatencySummary {
         latency_summary(&self.latency)
+    }
+
+    /// Latency of the successes alone.
+    #[must_use]
+    pub fn success_latency_summary(&self) -> LatencySummary {
+        latency_summary(&self.success_latency)
+    }
+
+    /// Latency of the failures alone.
+    #[must_use]
+    pub fn failure_latency_summary(&self) -> LatencySummary {
+        latency_summary(&self.failure_latency)
     }
 
     /// Share of attempts that succeeded, 0–1; `None` before the first attempt.
@@ -718,7 +759,7 @@ mod tests {
     use reqwest::header::{HeaderMap, HeaderValue};
 
     use super::*;
-    use crate::outcome::Transport;
+    use crate::outcome::{Cause, Transport};
     use crate::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
 
     fn at(second: i64) -> DateTime<Utc> {
@@ -804,6 +845,61 @@ mod tests {
             at(3) + TimeDelta::milliseconds(250) + TimeDelta::seconds(3)
         );
         assert_eq!(omni.latency_summary().count, 3);
+    }
+
+    #[test]
+    fn failures_split_by_cause_layer_and_latency_and_cost_per_success() {
+        let mut stats = SessionStats::new(at(0));
+        stats.ingest(outcome("omniscrape", 200, OMNI_OK, &[], 1));
+        stats.ingest(outcome("omniscrape", 200, OMNI_TARGET_404, &[], 2));
+        let mut fast_429 = outcome("omniscrape", 429, OMNI_CONCURRENCY, &[], 3);
+        fast_429.latency = Duration::from_millis(2);
+        stats.ingest(fast_429);
+        let omni = stats.provider("omniscrape").unwrap();
+        assert_eq!(omni.causes.get(Cause::Target), 1);
+        assert_eq!(omni.causes.get(Cause::Concurrency), 1);
+        assert_eq!(omni.causes.dominant(), Some(Cause::Target));
+        let layers = omni.layers();
+        assert_eq!(layers.api_success_rate(), Some(2.0 / 3.0));
+        assert_eq!(layers.target_success_rate(), Some(0.5));
+        // The fast 429 is not among the successes' latency.
+        assert_eq!(omni.success_latency_summary().count, 1);
+        assert!((omni.success_latency_summary().p50 - 250.0).abs() < 1.0);
+        assert!(omni.failure_latency_summary().p50 < 250.0);
+        // Two charges of 0.0035 (the success and the target's 404), one success; dollars already.
+        let cost = omni.cost_per_success().unwrap();
+        assert!((cost - 0.007).abs() < 1e-12, "{cost}");
+        assert_eq!(omni.cost_per_success_usd(), Some(cost));
+        assert_eq!(omni.throttled_share(), Some(1.0 / 3.0));
+        assert_eq!(omni.by_host.get("example.com").unwrap().layers.attempts, 3);
+        assert_eq!(omni.by_target.len(), 1);
+        let minute = omni.history.summarize(at(3).timestamp(), 60);
+        assert_eq!(minute.causes.total(), 2);
+    }
+
+    #[test]
+    fn the_trend_compares_the_last_minute_with_the_one_before() {
+        let mut stats = SessionStats::new(at(0));
+        for second in [10, 20, 30] {
+            stats.ingest(outcome("omniscrape", 200, OMNI_OK, &[], second));
+        }
+        stats.ingest(outcome("omniscrape", 429, OMNI_CONCURRENCY, &[], 70));
+        stats.ingest(outcome("omniscrape", 200, OMNI_OK, &[], 80));
+        let omni = stats.provider("omniscrape").unwrap();
+        assert_eq!(omni.failure_trend(at(100).timestamp()), Some(Trend::Worse));
+        assert_eq!(
+            omni.failure_trend(at(50).timestamp()),
+            None,
+            "no minute before"
+        );
+        // Credits do not convert to dollars.
+        let mut alter = ProviderStats::new("alterlab", BillingUnit::Credits);
+        alter.succeeded = 1;
+        alter.billing.charged = 3.0;
+        assert_eq!(alter.cost_per_success(), Some(3.0));
+        assert_eq!(alter.cost_per_success_usd(), None);
+        alter.billing.refunded = 1.5;
+        assert_eq!(alter.refund_ratio(), Some(0.5));
     }
 
     #[test]

@@ -268,6 +268,7 @@ fn unreadable_class(advice: &str) -> Classification {
         retryable: Retryable::No,
         meaning: Some("unreadable response".to_owned()),
         advice: Some(advice.to_owned()),
+        unreadable: true,
         ..Classification::default()
     }
 }
@@ -424,6 +425,7 @@ fn rule_class(profile: &Profile, status: u16, code: Option<&str>) -> Classificat
             .concurrency_limit
             .then_some(LimitKind::Concurrency),
         known_code: true,
+        unreadable: false,
     }
     .with_status_advice(status_rule);
     if code_rule.status == status {
@@ -458,6 +460,7 @@ fn status_class(rule: &super::StatusRule) -> Classification {
         meaning: Some(rule.meaning.clone()),
         limit: None,
         known_code: false,
+        unreadable: false,
     }
 }
 

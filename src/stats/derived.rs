@@ -5,6 +5,96 @@
 use std::time::Duration;
 
 use super::{BillingState, ConcurrencyState, ProviderStats, RateLimitState};
+use crate::outcome::Outcome;
+
+/// The two layers of an attempt counted apart: the API call, then the target behind it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layers {
+    pub attempts: u64,
+    /// The API did its job, whatever the target answered ([`Outcome::api_served`]).
+    pub api_served: u64,
+    /// The API call succeeded and the target answered below 400.
+    pub succeeded: u64,
+}
+
+// Exact as f64: counts far below 2^52.
+#[allow(clippy::cast_precision_loss)]
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+impl Layers {
+    pub(super) fn record(&mut self, outcome: &Outcome) {
+        self.attempts += 1;
+        self.api_served += u64::from(outcome.api_served());
+        self.succeeded += u64::from(outcome.succeeded());
+    }
+
+    /// Share of attempts the API handled, 0–1; `None` before the first attempt.
+    #[must_use]
+    pub fn api_success_rate(&self) -> Option<f64> {
+        ratio(self.api_served, self.attempts)
+    }
+
+    /// Share of the calls the API handled whose target answered below 400, 0–1: how the sites
+    /// fare once the API did its part. `None` before the API handled one.
+    #[must_use]
+    pub fn target_success_rate(&self) -> Option<f64> {
+        ratio(self.succeeded, self.api_served)
+    }
+
+    /// Share of attempts that succeeded end to end, 0–1.
+    #[must_use]
+    pub fn success_rate(&self) -> Option<f64> {
+        ratio(self.succeeded, self.attempts)
+    }
+
+    /// `net_spend` per successful scrape; `None` before the first success.
+    #[must_use]
+    pub fn cost_per_success(&self, net_spend: f64) -> Option<f64> {
+        // Exact as f64: counts far below 2^52.
+        #[allow(clippy::cast_precision_loss)]
+        let successes = self.succeeded as f64;
+        (self.succeeded > 0).then(|| net_spend / successes)
+    }
+}
+
+/// Where the failure share went over the last minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trend {
+    /// Fewer failures than the minute before.
+    Better,
+    Steady,
+    /// More failures than the minute before.
+    Worse,
+}
+
+impl Trend {
+    /// A failure share that moved by less than this (5 points) is steady.
+    const STEADY_BAND: f64 = 0.05;
+
+    /// Compare the failure shares of two windows; `None` without attempts in both.
+    #[must_use]
+    pub fn between(previous: Option<f64>, last: Option<f64>) -> Option<Self> {
+        let (previous, last) = (previous?, last?);
+        Some(if last > previous + Self::STEADY_BAND {
+            Self::Worse
+        } else if last + Self::STEADY_BAND < previous {
+            Self::Better
+        } else {
+            Self::Steady
+        })
+    }
+
+    #[must_use]
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Self::Better => "↘",
+            Self::Steady => "→",
+            Self::Worse => "↗",
+        }
+    }
+}
 
 /// How close a gauge is to its limit; the theme gives each a colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +155,51 @@ impl BillingState {
 }
 
 impl ProviderStats {
+    /// Attempts counted per layer.
+    #[must_use]
+    pub fn layers(&self) -> Layers {
+        Layers {
+            attempts: self.attempts,
+            api_served: self.api_served,
+            succeeded: self.succeeded,
+        }
+    }
+
+    /// Net spend per successful scrape, in the provider's unit; `None` before a success.
+    #[must_use]
+    pub fn cost_per_success(&self) -> Option<f64> {
+        self.layers().cost_per_success(self.billing.net())
+    }
+
+    /// [`Self::cost_per_success`] in US dollars, where the provider's unit converts.
+    #[must_use]
+    pub fn cost_per_success_usd(&self) -> Option<f64> {
+        Some(self.cost_per_success()? * self.billing.unit.usd_per_unit()?)
+    }
+
+    /// Share of the amount charged that came back as refunds, 0–1; `None` before a charge.
+    #[must_use]
+    pub fn refund_ratio(&self) -> Option<f64> {
+        let billing = &self.billing;
+        (billing.charged > 0.0).then(|| (billing.refunded / billing.charged).clamp(0.0, 1.0))
+    }
+
+    /// Share of attempts answered 429, 0–1.
+    #[must_use]
+    pub fn throttled_share(&self) -> Option<f64> {
+        ratio(self.rate_limit.throttled, self.attempts)
+    }
+
+    /// Where the failure share went: the last minute against the minute before it.
+    #[must_use]
+    pub fn failure_trend(&self, now_second: i64) -> Option<Trend> {
+        let failure_share = |end: i64| {
+            let window = self.history.summarize(end, 60);
+            ratio(window.attempts - window.succeeded, window.attempts)
+        };
+        Trend::between(failure_share(now_second - 60), failure_share(now_second))
+    }
+
     /// Progress through a plan quota of `quota` requests after `elapsed`: the usage endpoint's
     /// figure when the provider has one, else the requests this session the contract bills
     /// (refunded failures are not counted). The pace is what changed during this session: the

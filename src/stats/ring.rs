@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::StatusClass;
-use crate::outcome::Outcome;
+use super::{CauseCounts, StatusClass};
+use crate::outcome::{Cause, Outcome};
 
 /// What happened during one second.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub struct SecondBucket {
     pub throttled: u32,
     pub max_in_flight: u32,
     pub latency_max: Duration,
+    /// Failures by cause.
+    pub causes: [u32; Cause::COUNT],
 }
 
 /// Distinct statuses kept per bucket; more are counted in their class only.
@@ -48,6 +50,7 @@ impl SecondBucket {
         self.throttled = 0;
         self.max_in_flight = 0;
         self.latency_max = Duration::ZERO;
+        self.causes = [0; Cause::COUNT];
     }
 
     pub(super) fn record(&mut self, outcome: &Outcome, succeeded: bool, in_flight: u32) {
@@ -62,6 +65,9 @@ impl SecondBucket {
             add_status(&mut self.target_statuses, status);
         }
         self.throttled += u32::from(outcome.throttled());
+        if let Some(cause) = outcome.cause() {
+            self.causes[cause.index()] += 1;
+        }
         self.max_in_flight = self.max_in_flight.max(in_flight);
         self.latency_max = self.latency_max.max(outcome.latency);
     }
@@ -131,6 +137,11 @@ impl SecondRing {
             summary.attempts += u64::from(bucket.attempts);
             summary.succeeded += u64::from(bucket.succeeded);
             summary.throttled += u64::from(bucket.throttled);
+            for cause in Cause::all() {
+                summary
+                    .causes
+                    .add(cause, u64::from(bucket.causes[cause.index()]));
+            }
             for (total, count) in summary.api_classes.iter_mut().zip(bucket.api_classes) {
                 *total += u64::from(count);
             }
@@ -167,4 +178,5 @@ pub struct WindowSummary {
     pub target_classes: [u64; 5],
     pub api_statuses: Vec<(u16, u64)>,
     pub target_statuses: Vec<(u16, u64)>,
+    pub causes: CauseCounts,
 }

@@ -8,8 +8,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ThresholdSet;
-use crate::outcome::FindingCounts;
-use crate::stats::{ByOrigin, ProviderStats, SessionStats};
+use crate::outcome::{Cause, FindingCounts};
+use crate::stats::{ByOrigin, LatencySummary, ProviderStats, SessionStats, TargetTable};
 
 /// The report's schema name; bump only on an incompatible change (adding fields is compatible).
 pub const SCHEMA: &str = "omniscope.report.v1";
@@ -71,9 +71,50 @@ pub struct ProviderReport {
     /// traffic through `omniscope proxy`. Absent in reports written before it existed.
     #[serde(default)]
     pub origin: ByOrigin,
+    /// Failed attempts by what they failed on (`provider`, `target`, `rate_limit`,
+    /// `concurrency`, `account`, `network`, `unreadable`, `request`), every cause present.
+    #[serde(default)]
+    pub faults: BTreeMap<String, u64>,
+    /// Latency of the successes alone, and of the failures alone.
+    #[serde(default)]
+    pub success_latency_ms: LatencyReport,
+    #[serde(default)]
+    pub failure_latency_ms: LatencyReport,
+    /// Net spend / successes, in `billing.unit`; null before a success.
+    #[serde(default)]
+    pub cost_per_success: Option<f64>,
+    /// The same in US dollars, where the unit converts (credits do not): null otherwise.
+    #[serde(default)]
+    pub cost_per_success_usd: Option<f64>,
+    /// Per target host (at most 64, then `other`), in the order first probed.
+    #[serde(default)]
+    pub targets: Vec<TargetReport>,
+    /// Per target URL (host and path; at most 64, then `other`).
+    #[serde(default)]
+    pub target_urls: Vec<TargetReport>,
 }
 
+/// One target's attempts through one provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// A host (`targets`) or a URL without its scheme (`target_urls`).
+    pub target: String,
+    pub attempts: u64,
+    /// Attempts the API served (whatever the target answered).
+    pub api_served: u64,
+    pub succeeded: u64,
+    /// The target's status → attempts (the eight most frequent kinds; the rest under `other`).
+    pub target_status: BTreeMap<String, u64>,
+    /// Failures by cause, non-zero ones only.
+    pub faults: BTreeMap<String, u64>,
+    /// Success latency, null before a success.
+    pub success_p50_ms: Option<f64>,
+    pub success_p90_ms: Option<f64>,
+    /// Net spend / successes, in the provider's unit.
+    pub cost_per_success: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencyReport {
     pub p50: f64,
     pub p90: f64,
@@ -160,12 +201,7 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
             .iter()
             .map(|(code, stats)| (code.clone(), stats.count))
             .collect(),
-        latency_ms: LatencyReport {
-            p50: latency.p50,
-            p90: latency.p90,
-            p99: latency.p99,
-            max: latency.max,
-        },
+        latency_ms: LatencyReport::from(latency),
         rate_limit: RateLimitReport {
             limit: provider.rate_limit.limit,
             remaining: provider.rate_limit.remaining,
@@ -202,7 +238,59 @@ fn provider_report(provider: &ProviderStats) -> ProviderReport {
         skip_reason: provider.last_skip_reason.clone(),
         audit: provider.audit,
         origin: provider.by_origin,
+        faults: Cause::all()
+            .map(|cause| (cause.label().to_owned(), provider.causes.get(cause)))
+            .collect(),
+        success_latency_ms: LatencyReport::from(provider.success_latency_summary()),
+        failure_latency_ms: LatencyReport::from(provider.failure_latency_summary()),
+        cost_per_success: provider.cost_per_success(),
+        cost_per_success_usd: provider.cost_per_success_usd(),
+        targets: target_reports(&provider.by_host),
+        target_urls: target_reports(&provider.by_target),
     }
+}
+
+impl From<LatencySummary> for LatencyReport {
+    fn from(summary: LatencySummary) -> Self {
+        Self {
+            p50: summary.p50,
+            p90: summary.p90,
+            p99: summary.p99,
+            max: summary.max,
+        }
+    }
+}
+
+fn target_reports(table: &TargetTable) -> Vec<TargetReport> {
+    table
+        .iter()
+        .map(|(name, target)| {
+            let latency = target.success_p50_p90();
+            let mut statuses: BTreeMap<String, u64> = target
+                .statuses()
+                .into_iter()
+                .map(|(status, count)| (status.to_string(), count))
+                .collect();
+            if target.other_statuses > 0 {
+                statuses.insert("other".to_owned(), target.other_statuses);
+            }
+            TargetReport {
+                target: name.to_owned(),
+                attempts: target.layers.attempts,
+                api_served: target.layers.api_served,
+                succeeded: target.layers.succeeded,
+                target_status: statuses,
+                faults: target
+                    .causes
+                    .iter()
+                    .map(|(cause, count)| (cause.label().to_owned(), count))
+                    .collect(),
+                success_p50_ms: latency.map(|(p50, _)| p50),
+                success_p90_ms: latency.map(|(_, p90)| p90),
+                cost_per_success: target.cost_per_success(),
+            }
+        })
+        .collect()
 }
 
 /// What a completed run found that the user must act on, besides thresholds: one line each.
@@ -378,11 +466,18 @@ pub fn summary(report: &Report, command: &str) -> String {
             );
         }
         let _ = writeln!(out, "  errors      {}", join_counts(&provider.error_codes));
+        write_health(&mut out, provider);
         let latency = &provider.latency_ms;
         let _ = writeln!(
             out,
             "  latency     p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
             latency.p50, latency.p90, latency.p99, latency.max
+        );
+        let (ok, failed) = (&provider.success_latency_ms, &provider.failure_latency_ms);
+        let _ = writeln!(
+            out,
+            "  successes   p50 {:.0} ms, p90 {:.0} ms; failures p50 {:.0} ms, p90 {:.0} ms",
+            ok.p50, ok.p90, failed.p50, failed.p90
         );
         let limits = &provider.rate_limit;
         let _ = writeln!(
@@ -465,6 +560,57 @@ pub fn summary(report: &Report, command: &str) -> String {
         );
     }
     out
+}
+
+/// The summary's fault breakdown, layer rates, cost per success and per-target lines.
+fn write_health(out: &mut String, provider: &ProviderReport) {
+    let faults: BTreeMap<&str, u64> = provider
+        .faults
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(cause, count)| (cause.as_str(), *count))
+        .collect();
+    let _ = writeln!(out, "  faults      {}", join_counts(&faults));
+    let percent = |rate: Option<f64>| {
+        rate.map_or_else(|| "n/a".to_owned(), |rate| format!("{:.1}%", rate * 100.0))
+    };
+    let cost = provider.cost_per_success.map_or_else(
+        || "-".to_owned(),
+        |cost| {
+            let usd = provider
+                .cost_per_success_usd
+                .filter(|_| provider.billing.unit != "usd")
+                .map_or_else(String::new, |usd| format!(" (${})", exact_amount(usd)));
+            format!("{} {}{usd}", exact_amount(cost), provider.billing.unit)
+        },
+    );
+    let _ = writeln!(out, "  cost        per success {cost}");
+    for target in &provider.targets {
+        let success = (target.attempts > 0).then(|| {
+            // Exact as f64: counts far below 2^52.
+            #[allow(clippy::cast_precision_loss)]
+            let rate = target.succeeded as f64 / target.attempts as f64;
+            rate
+        });
+        let latency = target
+            .success_p50_ms
+            .zip(target.success_p90_ms)
+            .map_or_else(String::new, |(p50, p90)| {
+                format!(", success p50 {p50:.0} ms p90 {p90:.0} ms")
+            });
+        let faults = if target.faults.is_empty() {
+            "no failures".to_owned()
+        } else {
+            format!("failures {}", join_counts(&target.faults))
+        };
+        let _ = writeln!(
+            out,
+            "  target      {}: {} attempts, {} succeeded{latency}; {faults}",
+            target.target,
+            target.attempts,
+            percent(success),
+        );
+    }
 }
 
 /// A money or credit sum for the text summary (unlike the dashboard's `ui::amount`, which rounds to
@@ -577,6 +723,57 @@ mod tests {
     }
 
     #[test]
+    fn the_report_breaks_failures_down_by_fault_target_and_layer() {
+        let app = crate::app::fixture::app();
+        let report = build(&app.stats, crate::app::fixture::now());
+        let omni = &report.providers[0];
+        assert_eq!(omni.name, "omniscrape");
+        // Every failure is under one fault, none under no heading.
+        assert_eq!(omni.faults.values().sum::<u64>(), omni.failed);
+        assert_eq!(omni.faults.len(), Cause::COUNT);
+        assert_eq!(omni.faults["network"], 1);
+        assert_eq!(omni.faults["concurrency"], 1);
+        assert!(
+            omni.success_latency_ms.p50 > 500.0,
+            "{:?}",
+            omni.success_latency_ms
+        );
+        // The 30 s timeout is among the failures only.
+        assert!(omni.success_latency_ms.max < 2_000.0);
+        assert!(omni.failure_latency_ms.max > 29_000.0);
+        assert!(omni.cost_per_success.unwrap() > 0.0035);
+        assert_eq!(omni.cost_per_success, omni.cost_per_success_usd);
+        let slow = omni
+            .targets
+            .iter()
+            .find(|t| t.target == "slow.example.com")
+            .unwrap();
+        assert_eq!((slow.attempts, slow.succeeded), (1, 0));
+        assert_eq!(slow.faults["network"], 1);
+        assert!(
+            omni.target_urls
+                .iter()
+                .any(|t| t.target == "example.com/missing")
+        );
+        let alter = &report.providers[1];
+        assert_eq!(alter.faults.values().sum::<u64>(), alter.failed);
+        // AlterLab bills in microcents: a hundred-millionth of a dollar each.
+        let alter_cost = alter.cost_per_success.unwrap();
+        assert!((alter.cost_per_success_usd.unwrap() - alter_cost * 1e-8).abs() < 1e-15);
+        let text = summary(&report, "run");
+        assert!(text.contains("  faults      concurrency: 1,"), "{text}");
+        assert!(
+            text.contains(
+                "target      slow.example.com: 1 attempts, 0.0% succeeded; failures network: 1"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
     fn an_empty_session_reports_every_field() {
         let start = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
         let mut stats = SessionStats::new(start);
@@ -601,6 +798,15 @@ mod tests {
             "concurrency",
             "billing",
             "paused",
+            "faults",
+            "api_success_rate",
+            "target_success_rate",
+            "success_latency_ms",
+            "failure_latency_ms",
+            "cost_per_success",
+            "cost_per_success_usd",
+            "targets",
+            "target_urls",
         ] {
             assert!(provider.get(field).is_some(), "missing {field}");
         }

@@ -135,6 +135,30 @@ pub struct ProviderEntry {
     pub concurrency_limit: Option<u32>,
 }
 
+/// The hosts of the targets a session's settings name (`probes[].targets[]`), each once, in
+/// the order configured; empty when the settings name none (a proxy session).
+#[must_use]
+pub fn configured_target_hosts(
+    settings: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    let targets = settings
+        .get("probes")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|probe| probe.get("targets")?.as_array())
+        .flatten()
+        .filter_map(serde_json::Value::as_str);
+    for target in targets {
+        let host = crate::outcome::url_host(target);
+        if !host.is_empty() && !hosts.iter().any(|kept| kept == host) {
+            hosts.push(host.to_owned());
+        }
+    }
+    hosts
+}
+
 impl Fact {
     /// When it happened.
     #[must_use]

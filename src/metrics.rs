@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::event::Fact;
-use crate::outcome::{MAX_UNKNOWN_CODES, OTHER_CODE, Origin, Outcome};
+use crate::outcome::{Cause, MAX_UNKNOWN_CODES, OTHER_CODE, Origin, Outcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabel {
@@ -54,6 +54,51 @@ pub struct AttemptLabels {
 pub struct OriginLabels {
     pub provider: String,
     pub origin: &'static str,
+}
+
+/// Failures by what they failed on (`fault`: a [`Cause`] label).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabels {
+    pub provider: String,
+    pub fault: String,
+}
+
+/// One attempt per target host: `target_host` is a configured target's host, or [`OTHER_HOST`];
+/// `fault` is `none` for a success.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub provider: String,
+    pub target_host: String,
+    pub result: String,
+    pub fault: String,
+}
+
+/// Target hosts given a label of their own: the configured targets' (or, when the session names
+/// none, the first ones seen), at most this many.
+pub const MAX_TARGET_HOSTS: usize = 50;
+/// The `target_host` label of every other host.
+pub const OTHER_HOST: &str = "other";
+
+/// Which target hosts get a label of their own.
+#[derive(Debug, Default)]
+struct HostLabels {
+    kept: HashSet<String>,
+    /// The set came from the session's configured targets: no host is added later.
+    configured: bool,
+}
+
+impl HostLabels {
+    fn label(&mut self, host: &str) -> String {
+        if self.kept.contains(host)
+            || (!self.configured
+                && self.kept.len() < MAX_TARGET_HOSTS
+                && self.kept.insert(host.to_owned()))
+        {
+            host.to_owned()
+        } else {
+            OTHER_HOST.to_owned()
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -94,6 +139,9 @@ pub struct Metrics {
     pub charged: Family<SpendLabels, FloatCounter>,
     pub refunded: Family<SpendLabels, FloatCounter>,
     pub findings: Family<FindingLabels, Counter>,
+    pub failures: Family<FaultLabels, Counter>,
+    pub target_attempts: Family<TargetLabels, Counter>,
+    target_hosts: Arc<Mutex<HostLabels>>,
     /// Per provider, the unknown error codes given a label of their own (at most
     /// [`MAX_UNKNOWN_CODES`]; later ones are labelled [`OTHER_CODE`]), so a provider that sends
     /// a new code every time cannot grow the series without bound.
@@ -121,6 +169,9 @@ impl Metrics {
             charged: Family::default(),
             refunded: Family::default(),
             findings: Family::default(),
+            failures: Family::default(),
+            target_attempts: Family::default(),
+            target_hosts: Arc::default(),
             unknown_codes: Arc::default(),
         };
         let registry = registry.sub_registry_with_prefix("omniscope");
@@ -179,6 +230,16 @@ impl Metrics {
             "Requests of the proxied scraper that broke a rule of the provider's contract, by rule",
             metrics.findings.clone(),
         );
+        registry.register(
+            "failures",
+            "Failed attempts by what they failed on (provider, target, rate_limit, concurrency, account, network, unreadable, request)",
+            metrics.failures.clone(),
+        );
+        registry.register(
+            "target_attempts",
+            "Attempts by target host (configured targets' hosts, the rest as other), result and fault",
+            metrics.target_attempts.clone(),
+        );
         metrics
     }
 
@@ -203,7 +264,20 @@ impl Metrics {
     /// Update the metrics from one fact.
     pub fn observe(&self, fact: &Fact) {
         match fact {
-            Fact::SessionStart { providers, .. } => {
+            Fact::SessionStart {
+                providers,
+                settings,
+                ..
+            } => {
+                let configured = crate::event::configured_target_hosts(settings);
+                if !configured.is_empty() {
+                    let mut hosts = self
+                        .target_hosts
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    hosts.configured = true;
+                    hosts.kept = configured.into_iter().take(MAX_TARGET_HOSTS).collect();
+                }
                 for entry in providers {
                     let label = provider_label(&entry.name);
                     // Make every provider visible from the start, at zero.
@@ -235,6 +309,7 @@ impl Metrics {
                     origin: outcome.origin.label(),
                 };
                 self.attempts.get_or_create(&labels).inc();
+                self.observe_fault_and_target(outcome);
                 let label = provider_label(&outcome.provider);
                 self.latency
                     .get_or_create(&label)
@@ -320,6 +395,40 @@ impl Metrics {
             }
             Fact::Limits { .. } | Fact::SessionEnd { .. } => {}
         }
+    }
+}
+
+impl Metrics {
+    /// The failure's fault, and the attempt under its target host.
+    fn observe_fault_and_target(&self, outcome: &Outcome) {
+        let cause = outcome.cause();
+        let fault = cause.map_or("none", Cause::label).to_owned();
+        if cause.is_some() {
+            self.failures
+                .get_or_create(&FaultLabels {
+                    provider: outcome.provider.clone(),
+                    fault: fault.clone(),
+                })
+                .inc();
+        }
+        let target_host = self
+            .target_hosts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .label(outcome.target_host());
+        self.target_attempts
+            .get_or_create(&TargetLabels {
+                provider: outcome.provider.clone(),
+                target_host,
+                result: if cause.is_none() {
+                    "succeeded"
+                } else {
+                    "failed"
+                }
+                .to_owned(),
+                fault,
+            })
+            .inc();
     }
 }
 
@@ -574,5 +683,77 @@ fn respond(registry: &Registry, method: &Method, path: &str, openmetrics: bool) 
             response
         }
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixture::{self, Attempt, OMNI_CONCURRENCY, outcome};
+
+    fn attempt(outcome: Outcome) -> Fact {
+        Fact::Attempt {
+            at: fixture::now(),
+            outcome: Box::new(outcome),
+            in_flight: None,
+        }
+    }
+
+    fn start(targets: &[&str]) -> Fact {
+        let settings = serde_json::json!({ "probes": [{ "id": 1, "targets": targets }] });
+        Fact::SessionStart {
+            started_at: fixture::at(0),
+            providers: Vec::new(),
+            settings: settings.as_object().cloned().unwrap(),
+        }
+    }
+
+    #[test]
+    fn failures_carry_their_fault_and_target_hosts_stay_bounded() {
+        let (registry, metrics) = new_registry();
+        metrics.observe(&start(&[
+            "https://shop.example.com/a",
+            "https://shop.example.com/b",
+        ]));
+        metrics.observe(&attempt(outcome(&Attempt {
+            target: "https://shop.example.com/a",
+            ..Attempt::default()
+        })));
+        metrics.observe(&attempt(outcome(&Attempt {
+            status: Some(429),
+            body: OMNI_CONCURRENCY,
+            target: "https://elsewhere.example/",
+            ..Attempt::default()
+        })));
+        let text = encode(&registry).unwrap();
+        for series in [
+            r#"omniscope_failures_total{provider="omniscrape",fault="concurrency"} 1"#,
+            r#"omniscope_target_attempts_total{provider="omniscrape",target_host="shop.example.com",result="succeeded",fault="none"} 1"#,
+            // Not a configured target: no label of its own.
+            r#"omniscope_target_attempts_total{provider="omniscrape",target_host="other",result="failed",fault="concurrency"} 1"#,
+        ] {
+            assert!(text.contains(series), "{series} missing:\n{text}");
+        }
+        assert!(!text.contains("elsewhere.example"), "{text}");
+
+        // Without configured targets (a proxy session), the first hosts seen, up to the cap.
+        let (registry, metrics) = new_registry();
+        for n in 0..MAX_TARGET_HOSTS + 5 {
+            let target = format!("https://host{n}.example/");
+            metrics.observe(&attempt(outcome(&Attempt {
+                target: &target,
+                ..Attempt::default()
+            })));
+        }
+        let text = encode(&registry).unwrap();
+        let hosts = text
+            .lines()
+            .filter(|line| line.starts_with("omniscope_target_attempts_total{"))
+            .count();
+        assert_eq!(hosts, MAX_TARGET_HOSTS + 1, "{text}");
+        assert!(
+            text.contains(r#"target_host="other",result="succeeded",fault="none"} 5"#),
+            "{text}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 mod keys;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -17,8 +18,10 @@ pub use keys::{Action, BindingError, KeyBinding, KeyBindings, KeyError};
 use crate::outcome::{AttemptId, Origin, Outcome};
 use crate::policy;
 use crate::provider::Profiles;
-use crate::stats::{CodeStats, SessionStats};
+use crate::stats::{CodeStats, FailureKind, SessionStats};
 
+/// Width and height below which the dashboard is compact ([`App::compact`]).
+pub const COMPACT_BELOW: (u16, u16) = (100, 30);
 /// How long a notice stays in the footer.
 const NOTICE_SECONDS: i64 = 10;
 /// Probe rates `+` and `−` step through, per second: 1/min to 200/s.
@@ -65,15 +68,28 @@ impl Focus {
         Self::Recent,
     ];
 
-    fn step(self, forward: bool) -> Self {
-        let index = Self::ORDER.iter().position(|f| *f == self).unwrap_or(0);
-        let len = Self::ORDER.len();
-        let next = if forward {
-            (index + 1) % len
-        } else {
-            (index + len - 1) % len
-        };
-        Self::ORDER[next]
+    fn step(self, forward: bool, compact: bool) -> Self {
+        let mut focus = self;
+        for _ in 0..Self::ORDER.len() {
+            let index = Self::ORDER.iter().position(|f| *f == focus).unwrap_or(0);
+            let len = Self::ORDER.len();
+            let next = if forward {
+                (index + 1) % len
+            } else {
+                (index + len - 1) % len
+            };
+            focus = Self::ORDER[next];
+            if !compact || focus.shown_when_compact() {
+                break;
+            }
+        }
+        focus
+    }
+
+    /// The panes a compact screen keeps (see [`App::compact`]); the others are on other views.
+    #[must_use]
+    pub fn shown_when_compact(self) -> bool {
+        matches!(self, Self::Errors | Self::Recent)
     }
 
     /// Panes whose rows are providers, the selected one highlighted: j/k pick the provider
@@ -229,6 +245,19 @@ impl Cmd {
             Self::RetryAllFailed => EngineCommand::RetryAllFailed,
         }]
     }
+}
+
+/// One row of the failures pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureRow<'a> {
+    pub provider: &'a str,
+    /// The provider's code, or what the failure was without one (`HTTP 502`, `timeout` …).
+    pub label: Cow<'a, str>,
+    /// `None` for a structured code.
+    pub kind: Option<FailureKind>,
+    pub stats: &'a CodeStats,
+    /// The provider's API host: where a transport failure failed.
+    pub api_host: Option<&'a str>,
 }
 
 /// Row selections, one per list.
@@ -469,7 +498,7 @@ impl App {
                 None
             }
             Action::FocusNext | Action::FocusPrev => {
-                self.focus = self.focus.step(action == Action::FocusNext);
+                self.focus = self.focus.step(action == Action::FocusNext, self.compact());
                 None
             }
             Action::Down | Action::Up => {
@@ -727,6 +756,13 @@ impl App {
         clamp(&mut self.selection.provider, providers);
     }
 
+    /// Below 100×30 the dashboard keeps its most important panes only (the health line, failures,
+    /// recent attempts), each wide enough that no number is cut.
+    #[must_use]
+    pub fn compact(&self) -> bool {
+        self.size.0 < COMPACT_BELOW.0 || self.size.1 < COMPACT_BELOW.1
+    }
+
     #[must_use]
     pub fn passes_filter(&self, provider: &str) -> bool {
         self.filter.as_deref().is_none_or(|name| name == provider)
@@ -749,18 +785,41 @@ impl App {
             .filter(|o| self.passes_filter(&o.provider))
     }
 
-    /// Error codes of the shown providers, most frequent first: (provider, code, stats).
+    /// Every failure of the shown providers, most frequent first: structured codes, and the
+    /// failures that came without one (a bare HTTP status, a target's status, a transport error,
+    /// an unreadable answer).
     #[must_use]
-    pub fn error_rows(&self) -> Vec<(&str, &str, &CodeStats)> {
-        let mut rows: Vec<_> = self
+    pub fn error_rows(&self) -> Vec<FailureRow<'_>> {
+        let mut rows: Vec<FailureRow<'_>> = self
             .shown_providers()
             .flat_map(|p| {
-                p.error_codes
+                let codes = p.error_codes.iter().map(move |(code, stats)| FailureRow {
+                    provider: p.name.as_str(),
+                    label: Cow::Borrowed(code.as_str()),
+                    kind: None,
+                    stats,
+                    api_host: p.api_host.as_deref(),
+                });
+                let uncoded = p
+                    .uncoded_failures
                     .iter()
-                    .map(move |(code, stats)| (p.name.as_str(), code.as_str(), stats))
+                    .map(move |(kind, stats)| FailureRow {
+                        provider: p.name.as_str(),
+                        label: Cow::Owned(kind.label()),
+                        kind: Some(*kind),
+                        stats,
+                        api_host: p.api_host.as_deref(),
+                    });
+                codes.chain(uncoded)
             })
             .collect();
-        rows.sort_by(|a, b| b.2.count.cmp(&a.2.count).then(a.1.cmp(b.1)));
+        rows.sort_by(|a, b| {
+            b.stats
+                .count
+                .cmp(&a.stats.count)
+                .then_with(|| a.label.cmp(&b.label))
+                .then_with(|| a.provider.cmp(b.provider))
+        });
         rows
     }
 
@@ -794,7 +853,7 @@ impl App {
             Focus::Errors => self
                 .error_rows()
                 .get(self.selection.error)
-                .map(|row| row.0.to_owned()),
+                .map(|row| row.provider.to_owned()),
             focus if focus.lists_providers() => self
                 .shown_providers()
                 .nth(self.selection.provider)

@@ -26,8 +26,8 @@ pub use targets::{MAX_TARGETS, OTHER_TARGET, TargetStats, TargetTable, target_na
 
 use crate::event::Fact;
 use crate::outcome::{
-    BillingUnit, FindingCounts, LimitKind, MAX_UNKNOWN_CODES, OTHER_CODE, Origin, Outcome,
-    Retryable, sane_amount,
+    BillingUnit, Cause, FindingCounts, LimitKind, MAX_UNKNOWN_CODES, OTHER_CODE, Origin, Outcome,
+    Retryable, Transport, sane_amount,
 };
 use crate::provider::UsageReading;
 
@@ -77,6 +77,10 @@ pub struct ProviderStats {
     pub error_codes: BTreeMap<String, CodeStats>,
     /// How many of `error_codes` the profile does not list (bounded by [`MAX_UNKNOWN_CODES`]).
     pub unknown_codes_kept: usize,
+    /// Failures that carried no error code, by kind (bounded: statuses and transport labels).
+    pub uncoded_failures: BTreeMap<FailureKind, CodeStats>,
+    /// The API's host, from the session's settings: where transport failures failed.
+    pub api_host: Option<String>,
     /// Latency in microseconds.
     pub latency: Histogram<u64>,
     /// Latency of the successes alone, and of the failures alone (a fast 429 is no fast scrape).
@@ -99,9 +103,54 @@ pub struct ProviderStats {
     pub audit: Option<FindingCounts>,
 }
 
+/// A kind of failure the failures pane lists, besides the provider's structured codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FailureKind {
+    /// An API status with no code in the body (a bare 502, a 429 without a code).
+    ApiStatus(u16),
+    /// The target's status behind an API success (404, 503 …).
+    TargetStatus(u16),
+    /// No complete answer, by transport label (`timeout`, `refused` …).
+    Transport(&'static str),
+    /// An answer that could not be read.
+    Unreadable,
+}
+
+impl FailureKind {
+    /// The kind of a failed attempt that carries no error code.
+    #[must_use]
+    pub fn of(outcome: &Outcome) -> Option<Self> {
+        let cause = outcome.cause()?;
+        if outcome.error_code.is_some() {
+            return None;
+        }
+        Some(match (outcome.api_status, cause) {
+            (_, Cause::Unreadable) if outcome.transport == Transport::Ok => Self::Unreadable,
+            (None, _) => Self::Transport(outcome.transport.label()),
+            (Some(_), Cause::Target) if outcome.api_succeeded() => {
+                Self::TargetStatus(outcome.target_status.unwrap_or(0))
+            }
+            (Some(status), _) => Self::ApiStatus(status),
+        })
+    }
+
+    /// How the pane names it: `HTTP 502`, `target 404`, `timeout`, `unreadable`.
+    #[must_use]
+    pub fn label(self) -> String {
+        match self {
+            Self::ApiStatus(status) => format!("HTTP {status}"),
+            Self::TargetStatus(status) => format!("target {status}"),
+            Self::Transport(label) => label.to_owned(),
+            Self::Unreadable => "unreadable".to_owned(),
+        }
+    }
+}
+
 /// One error code's count and contract facts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CodeStats {
+    /// What the first failure under this code failed on; `None` when it came with a success.
+    pub cause: Option<Cause>,
     pub count: u64,
     pub api_status: Option<u16>,
     pub retryable: Retryable,
@@ -210,6 +259,8 @@ impl ProviderStats {
             transport_errors: BTreeMap::new(),
             error_codes: BTreeMap::new(),
             unknown_codes_kept: 0,
+            uncoded_failures: BTreeMap::new(),
+            api_host: None,
             latency: new_latency_histogram(),
             success_latency: new_latency_histogram(),
             failure_latency: new_latency_histogram(),
@@ -274,6 +325,19 @@ impl ProviderStats {
         }
         if let Some(code) = &outcome.error_code {
             self.count_code(code, outcome);
+        } else if let Some(kind) = FailureKind::of(outcome) {
+            self.uncoded_failures
+                .entry(kind)
+                .or_insert_with(|| CodeStats {
+                    cause: outcome.cause(),
+                    count: 0,
+                    api_status: outcome.api_status,
+                    retryable: outcome.class.retryable,
+                    refund_expected: outcome.class.refund_expected,
+                    advice: outcome.class.advice.clone(),
+                    meaning: outcome.class.meaning.clone(),
+                })
+                .count += 1;
         }
         let micros = u64::try_from(outcome.latency.as_micros())
             .unwrap_or(u64::MAX)
@@ -343,6 +407,7 @@ impl ProviderStats {
             self.error_codes
                 .entry(OTHER_CODE.to_owned())
                 .or_insert_with(|| CodeStats {
+                    cause: outcome.cause(),
                     count: 0,
                     api_status: None,
                     retryable: Retryable::No,
@@ -361,6 +426,7 @@ impl ProviderStats {
         self.error_codes.insert(
             code.to_owned(),
             CodeStats {
+                cause: outcome.cause(),
                 count: 1,
                 api_status: outcome.api_status,
                 retryable: outcome.class.retryable,
@@ -509,7 +575,9 @@ impl ProviderStats {
             by_origin.get_mut(origin).in_flight = self.by_origin.get(origin).in_flight;
         }
         let audit = self.audit.map(|_| FindingCounts::default());
+        let api_host = self.api_host.take();
         *self = Self {
+            api_host,
             rate_limit,
             concurrency,
             billing,
@@ -582,9 +650,13 @@ impl SessionStats {
                 self.started_at = started_at;
                 let proxied = proxies(&settings);
                 for entry in providers {
+                    let api_host = api_host_of(&settings, &entry.name);
                     let provider = self.register(&entry.name, entry.unit);
                     if let Some(limit) = entry.concurrency_limit {
                         provider.set_configured_limit(limit);
+                    }
+                    if api_host.is_some() {
+                        provider.api_host = api_host;
                     }
                     if proxied {
                         provider.audit.get_or_insert_default();
@@ -714,6 +786,23 @@ impl SessionStats {
     }
 }
 
+/// The host of `provider`'s `base_url` in a session's settings (`providers[].base_url`).
+fn api_host_of(
+    settings: &serde_json::Map<String, serde_json::Value>,
+    provider: &str,
+) -> Option<String> {
+    settings
+        .get("providers")?
+        .as_array()?
+        .iter()
+        .find(|entry| entry.get("name").and_then(serde_json::Value::as_str) == Some(provider))?
+        .get("base_url")?
+        .as_str()
+        .map(crate::outcome::url_host)
+        .filter(|host| !host.is_empty())
+        .map(str::to_owned)
+}
+
 fn new_latency_histogram() -> Histogram<u64> {
     match Histogram::new_with_bounds(1, LATENCY_MAX_US, 3) {
         Ok(histogram) => histogram,
@@ -759,7 +848,6 @@ mod tests {
     use reqwest::header::{HeaderMap, HeaderValue};
 
     use super::*;
-    use crate::outcome::{Cause, Transport};
     use crate::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
 
     fn at(second: i64) -> DateTime<Utc> {

@@ -25,6 +25,7 @@ mod billing;
 mod concurrency;
 mod detail;
 mod errors;
+mod health;
 mod help;
 mod latency;
 mod limits;
@@ -61,7 +62,32 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
     .areas(area);
     render_header(frame, header, app);
     render_footer(frame, footer, app);
+    let [health_area, body] =
+        Layout::vertical([Constraint::Length(health::height(app)), Constraint::Min(0)]).areas(body);
+    health::render(frame, health_area, app);
+    if app.compact() {
+        render_compact(frame, body, app);
+    } else {
+        render_panes(frame, body, app);
+    }
 
+    match app.overlay {
+        Overlay::None => {}
+        Overlay::Help => help::render(frame, area, app),
+        Overlay::Detail(id) => detail::render(frame, area, app, id),
+    }
+}
+
+/// The compact dashboard: failures over recent attempts, full width.
+fn render_compact(frame: &mut Frame<'_>, body: Rect, app: &App) {
+    let [failures_area, recent_area] =
+        Layout::vertical([Constraint::Percentage(45), Constraint::Min(5)]).areas(body);
+    errors::render(frame, failures_area, app);
+    recent::render(frame, recent_area, app);
+}
+
+/// Every pane, from 100×30 up.
+fn render_panes(frame: &mut Frame<'_>, body: Rect, app: &App) {
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Percentage(32),
         Constraint::Percentage(28),
@@ -86,12 +112,6 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
     billing::render(frame, billing_area, app);
     latency::render(frame, latency_area, app);
     recent::render(frame, recent_area, app);
-
-    match app.overlay {
-        Overlay::None => {}
-        Overlay::Help => help::render(frame, area, app),
-        Overlay::Detail(id) => detail::render(frame, area, app, id),
-    }
 }
 
 fn render_too_small(frame: &mut Frame<'_>, area: Rect) {
@@ -260,6 +280,65 @@ fn amount(value: f64) -> String {
         format!("{value:.2}")
     } else {
         format!("{value:.4}")
+    }
+}
+
+/// A count that never needs more than five cells: `812`, `9999`, `12.3k`, `456k`, `1.2M`.
+// Exact as f64 for display: a rounding of the last shown digit at most.
+#[allow(clippy::cast_precision_loss)]
+fn count(n: u64) -> String {
+    if n < 10_000 {
+        return n.to_string();
+    }
+    for (scale, suffix) in [(1e3, 'k'), (1e6, 'M'), (1e9, 'G'), (1e12, 'T'), (1e15, 'P')] {
+        let value = n as f64 / scale;
+        if value < 99.95 {
+            return format!("{value:.1}{suffix}");
+        }
+        if value < 999.5 {
+            return format!("{value:.0}{suffix}");
+        }
+    }
+    format!("{:.1}E", n as f64 / 1e18)
+}
+
+/// Milliseconds in at most five cells: `812`, `2.4s`, `30.0s`, `120s`, `17m`, `3.0h`.
+fn ms(value: f64) -> String {
+    let value = value.max(0.0);
+    if value < 1_000.0 {
+        format!("{value:.0}")
+    } else if value < 100_000.0 {
+        format!("{:.1}s", value / 1e3)
+    } else if value < 1_000_000.0 {
+        format!("{:.0}s", value / 1e3)
+    } else if value < 6_000_000.0 {
+        format!("{:.0}m", value / 6e4)
+    } else if value < 36_000_000.0 {
+        format!("{:.1}h", value / 3.6e6)
+    } else {
+        format!("{:.0}h", (value / 3.6e6).min(99_999.0))
+    }
+}
+
+/// A share 0–1 as a percentage in at most six cells (`100%`, `96.8%`, `—`).
+fn percent(rate: Option<f64>) -> String {
+    match rate {
+        None => "—".to_owned(),
+        Some(rate) if rate >= 0.9995 => "100%".to_owned(),
+        Some(rate) => format!("{:.1}%", rate * 100.0),
+    }
+}
+
+/// An amount in at most seven cells, whatever its size (`0.0035`, `15.00`, `4870`, `12.3k`).
+fn short_amount(value: f64) -> String {
+    if value.abs() >= 10_000.0 {
+        // Exact enough for display: whole units.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = value.abs().round() as u64;
+        let sign = if value < 0.0 { "-" } else { "" };
+        format!("{sign}{}", count(whole))
+    } else {
+        amount(value)
     }
 }
 

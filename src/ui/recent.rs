@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
-use super::{amount, clock, pane, theme};
+use super::{clock, ms, pane, short_amount, theme};
 use crate::app::{App, Focus};
 use crate::outcome::Outcome;
 use crate::stats::StatusClass;
@@ -55,8 +55,8 @@ fn row(app: &App, o: &Outcome, wide: bool) -> Row<'static> {
             theme::BAD
         })),
         Cell::from(o.error_code.clone().unwrap_or_default()),
-        Cell::from(o.latency.as_millis().to_string()),
-        Cell::from(amount(o.billing.net())),
+        Cell::from(ms(o.latency.as_secs_f64() * 1000.0)),
+        Cell::from(short_amount(o.billing.net())),
     ];
     if wide {
         cells.push(Cell::from(
@@ -69,18 +69,18 @@ fn row(app: &App, o: &Outcome, wide: bool) -> Row<'static> {
 
 fn table(rows: Vec<Row<'static>>, block: Block<'static>, wide: bool) -> Table<'static> {
     let mut widths = vec![
-        Constraint::Length(4),
+        Constraint::Length(6),
         Constraint::Length(8),
         Constraint::Length(10),
         Constraint::Length(7),
         Constraint::Length(6),
         Constraint::Length(1),
         Constraint::Min(10),
-        Constraint::Length(6),
-        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(7),
     ];
     let mut header = vec![
-        "id", "time", "provider", "api", "target", "", "code", "ms", "net",
+        "id", "time", "provider", "api", "target", "", "code", "lat", "net",
     ];
     if wide {
         widths.push(Constraint::Length(5));

@@ -25,7 +25,7 @@ fn full_screen_100x30() {
     let text = screen(100, 30, &app);
     for title in [
         "Status codes",
-        "Errors",
+        "Failures",
         "Rate limits",
         "Concurrency",
         "Billing & quota",
@@ -242,4 +242,44 @@ fn styles_of_the_full_screen_and_the_detail() {
     insta::assert_snapshot!("styles_full_screen_120x40", styled(&app, 120, 40));
     app.overlay = Overlay::Detail(35);
     insta::assert_snapshot!("styles_detail_120x40", styled(&app, 120, 40));
+}
+
+#[test]
+fn numbers_are_abbreviated_never_cut() {
+    assert_eq!(count(812), "812");
+    assert_eq!(count(12_345), "12.3k");
+    assert_eq!(count(456_789), "457k");
+    assert_eq!(count(1_234_567), "1.2M");
+    assert_eq!(ms(812.4), "812");
+    assert_eq!(ms(2_439.0), "2.4s");
+    assert_eq!(ms(30_015.0), "30.0s");
+    assert_eq!(ms(120_000.0), "120s");
+    assert_eq!(ms(1_020_000.0), "17m");
+    assert_eq!(percent(Some(1.0)), "100%");
+    assert_eq!(percent(Some(0.9684)), "96.8%");
+    assert_eq!(percent(None), "—");
+    assert_eq!(short_amount(48_700.0), "48.7k");
+    for n in [0, 9_999, 10_000, 99_999, 999_999, u64::MAX] {
+        assert!(count(n).chars().count() <= 5, "{n}: {}", count(n));
+    }
+    for v in [0.0, 999.4, 99_999.0, 5_999_999.0, 1e12] {
+        assert!(ms(v).chars().count() <= 6, "{v}: {}", ms(v));
+    }
+}
+
+#[test]
+fn full_screen_80x24_keeps_every_number_whole() {
+    let mut app = fixture::app();
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let text = screen(80, 24, &app);
+    // The health line of each provider, with its dominant cause.
+    assert!(
+        text.contains("omniscrape API 80.0% · target 93.8%"),
+        "{text}"
+    );
+    assert!(text.contains("✗ 5: site 3 · conc 1 · net 1"), "{text}");
+    insta::assert_snapshot!(text);
 }

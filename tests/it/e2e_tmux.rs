@@ -156,7 +156,7 @@ fn demo_dashboard_shows_panes_and_answers_keys() {
     });
     for title in [
         "Status codes",
-        "Errors",
+        "Failures",
         "Rate limits",
         "Concurrency",
         "Billing & quota",

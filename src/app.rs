@@ -102,6 +102,46 @@ impl Focus {
     }
 }
 
+/// What the screen below the health line shows; `v` steps through them, `1`–`4` pick one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    /// Every pane (compact below 100×30).
+    Dashboard,
+    /// Targets × providers.
+    Targets,
+    /// Provider against provider.
+    Compare,
+    /// Success, error and 429 rates over the last minutes.
+    Rates,
+}
+
+impl View {
+    pub const ORDER: [Self; 4] = [Self::Dashboard, Self::Targets, Self::Compare, Self::Rates];
+
+    #[must_use]
+    pub fn next(self) -> Self {
+        let index = Self::ORDER.iter().position(|v| *v == self).unwrap_or(0);
+        Self::ORDER[(index + 1) % Self::ORDER.len()]
+    }
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dashboard => "dashboard",
+            Self::Targets => "targets",
+            Self::Compare => "compare",
+            Self::Rates => "rates",
+        }
+    }
+}
+
+/// How the targets view groups attempts: by host, or by target URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetGrouping {
+    Host,
+    Url,
+}
+
 /// What covers the panes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlay {
@@ -268,6 +308,8 @@ pub struct Selection {
     pub error: usize,
     /// Index into the providers shown.
     pub provider: usize,
+    /// Index into the targets view's rows.
+    pub target: usize,
 }
 
 /// The dashboard's whole state.
@@ -288,6 +330,8 @@ pub struct App {
     pub notice: Option<Notice>,
     pub size: (u16, u16),
     pub engine_running: bool,
+    pub view: View,
+    pub targets_by: TargetGrouping,
 }
 
 impl App {
@@ -312,6 +356,8 @@ impl App {
             notice: None,
             size: (0, 0),
             engine_running: true,
+            view: View::Dashboard,
+            targets_by: TargetGrouping::Host,
         }
     }
 
@@ -545,7 +591,40 @@ impl App {
             Action::ConcurrencyUp | Action::ConcurrencyDown => {
                 self.step_concurrency(action == Action::ConcurrencyUp)
             }
+            Action::ViewNext => {
+                self.show(self.view.next());
+                None
+            }
+            Action::ViewDashboard => {
+                self.show(View::Dashboard);
+                None
+            }
+            Action::ViewTargets => {
+                self.show(View::Targets);
+                None
+            }
+            Action::ViewCompare => {
+                self.show(View::Compare);
+                None
+            }
+            Action::ViewRates => {
+                self.show(View::Rates);
+                None
+            }
+            Action::GroupTargets => {
+                self.targets_by = match self.targets_by {
+                    TargetGrouping::Host => TargetGrouping::Url,
+                    TargetGrouping::Url => TargetGrouping::Host,
+                };
+                self.selection.target = 0;
+                None
+            }
         }
+    }
+
+    fn show(&mut self, view: View) {
+        self.view = view;
+        self.notify(format!("view: {} (v next, 1–4 pick)", view.name()));
     }
 
     fn pause_all(&mut self) -> Cmd {
@@ -738,6 +817,10 @@ impl App {
                 value.saturating_sub(1)
             };
         };
+        if self.view == View::Targets {
+            step(&mut self.selection.target);
+            return;
+        }
         match self.focus {
             Focus::Recent => step(&mut self.selection.recent),
             Focus::Errors => step(&mut self.selection.error),

@@ -22,6 +22,7 @@
 //! Below [`MIN_WIDTH`]×[`MIN_HEIGHT`] a "terminal too small" note replaces the panes.
 
 mod billing;
+mod compare;
 mod concurrency;
 mod detail;
 mod errors;
@@ -29,8 +30,10 @@ mod health;
 mod help;
 mod latency;
 mod limits;
+mod rates;
 mod recent;
 mod status;
+mod targets;
 mod theme;
 
 use std::time::Duration;
@@ -42,7 +45,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
 
-use crate::app::{Action, App, Focus, Overlay};
+use crate::app::{Action, App, Focus, Overlay, View};
 
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
@@ -65,10 +68,12 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
     let [health_area, body] =
         Layout::vertical([Constraint::Length(health::height(app)), Constraint::Min(0)]).areas(body);
     health::render(frame, health_area, app);
-    if app.compact() {
-        render_compact(frame, body, app);
-    } else {
-        render_panes(frame, body, app);
+    match app.view {
+        View::Dashboard if app.compact() => render_compact(frame, body, app),
+        View::Dashboard => render_panes(frame, body, app),
+        View::Targets => targets::render(frame, body, app),
+        View::Compare => compare::render(frame, body, app),
+        View::Rates => rates::render(frame, body, app),
     }
 
     match app.overlay {
@@ -180,6 +185,7 @@ fn render_footer(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
     let hints = [
         (Action::Quit, "quit"),
+        (Action::ViewNext, "view"),
         (Action::PauseAll, "pause"),
         (Action::PauseProvider, "pause provider"),
         (Action::Retry, "retry"),

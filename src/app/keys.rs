@@ -50,6 +50,12 @@ pub enum Action {
     ConcurrencyUp,
     ConcurrencyDown,
     ResetCounters,
+    ViewNext,
+    ViewDashboard,
+    ViewTargets,
+    ViewCompare,
+    ViewRates,
+    GroupTargets,
     Help,
 }
 
@@ -89,6 +95,12 @@ impl Action {
             Self::ConcurrencyUp => "allow one more request in flight",
             Self::ConcurrencyDown => "allow one request fewer in flight",
             Self::ResetCounters => "reset the counters",
+            Self::ViewNext => "next view (dashboard, targets, compare, rates)",
+            Self::ViewDashboard => "dashboard view: every pane",
+            Self::ViewTargets => "targets view: each target × provider",
+            Self::ViewCompare => "compare view: provider against provider",
+            Self::ViewRates => "rates view: success, error and 429 rates over time",
+            Self::GroupTargets => "group targets by host or by URL",
             Self::Help => "show / hide this help",
         }
     }
@@ -317,6 +329,12 @@ impl Default for KeyBindings {
                     Action::ConcurrencyUp => &["]"],
                     Action::ConcurrencyDown => &["["],
                     Action::ResetCounters => &["c"],
+                    Action::ViewNext => &["v"],
+                    Action::ViewDashboard => &["1"],
+                    Action::ViewTargets => &["2"],
+                    Action::ViewCompare => &["3"],
+                    Action::ViewRates => &["4"],
+                    Action::GroupTargets => &["g"],
                     Action::Help => &["?"],
                 };
                 (action, keys(texts))
@@ -445,6 +463,12 @@ mod tests {
                 "concurrency_up",
                 "concurrency_down",
                 "reset_counters",
+                "view_next",
+                "view_dashboard",
+                "view_targets",
+                "view_compare",
+                "view_rates",
+                "group_targets",
                 "help",
             ]
         );

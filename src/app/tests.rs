@@ -528,3 +528,57 @@ fn replayed_records_fold_like_live_events_and_bad_lines_are_counted() {
     }
     assert_eq!(replayed.stats.unreadable_inputs, 1);
 }
+
+#[test]
+fn views_switch_by_key_and_the_targets_view_has_its_own_selection() {
+    let mut app = fixture::app();
+    assert_eq!(app.view, View::Dashboard);
+    assert_eq!(app.update(ch('2')), None);
+    assert_eq!(app.view, View::Targets);
+    app.update(ch('j'));
+    app.update(ch('j'));
+    assert_eq!(app.selection.target, 2);
+    assert_eq!(
+        app.selection.recent, 0,
+        "the dashboard's rows stay where they were"
+    );
+    app.update(ch('g'));
+    assert_eq!(app.targets_by, TargetGrouping::Url);
+    assert_eq!(app.selection.target, 0);
+    app.update(ch('v'));
+    assert_eq!(app.view, View::Compare);
+    app.update(ch('v'));
+    assert_eq!(app.view, View::Rates);
+    app.update(ch('v'));
+    assert_eq!(app.view, View::Dashboard);
+    app.update(ch('3'));
+    assert_eq!(app.view, View::Compare);
+    assert!(app.notice.as_ref().unwrap().text.contains("compare"));
+    app.update(ch('1'));
+    assert_eq!(app.view, View::Dashboard);
+}
+
+#[test]
+fn a_compact_screen_tabs_only_between_the_panes_it_shows() {
+    let mut app = fixture::app();
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    assert!(app.compact());
+    assert_eq!(app.focus, Focus::Recent);
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Errors);
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Recent);
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    app.update(key(KeyCode::Tab));
+    assert_eq!(
+        app.focus,
+        Focus::StatusCodes,
+        "every pane again when there is room"
+    );
+}

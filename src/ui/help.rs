@@ -9,7 +9,6 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use crate::app::{Action, App};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let popup = area.centered(Constraint::Max(90), Constraint::Length(22));
     let mut lines: Vec<Line<'static>> = Action::all()
         .map(|action| {
             Line::from(vec![
@@ -25,6 +24,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     lines.push(Line::from(
         "  Keys can be changed in the config file's [keys] table (e.g. quit = [\"q\", \"ctrl-q\"]).",
     ));
+    // Every line and the border, or as much as the terminal has.
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let popup = area.centered(
+        Constraint::Max(90),
+        Constraint::Length(height.min(area.height)),
+    );
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines)

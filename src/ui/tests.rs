@@ -283,3 +283,71 @@ fn full_screen_80x24_keeps_every_number_whole() {
     assert!(text.contains("✗ 5: site 3 · conc 1 · net 1"), "{text}");
     insta::assert_snapshot!(text);
 }
+
+fn in_view(view: crate::app::View, width: u16, height: u16) -> (App, String) {
+    let mut app = fixture::app();
+    app.view = view;
+    app.update(Msg::Resize { width, height });
+    let text = screen(width, height, &app);
+    (app, text)
+}
+
+#[test]
+fn view_targets_lists_each_target_per_provider() {
+    let (_, text) = in_view(crate::app::View::Targets, 120, 30);
+    // slow.example.com: one attempt through OmniScrape, a timeout.
+    let slow = text
+        .lines()
+        .find(|line| line.contains("slow.example.com"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        slow.contains("omniscrape") && slow.contains("0.0%"),
+        "{slow}"
+    );
+    // example.com is probed through both: the better one is starred.
+    assert!(text.contains("★ alterlab"), "{text}");
+    insta::assert_snapshot!(text);
+    let (_, narrow) = in_view(crate::app::View::Targets, 80, 24);
+    assert!(narrow.contains("slow.example.com"), "{narrow}");
+    insta::assert_snapshot!("view_targets_80x24", narrow);
+}
+
+#[test]
+fn view_targets_by_url() {
+    let mut app = fixture::app();
+    app.view = crate::app::View::Targets;
+    app.targets_by = crate::app::TargetGrouping::Url;
+    let text = screen(120, 30, &app);
+    assert!(text.contains("example.com/missing"), "{text}");
+    assert!(text.contains("shop.example.com/item/42"), "{text}");
+}
+
+#[test]
+fn view_compare_sets_providers_side_by_side() {
+    let (_, text) = in_view(crate::app::View::Compare, 100, 30);
+    for figure in [
+        "success",
+        "✗ concurrency",
+        "✗ network",
+        "success p50/p90",
+        "cost / success",
+        "throttled (429)",
+        "runway",
+    ] {
+        assert!(text.contains(figure), "{figure} missing:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+    let (_, narrow) = in_view(crate::app::View::Compare, 80, 24);
+    insta::assert_snapshot!("view_compare_80x24", narrow);
+}
+
+#[test]
+fn view_rates_charts_each_provider() {
+    let (_, text) = in_view(crate::app::View::Rates, 100, 30);
+    assert!(
+        text.contains("omniscrape") && text.contains("alterlab"),
+        "{text}"
+    );
+    assert!(text.contains("-2m") && text.contains("now"), "{text}");
+    insta::assert_snapshot!(text);
+}

@@ -18,7 +18,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use busy_session::busy_app;
+use busy_session::{WIDE_PROVIDERS, WIDE_TARGETS, busy_app, wide_app};
+use omniscope::app::View;
 
 fn bench_render(c: &mut Criterion) {
     let app = busy_app();
@@ -43,5 +44,26 @@ fn bench_render(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_render);
+/// Issue 16's budget: every view of a session with 8 providers × 50 targets, ≤ 2 ms a frame.
+fn bench_views(c: &mut Criterion) {
+    let mut app = wide_app();
+    assert_eq!(app.stats.providers.len(), WIDE_PROVIDERS);
+    assert!(app.stats.providers[0].by_host.len() >= WIDE_TARGETS);
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    for view in View::ORDER {
+        app.view = view;
+        c.bench_function(
+            &format!("render/{} 200x60, 8 providers x 50 targets", view.name()),
+            |b| {
+                b.iter(|| {
+                    terminal
+                        .draw(|frame| omniscope::ui::render(frame, black_box(&app)))
+                        .unwrap();
+                });
+            },
+        );
+    }
+}
+
+criterion_group!(benches, bench_render, bench_views);
 criterion_main!(benches);

@@ -10,6 +10,8 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// The wide session is the render bench's; this example draws the busy one only.
+#[allow(dead_code)]
 #[path = "support/busy_session.rs"]
 mod busy_session;
 

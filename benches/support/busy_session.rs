@@ -109,3 +109,76 @@ pub fn busy_app() -> App {
     });
     app
 }
+
+/// Providers and targets of the wide session (issue 16's frame budget: 8 × 50 at 200×60).
+pub const WIDE_PROVIDERS: usize = 8;
+pub const WIDE_TARGETS: usize = 50;
+
+/// A session with [`WIDE_PROVIDERS`] providers (the two built-in profiles under eight names)
+/// probing [`WIDE_TARGETS`] hosts each, ten attempts per pair over two minutes, at 200×60.
+pub fn wide_app() -> App {
+    let profiles = builtin_profiles();
+    let start = Utc.timestamp_opt(1_764_000_000, 0).unwrap();
+    let mut stats = SessionStats::new(start);
+    let names: Vec<(String, &str)> = (0..WIDE_PROVIDERS)
+        .map(|n| {
+            let profile = if n % 2 == 0 { "omniscrape" } else { "alterlab" };
+            (format!("{profile}-{n}"), profile)
+        })
+        .collect();
+    for (name, profile) in &names {
+        stats.register(name, profiles.get(profile).unwrap().billing.unit);
+    }
+    let mut app = App::new(stats, profiles.clone(), KeyBindings::default(), start);
+    let headers = HeaderMap::new();
+    let mut index = 0_u32;
+    for round in 0..10_u32 {
+        for target in 0..WIDE_TARGETS {
+            for (name, profile) in &names {
+                let table = if *profile == "omniscrape" {
+                    &OMNI
+                } else {
+                    &ALTER
+                };
+                let (status, body) = table[(index as usize / 3 + target) % 4];
+                let at = start
+                    + TimeDelta::milliseconds(
+                        i64::from(round) * 12_000 + i64::from(index % 400) * 25,
+                    );
+                let meta = AttemptMeta {
+                    attempt_id: u64::from(index),
+                    attempt: 1,
+                    target_url: format!("https://site{target}.example/path/{}", round % 3),
+                    started_at: at,
+                    ..AttemptMeta::default()
+                };
+                let mut outcome = classify(
+                    profiles.get(profile).unwrap(),
+                    &meta,
+                    &Exchange {
+                        transport: &Transport::Ok,
+                        status: Some(status),
+                        headers: &headers,
+                        body: body.as_bytes(),
+                        received_at: at,
+                        latency: Duration::from_millis(80 + u64::from(index % 700)),
+                        body_cap: 10 << 20,
+                    },
+                );
+                outcome.provider.clone_from(name);
+                app.update(Msg::Tick(at));
+                app.update(Msg::Fact(Fact::Attempt {
+                    at,
+                    outcome: Box::new(outcome),
+                    in_flight: Some(index % 5),
+                }));
+                index += 1;
+            }
+        }
+    }
+    app.update(Msg::Resize {
+        width: 200,
+        height: 60,
+    });
+    app
+}

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use chrono::{TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use omniscope::app::{App, KeyBindings, Msg};
 use omniscope::event::Fact;
-use omniscope::outcome::Transport;
-use omniscope::provider::{AttemptMeta, Exchange, builtin_profiles, classify};
+use omniscope::outcome::{Outcome, Transport};
+use omniscope::provider::{AttemptMeta, Exchange, Profile, builtin_profiles, classify};
 use omniscope::stats::SessionStats;
 use reqwest::header::{HeaderMap, HeaderValue};
 
@@ -76,32 +76,14 @@ pub fn busy_app() -> App {
         };
         let (status, body) = table[(index as usize / 2) % 4];
         let at = start + TimeDelta::milliseconds(i64::from(index) * 90);
-        let meta = AttemptMeta {
-            attempt_id: u64::from(index),
-            attempt: 1,
-            target_url: format!("https://example.com/page/{index}"),
-            started_at: at,
-            ..AttemptMeta::default()
-        };
-        let outcome = classify(
+        let outcome = answer(
             profiles.get(provider).unwrap(),
-            &meta,
-            &Exchange {
-                transport: &Transport::Ok,
-                status: Some(status),
-                headers: &headers,
-                body: body.as_bytes(),
-                received_at: at,
-                latency: Duration::from_millis(80 + u64::from(index % 700)),
-                body_cap: 10 << 20,
-            },
-        );
-        app.update(Msg::Tick(at));
-        app.update(Msg::Fact(Fact::Attempt {
+            index,
+            &format!("https://example.com/page/{index}"),
             at,
-            outcome: Box::new(outcome),
-            in_flight: Some(index % 5),
-        }));
+            (status, body, &headers),
+        );
+        fold(&mut app, outcome, index);
     }
     app.update(Msg::Resize {
         width: 200,
@@ -145,33 +127,15 @@ pub fn wide_app() -> App {
                     + TimeDelta::milliseconds(
                         i64::from(round) * 12_000 + i64::from(index % 400) * 25,
                     );
-                let meta = AttemptMeta {
-                    attempt_id: u64::from(index),
-                    attempt: 1,
-                    target_url: format!("https://site{target}.example/path/{}", round % 3),
-                    started_at: at,
-                    ..AttemptMeta::default()
-                };
-                let mut outcome = classify(
+                let mut outcome = answer(
                     profiles.get(profile).unwrap(),
-                    &meta,
-                    &Exchange {
-                        transport: &Transport::Ok,
-                        status: Some(status),
-                        headers: &headers,
-                        body: body.as_bytes(),
-                        received_at: at,
-                        latency: Duration::from_millis(80 + u64::from(index % 700)),
-                        body_cap: 10 << 20,
-                    },
+                    index,
+                    &format!("https://site{target}.example/path/{}", round % 3),
+                    at,
+                    (status, body, &headers),
                 );
                 outcome.provider.clone_from(name);
-                app.update(Msg::Tick(at));
-                app.update(Msg::Fact(Fact::Attempt {
-                    at,
-                    outcome: Box::new(outcome),
-                    in_flight: Some(index % 5),
-                }));
+                fold(&mut app, outcome, index);
                 index += 1;
             }
         }
@@ -181,4 +145,45 @@ pub fn wide_app() -> App {
         height: 60,
     });
     app
+}
+
+/// Attempt `index` to `target_url`, answered `status` with `body` and `headers`, as classified.
+fn answer(
+    profile: &Profile,
+    index: u32,
+    target_url: &str,
+    at: DateTime<Utc>,
+    (status, body, headers): (u16, &str, &HeaderMap),
+) -> Outcome {
+    let meta = AttemptMeta {
+        attempt_id: u64::from(index),
+        attempt: 1,
+        target_url: target_url.to_owned(),
+        started_at: at,
+        ..AttemptMeta::default()
+    };
+    classify(
+        profile,
+        &meta,
+        &Exchange {
+            transport: &Transport::Ok,
+            status: Some(status),
+            headers,
+            body: body.as_bytes(),
+            received_at: at,
+            latency: Duration::from_millis(80 + u64::from(index % 700)),
+            body_cap: 10 << 20,
+        },
+    )
+}
+
+/// The attempt as the dashboard receives it, the clock moved to when it ended.
+fn fold(app: &mut App, outcome: Outcome, index: u32) {
+    let at = outcome.started_at;
+    app.update(Msg::Tick(at));
+    app.update(Msg::Fact(Fact::Attempt {
+        at,
+        outcome: Box::new(outcome),
+        in_flight: Some(index % 5),
+    }));
 }

@@ -43,12 +43,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
 fn line(provider: &ProviderStats, app: &App, name_width: usize, width: usize) -> Line<'static> {
     let layers = provider.layers();
     let wide = width >= 110;
-    let rate_style = |rate: Option<f64>| match rate {
-        Some(rate) if rate < 0.8 => Style::new().fg(theme::BAD),
-        Some(rate) if rate < 0.95 => Style::new().fg(theme::WARN),
-        Some(_) => Style::new().fg(theme::GOOD),
-        None => dim(),
-    };
+    let rate_style = theme::success_rate;
     let mut spans = vec![
         Span::styled(
             format!("{:<name_width$} ", provider.name),

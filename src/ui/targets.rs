@@ -159,12 +159,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
 fn table_row(row: &TargetRow<'_>, with_status: bool, with_latency: bool) -> Row<'static> {
     let stats = row.stats;
     let layers = stats.layers;
-    let rate_style = |rate: Option<f64>| match rate {
-        Some(rate) if rate < 0.8 => Style::new().fg(theme::BAD),
-        Some(rate) if rate < 0.95 => Style::new().fg(theme::WARN),
-        Some(_) => Style::new().fg(theme::GOOD),
-        None => dim(),
-    };
+    let rate_style = theme::success_rate;
     let name = if row.first {
         row.target.to_owned()
     } else {

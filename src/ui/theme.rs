@@ -35,6 +35,17 @@ pub fn status_class(class: StatusClass) -> Color {
     }
 }
 
+/// A success share's colour: below 80 % bad, below 95 % worth a look; muted without a share.
+#[must_use]
+pub fn success_rate(rate: Option<f64>) -> Style {
+    match rate {
+        Some(rate) if rate < 0.8 => Style::new().fg(BAD),
+        Some(rate) if rate < 0.95 => Style::new().fg(WARN),
+        Some(_) => Style::new().fg(GOOD),
+        None => Style::new().fg(MUTED),
+    }
+}
+
 /// A gauge's fill: `normal` until the pressure rises.
 #[must_use]
 pub fn gauge(pressure: Pressure, normal: Color) -> Color {

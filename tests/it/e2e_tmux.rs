@@ -169,6 +169,57 @@ fn demo_dashboard_shows_panes_and_answers_keys() {
         assert!(screen.contains(provider), "{provider} missing:\n{screen}");
     }
 
+    // The health line breaks failures down by fault: "✗ 3: target 2 · provider 1".
+    let breakdown = |line: &str| {
+        line.split_once(" · ✗ ").is_some_and(|(_, rest)| {
+            let causes = rest.split_once(": ").map_or("", |(_, causes)| causes);
+            causes.split(" · ").any(|part| {
+                part.split_once(' ').is_some_and(|(cause, n)| {
+                    [
+                        "provider",
+                        "target",
+                        "rate_limit",
+                        "concurrency",
+                        "network",
+                        "unreadable",
+                    ]
+                    .contains(&cause)
+                        && n.trim().parse::<u64>().is_ok()
+                })
+            })
+        })
+    };
+    tmux.wait_for("a fault breakdown on a health line", |screen| {
+        screen.lines().any(&breakdown)
+    });
+
+    // The targets view: a row per target and provider, with attempts and success shares.
+    tmux.keys("2");
+    let screen = tmux.wait_for("a per-target row", |screen| {
+        screen.contains("Targets by host")
+            && screen
+                .lines()
+                .any(|line| line.contains("shop.example.com") && line.contains('%'))
+    });
+    let row = screen
+        .lines()
+        .find(|line| line.contains("shop.example.com") && line.contains('%'))
+        .unwrap();
+    let fields: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
+    let at = fields
+        .iter()
+        .position(|f| *f == "omniscrape" || *f == "alterlab")
+        .unwrap();
+    assert!(
+        fields[at + 1].parse::<u64>().is_ok_and(|n| n >= 1),
+        "attempts: {row}"
+    );
+    assert!(fields[at + 2].ends_with('%'), "API success: {row}");
+    tmux.keys("1");
+    tmux.wait_for("the dashboard again", |screen| {
+        screen.contains("Recent attempts")
+    });
+
     tmux.keys("?");
     tmux.wait_for("help", |screen| screen.contains("Help · every key"));
     tmux.keys("Escape");

@@ -768,9 +768,11 @@ mod tests {
             ),
             "{text}"
         );
+        // The new fields read back as they were written.
         let json = serde_json::to_value(&report).unwrap();
-        let back: Report = serde_json::from_value(json).unwrap();
-        assert_eq!(back, report);
+        let back: Report = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), json);
+        assert_eq!(back.providers[0].targets, omni.targets);
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub struct OriginLabels {
 pub struct FaultLabels {
     pub provider: String,
     pub fault: String,
+    pub origin: &'static str,
 }
 
 /// One attempt per target host: `target_host` is a configured target's host, or [`OTHER_HOST`];
@@ -71,6 +72,7 @@ pub struct TargetLabels {
     pub target_host: String,
     pub result: String,
     pub fault: String,
+    pub origin: &'static str,
 }
 
 /// Target hosts given a label of their own: the configured targets' (or, when the session names
@@ -408,6 +410,7 @@ impl Metrics {
                 .get_or_create(&FaultLabels {
                     provider: outcome.provider.clone(),
                     fault: fault.clone(),
+                    origin: outcome.origin.label(),
                 })
                 .inc();
         }
@@ -427,6 +430,7 @@ impl Metrics {
                 }
                 .to_owned(),
                 fault,
+                origin: outcome.origin.label(),
             })
             .inc();
     }
@@ -727,10 +731,10 @@ mod tests {
         })));
         let text = encode(&registry).unwrap();
         for series in [
-            r#"omniscope_failures_total{provider="omniscrape",fault="concurrency"} 1"#,
-            r#"omniscope_target_attempts_total{provider="omniscrape",target_host="shop.example.com",result="succeeded",fault="none"} 1"#,
+            r#"omniscope_failures_total{provider="omniscrape",fault="concurrency",origin="probe"} 1"#,
+            r#"omniscope_target_attempts_total{provider="omniscrape",target_host="shop.example.com",result="succeeded",fault="none",origin="probe"} 1"#,
             // Not a configured target: no label of its own.
-            r#"omniscope_target_attempts_total{provider="omniscrape",target_host="other",result="failed",fault="concurrency"} 1"#,
+            r#"omniscope_target_attempts_total{provider="omniscrape",target_host="other",result="failed",fault="concurrency",origin="probe"} 1"#,
         ] {
             assert!(text.contains(series), "{series} missing:\n{text}");
         }
@@ -752,7 +756,9 @@ mod tests {
             .count();
         assert_eq!(hosts, MAX_TARGET_HOSTS + 1, "{text}");
         assert!(
-            text.contains(r#"target_host="other",result="succeeded",fault="none"} 5"#),
+            text.contains(
+                r#"target_host="other",result="succeeded",fault="none",origin="probe"} 5"#
+            ),
             "{text}"
         );
     }

@@ -22,6 +22,17 @@ pub struct OriginStats {
     pub in_flight: u32,
 }
 
+impl OriginStats {
+    /// Share of this origin's attempts that succeeded, 0–1; `None` before its first attempt.
+    #[must_use]
+    pub fn success_rate(&self) -> Option<f64> {
+        // Exact as f64: counts far below 2^52.
+        #[allow(clippy::cast_precision_loss)]
+        let rate = (self.attempts > 0).then(|| self.succeeded as f64 / self.attempts as f64);
+        rate
+    }
+}
+
 /// [`OriginStats`] for both origins; their sums are the provider's totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ByOrigin {

@@ -66,6 +66,17 @@ fn figures(app: &App, providers: &[&ProviderStats]) -> Vec<Figure> {
             rate(p.layers().target_success_rate())
         }),
     ];
+    // Traffic through `omniscope proxy` beside the probes: each origin's success apart.
+    if providers.iter().any(|p| p.by_origin.proxy.attempts > 0) {
+        figures.extend([
+            row("  probes", Best::Highest, &|p| {
+                rate(p.by_origin.probe.success_rate())
+            }),
+            row("  proxied", Best::Highest, &|p| {
+                rate(p.by_origin.proxy.success_rate())
+            }),
+        ]);
+    }
     for cause in Cause::all() {
         let name = format!("✗ {}", cause.label());
         figures.push(row(&name, Best::Lowest, &|p| {

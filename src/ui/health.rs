@@ -86,6 +86,20 @@ fn line(provider: &ProviderStats, app: &App, name_width: usize, width: usize) ->
             vec![Span::raw(" · "), Span::styled(text, style)],
         );
     }
+    let proxied = provider.by_origin.proxy;
+    if proxied.attempts > 0 {
+        push(
+            &mut spans,
+            vec![Span::styled(
+                format!(
+                    " · proxied {} {}",
+                    count(proxied.attempts),
+                    percent(proxied.success_rate())
+                ),
+                Style::new().fg(theme::ACCENT),
+            )],
+        );
+    }
     let failures = provider.causes.total();
     if failures == 0 {
         push(&mut spans, vec![Span::styled(" · no failures", dim())]);

@@ -351,3 +351,25 @@ fn view_rates_charts_each_provider() {
     assert!(text.contains("-2m") && text.contains("now"), "{text}");
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn proxied_traffic_shows_beside_the_probes() {
+    let mut app = fixture::app();
+    let mut proxied = app.stats.recent.back().unwrap().clone();
+    proxied.origin = crate::outcome::Origin::Proxy;
+    proxied.attempt_id = 9_000;
+    app.update(Msg::Fact(crate::app::Fact::Attempt {
+        at: app.now,
+        outcome: Box::new(proxied),
+        in_flight: None,
+    }));
+    let text = screen(120, 40, &app);
+    assert!(text.contains("proxied 1 0.0%"), "{text}");
+    app.view = crate::app::View::Compare;
+    let text = screen(120, 40, &app);
+    let line = text
+        .lines()
+        .find(|l| l.contains("  proxied"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("0.0%") && line.contains('—'), "{line}");
+}

@@ -60,10 +60,10 @@ fn figures(app: &App, providers: &[&ProviderStats]) -> Vec<Figure> {
         row("attempts", Best::None, &|p| (count(p.attempts), None)),
         row("success", Best::Highest, &|p| rate(p.success_rate())),
         row("  API success", Best::Highest, &|p| {
-            rate(p.layers().api_success_rate())
+            rate(p.api_success_rate())
         }),
         row("  target success", Best::Highest, &|p| {
-            rate(p.layers().target_success_rate())
+            rate(p.target_success_rate())
         }),
     ];
     // Traffic through `omniscope proxy` beside the probes: each origin's success apart.

@@ -41,7 +41,6 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
 
 /// One provider's line, at most `width` cells.
 fn line(provider: &ProviderStats, app: &App, name_width: usize, width: usize) -> Line<'static> {
-    let layers = provider.layers();
     let wide = width >= 110;
     let rate_style = theme::success_rate;
     let mut spans = vec![
@@ -51,13 +50,13 @@ fn line(provider: &ProviderStats, app: &App, name_width: usize, width: usize) ->
         ),
         Span::raw("API "),
         Span::styled(
-            format!("{:<5}", percent(layers.api_success_rate())),
-            rate_style(layers.api_success_rate()),
+            format!("{:<5}", percent(provider.api_success_rate())),
+            rate_style(provider.api_success_rate()),
         ),
         Span::raw(" · target "),
         Span::styled(
-            format!("{:<5}", percent(layers.target_success_rate())),
-            rate_style(layers.target_success_rate()),
+            format!("{:<5}", percent(provider.target_success_rate())),
+            rate_style(provider.target_success_rate()),
         ),
     ];
     let mut used: usize = spans.iter().map(Span::width).sum();

@@ -277,7 +277,7 @@ fn full_screen_80x24_keeps_every_number_whole() {
     let text = screen(80, 24, &app);
     // The health line of each provider, with its dominant cause.
     assert!(
-        text.contains("omniscrape API 80.0% · target 93.8%"),
+        text.contains("omniscrape API 90.0% · target 83.3%"),
         "{text}"
     );
     assert!(text.contains("✗ 5: site 3 · conc 1 · net 1"), "{text}");

@@ -107,12 +107,17 @@ async fn a_log_reader_that_stops_reading_does_not_stop_probing_or_the_duration()
     let status = status.expect("the run froze on its stalled log and outlived --duration: killed");
     assert_eq!(status.code(), Some(0));
     let report = report_at(&report);
-    // A failed attempt's line is ~1 KB: the 64 KB pipe was full after well under 100 of them.
+    // Records the log could not take are attempts made after its reader stopped: probing went
+    // on. How many attempts fit in 4 s depends on the machine's load, so no count is asserted.
     let attempts = report["providers"][0]["attempts"].as_u64().unwrap();
-    assert!(attempts > 500, "probing stopped with the log: {attempts}");
+    let dropped = report["event_log_dropped"].as_u64().unwrap();
     assert!(
-        report["event_log_dropped"].as_u64().unwrap() > 0,
-        "the records the log could not take are counted: {report}"
+        attempts > 0 && dropped > 0,
+        "probing stopped with the log: {report}"
+    );
+    assert!(
+        dropped <= attempts * 2 + 8,
+        "a dropped record is one the run made (an attempt, its in-flight count, a few session records): {report}"
     );
 }
 

@@ -17,7 +17,7 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
-    pub watch: RunArgs,
+    pub watch: WatchArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,7 +36,7 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// The live dashboard over the configured probes (the default without a subcommand); same
     /// probe options as `run`.
-    Watch(Box<RunArgs>),
+    Watch(Box<WatchArgs>),
     /// The dashboard over the built-in simulator, started in-process on an ephemeral port: four
     /// providers by default (--providers picks), no account, no network.
     Demo(DemoArgs),
@@ -162,6 +162,19 @@ pub struct RunArgs {
     pub report: Option<PathBuf>,
     #[command(flatten)]
     pub outputs: OutputArgs,
+}
+
+/// The dashboard's options: the probes' (as `run`), and the pass-through for the user's own
+/// traffic.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub probes: RunArgs,
+    /// Also show your own scraper's traffic: serve the pass-through proxy on this address (as
+    /// `omniscope proxy --listen`; loopback only) and point the scraper's base URL at
+    /// http://ADDR/<provider>. Probes are optional then.
+    #[arg(long, value_name = "ADDR")]
+    pub proxy: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, clap::Args)]

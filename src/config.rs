@@ -398,6 +398,8 @@ pub struct Overrides {
     pub concurrency: Option<u32>,
     pub rate: Option<Rate>,
     pub timeout: Option<Duration>,
+    /// No probes is fine: the session has another source of attempts (`watch --proxy`).
+    pub probes_optional: bool,
 }
 
 /// When probes run.
@@ -669,7 +671,7 @@ fn probe_sections(
             ..ProbeSection::default()
         });
     }
-    if sections.is_empty() {
+    if sections.is_empty() && !overrides.probes_optional {
         return Err(blame.file(
             "no probes: add [[probes]] to the config file, or pass --provider NAME --target URL",
         ));

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 pub use audit::{Finding, FindingCounts, FindingKind};
 pub use server::{ProxyHandle, serve};
 
-use crate::event::Fact;
+use crate::event::{Event, Fact, Notice};
 use crate::outcome::{Origin, Outcome};
 use crate::provider::{Profile, UsageReading};
 
@@ -174,6 +174,35 @@ pub enum ProxyEvent {
 }
 
 impl ProxyEvent {
+    /// The event a dashboard takes (`watch --proxy`): the fact it is, or, for job progress and
+    /// holds, the live-only notice a probe's would be.
+    #[must_use]
+    pub fn into_event(self, now: DateTime<Utc>) -> Option<Event> {
+        match self {
+            Self::JobPending {
+                provider,
+                attempt_id,
+                job_id,
+                status,
+            } => Some(Event::Notice(Notice::JobPending {
+                provider,
+                attempt_id,
+                job_id,
+                status,
+            })),
+            Self::Hold {
+                provider,
+                until,
+                reason,
+            } => Some(Event::Notice(Notice::Hold {
+                provider,
+                until,
+                reason,
+            })),
+            other => other.into_fact(now).map(Event::Fact),
+        }
+    }
+
     /// The fact this event is, in the one fact type the statistics, the event log and the metrics
     /// read (stamped `now` where the event carries no time of its own), marked as proxied
     /// traffic. Job progress and holds are not facts of the session's statistics: they are told,

@@ -19,6 +19,7 @@
 //! [`Session::for_engine`].
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ use crate::eventlog::writer::Parts;
 use crate::eventlog::{self, EventLog};
 use crate::probe::{EVENT_CHANNEL_CAPACITY, Engine, EngineHandle};
 use crate::provider::{self, Profiles};
+use crate::proxy::ProxySettings;
 use crate::recorder::{self, Recorder};
 use crate::stats::SessionStats;
 use crate::{metrics, paths};
@@ -97,6 +99,8 @@ pub struct Plan {
     keys: toml::Table,
     /// The config file, as messages name it.
     origin: String,
+    /// `watch --proxy`: the pass-through to serve beside the probes.
+    pub proxy: Option<ProxySettings>,
 }
 
 impl Plan {
@@ -110,10 +114,12 @@ impl Plan {
 }
 
 /// Load profiles and the config file, resolve the flags and read the keys from the environment.
+/// With `proxy` (`watch --proxy ADDR`), the pass-through's settings too, and no probes is not an
+/// error: the session has the user's own traffic to show.
 ///
 /// # Errors
 /// A usage, config, profile or key error, naming the file and line, the flag or the variable.
-pub fn plan(args: &RunArgs) -> Result<Plan, CliError> {
+pub fn plan(args: &RunArgs, proxy: Option<SocketAddr>) -> Result<Plan, CliError> {
     let profiles = load_profiles()?;
     let (file, path) = config::load(args.config.as_deref())?;
     let origin = origin(path.as_deref());
@@ -128,17 +134,29 @@ pub fn plan(args: &RunArgs) -> Result<Plan, CliError> {
         concurrency: args.concurrency,
         rate: args.rate,
         timeout: args.timeout,
+        probes_optional: proxy.is_some(),
     };
     let engine = config::resolve(&file, &origin, &overrides, &profiles, |var| {
         std::env::var(var).ok()
     })?;
     let thresholds = config::resolve_thresholds(&file, &origin, &engine.providers, &profiles)?;
+    let proxy = proxy
+        .map(|addr| {
+            let listen = crate::cmd::proxy::Listen {
+                addr,
+                allow_remote: false,
+                guard: false,
+            };
+            crate::cmd::proxy::settings(&file, &origin, &profiles, listen)
+        })
+        .transpose()?;
     Ok(Plan {
         profiles,
         engine,
         thresholds,
         keys: file.keys,
         origin,
+        proxy,
     })
 }
 

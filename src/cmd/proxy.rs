@@ -36,6 +36,24 @@ pub fn main(args: &ProxyArgs) -> Result<(), CliError> {
     session::block_on(Threads::Workers, async move { serve(&args).await })
 }
 
+/// Where the proxy listens, and what it may do: the flags of `omniscope proxy`.
+#[derive(Debug, Clone, Copy)]
+pub struct Listen {
+    pub addr: std::net::SocketAddr,
+    pub allow_remote: bool,
+    pub guard: bool,
+}
+
+impl From<&ProxyArgs> for Listen {
+    fn from(args: &ProxyArgs) -> Self {
+        Self {
+            addr: args.listen,
+            allow_remote: args.allow_remote,
+            guard: args.guard,
+        }
+    }
+}
+
 /// The proxy's settings from the config file: every loaded provider, at the config's endpoint
 /// override or the profile's base URL, with the plan's concurrency for the audit. No keys: they
 /// come from the client's requests.
@@ -46,7 +64,7 @@ pub fn settings(
     file: &ConfigFile,
     origin: &str,
     profiles: &Profiles,
-    args: &ProxyArgs,
+    listen: Listen,
 ) -> Result<ProxySettings, ConfigError> {
     let invalid = |message: String| ConfigError::Invalid {
         origin: origin.to_owned(),
@@ -91,9 +109,9 @@ pub fn settings(
         })
         .max(1);
     Ok(ProxySettings {
-        listen: args.listen,
-        allow_remote: args.allow_remote,
-        guard: args.guard,
+        listen: listen.addr,
+        allow_remote: listen.allow_remote,
+        guard: listen.guard,
         upstreams,
         body_cap,
         job_max_wait: file.run.job_max_wait.unwrap_or(DEFAULT_JOB_MAX_WAIT),
@@ -113,21 +131,30 @@ pub fn session_start(settings: &ProxySettings, started_at: chrono::DateTime<Utc>
             concurrency_limit: upstream.concurrency,
         })
         .collect();
+    let mut described = described(settings);
+    described.insert("mode".to_owned(), "proxy".into());
+    Fact::SessionStart {
+        started_at,
+        providers,
+        settings: described,
+    }
+}
+
+/// The proxy's settings that are not secret, for a session's first record (`omniscope proxy`'s,
+/// or under `"proxy"` in a dashboard's).
+#[must_use]
+pub fn described(settings: &ProxySettings) -> serde_json::Map<String, serde_json::Value> {
     let described = serde_json::json!({
-        "mode": "proxy",
         "listen": settings.listen.to_string(),
         "guard": settings.guard,
         "providers": settings.upstreams.iter().map(|upstream| serde_json::json!({
             "name": upstream.profile.name,
-            "base_url": upstream.base_url.as_str(),
+            // Credentials in a URL (`http://user:pass@host`) are sent, never written.
+            "base_url": crate::redact::without_credentials(upstream.base_url.as_str()),
             "concurrency": upstream.concurrency,
         })).collect::<Vec<_>>(),
     });
-    Fact::SessionStart {
-        started_at,
-        providers,
-        settings: described.as_object().cloned().unwrap_or_default(),
-    }
+    described.as_object().cloned().unwrap_or_default()
 }
 
 async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
@@ -137,7 +164,7 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
         || "command line (no config file)".to_owned(),
         |path| format!("config file {}", path.display()),
     );
-    let settings = settings(&file, &origin, &profiles, args)?;
+    let settings = settings(&file, &origin, &profiles, Listen::from(args))?;
     let report_file = args
         .report
         .as_deref()

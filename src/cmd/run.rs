@@ -22,7 +22,7 @@ pub fn main(args: &RunArgs) -> Result<(), CliError> {
 }
 
 async fn run(args: &RunArgs) -> Result<(), CliError> {
-    let plan = session::plan(args)?;
+    let plan = session::plan(args, None)?;
     // Opened first: a bad path is found before any money is spent. Nothing is replaced yet: an
     // old report stays as it is until the new one has been written.
     let report_file = args

@@ -1,5 +1,12 @@
 //! The interactive modes: `omniscope` / `omniscope watch` (the dashboard over the configured
-//! probes) and `omniscope demo` (the same over the built-in simulator, started in-process).
+//! probes and, with `--proxy`, the user's own traffic through the pass-through) and `omniscope
+//! demo` (the same over the built-in simulator, started in-process).
+//!
+//! ```text
+//!  probe engine ──Event──┐
+//!                        ├─▶ (one channel) ─▶ Recorder (log, metrics) ─▶ screen
+//!  proxy ──ProxyEvent────┘   into_event: facts marked origin proxy
+//! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,12 +14,15 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::app::{App, KeyBindings, ProviderLive};
-use crate::cli::{DemoArgs, OutputArgs, RunArgs};
+use crate::cli::{DemoArgs, OutputArgs, WatchArgs};
+use crate::clock::Clock;
 use crate::cmd::CliError;
 use crate::config::{self, EngineConfig, Overrides};
+use crate::event::{Event, Fact};
 use crate::output_file::ReportFile;
 use crate::probe::EVENT_CHANNEL_CAPACITY;
 use crate::provider::{self, Profiles};
+use crate::proxy::{self, ProxyEvent, ProxyHandle, ProxySettings};
 use crate::report;
 use crate::session::{self, Session, Threads};
 use crate::simulator::{self, Scenario, SimConfig};
@@ -27,13 +37,21 @@ const DEMO_KEY: &str = "sk_test_omniscope_demo";
 ///
 /// # Errors
 /// A usage, config or key error (exit 2); no terminal, or the terminal failed (exit 1).
-pub fn watch(args: &RunArgs) -> Result<(), CliError> {
-    let plan = session::plan(args)?;
+pub fn watch(args: &WatchArgs) -> Result<(), CliError> {
+    let plan = session::plan(&args.probes, args.proxy)?;
     let bindings = plan.key_bindings()?;
-    let outputs = args.outputs.clone();
-    let report = args.report.clone();
+    let outputs = args.probes.outputs.clone();
+    let report = args.probes.report.clone();
     session::block_on(Threads::Workers, async move {
-        dashboard(plan.engine, plan.profiles, bindings, outputs, report).await
+        dashboard(
+            plan.engine,
+            plan.profiles,
+            bindings,
+            outputs,
+            report,
+            plan.proxy,
+        )
+        .await
     })
 }
 
@@ -50,7 +68,9 @@ pub fn demo(args: &DemoArgs) -> Result<(), CliError> {
     session::block_on(Threads::Workers, async move {
         let sim = simulator::start(SimConfig::new(scenario).seed(seed)).await?;
         let shown = match demo_config(&sim.base_url(), &providers) {
-            Ok((engine, profiles)) => dashboard(engine, profiles, bindings, outputs, report).await,
+            Ok((engine, profiles)) => {
+                dashboard(engine, profiles, bindings, outputs, report, None).await
+            }
             Err(error) => Err(error.into()),
         };
         sim.shutdown().await;
@@ -99,6 +119,7 @@ async fn dashboard(
     bindings: KeyBindings,
     outputs: OutputArgs,
     report: Option<PathBuf>,
+    proxy: Option<ProxySettings>,
 ) -> Result<(), CliError> {
     tui::require_terminal().map_err(CliError::Terminal)?;
     // Opened first, as `run` does: a bad path is found before any money is spent, and an old
@@ -108,9 +129,21 @@ async fn dashboard(
         .map(ReportFile::create)
         .transpose()
         .map_err(CliError::ReportOpen)?;
-    // Opened before the terminal is taken, so a bad log path or metrics address is a plain error.
-    let session = Session::for_engine(&engine, &profiles, &outputs).await?;
+    // Opened before the terminal is taken, so a bad log path, metrics or proxy address is a
+    // plain error.
+    let clock = Clock::real();
+    let start = session_start(clock.now(), &engine, &profiles, proxy.as_ref());
+    let session = Session::open(start, &outputs, clock).await?;
     let (handle, engine_events) = session.spawn_engine(engine.clone(), &profiles)?;
+    let (proxy, engine_events) = match proxy {
+        Some(settings) => {
+            let (proxy_tx, proxy_events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+            let proxy = proxy::serve(settings, proxy_tx).await?;
+            let merged = merge(engine_events, proxy_events, session.clock.clone());
+            (Some(proxy), merged)
+        }
+        None => (None, engine_events),
+    };
     let Session {
         stats,
         recorder,
@@ -138,6 +171,11 @@ async fn dashboard(
     let recording =
         tokio::spawn(recorder.record_and_forward(engine_events, events_tx, clock.clone()));
     let shown = tui::run(app, handle, events).await;
+    if let Some(proxy) = proxy {
+        // Exchanges in the air finish and are recorded; then the proxy's side of the channel
+        // ends, and with the engine's, the recording.
+        tokio::spawn(ProxyHandle::join(proxy));
+    }
     let ended_at = clock.now();
     // The log is finished once the engine has ended; after an abandon, only a moment is left
     // for its last lines.
@@ -164,9 +202,127 @@ async fn dashboard(
     Ok(())
 }
 
+/// The session's first fact: the engine's, and with `watch --proxy` the proxy's settings under
+/// `"proxy"` (which also tells a replay that the session audited proxied traffic).
+fn session_start(
+    now: chrono::DateTime<chrono::Utc>,
+    engine: &EngineConfig,
+    profiles: &Profiles,
+    proxy: Option<&ProxySettings>,
+) -> Fact {
+    let mut start = crate::recorder::session_start(now, engine, profiles);
+    if let (Some(proxy), Fact::SessionStart { settings, .. }) = (proxy, &mut start) {
+        settings.insert(
+            "proxy".to_owned(),
+            crate::cmd::proxy::described(proxy).into(),
+        );
+    }
+    start
+}
+
+/// The engine's events and the proxy's as one stream, which ends when both sources have.
+/// The proxy's are stamped on the session's clock as they arrive.
+fn merge(
+    mut engine: mpsc::Receiver<Event>,
+    mut proxy: mpsc::Receiver<ProxyEvent>,
+    clock: crate::clock::Clock,
+) -> mpsc::Receiver<Event> {
+    let (merged_tx, merged) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+    let from_proxy = merged_tx.clone();
+    tokio::spawn(async move {
+        while let Some(event) = engine.recv().await {
+            if merged_tx.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(event) = proxy.recv().await {
+            if let Some(event) = event.into_event(clock.now())
+                && from_proxy.send(event).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::Msg;
+    use crate::outcome::Origin;
+    use crate::proxy::{Limits, Upstream};
+    use crate::stats::SessionStats;
+
+    /// `watch --proxy` with no probes: the engine's channel ends at once, the proxy's traffic
+    /// still reaches the screen, marked as proxied, and the merged stream ends with the proxy.
+    #[tokio::test]
+    async fn proxied_traffic_reaches_the_dashboard_without_probes() {
+        let sim = simulator::start(SimConfig::new(Scenario::load("bench").unwrap()))
+            .await
+            .unwrap();
+        let profiles = provider::builtin_profiles();
+        let settings = ProxySettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            allow_remote: false,
+            guard: false,
+            upstreams: vec![Upstream {
+                profile: profiles.get("omniscrape").unwrap().clone(),
+                base_url: reqwest::Url::parse(&sim.base_url()).unwrap(),
+                concurrency: Some(4),
+            }],
+            body_cap: 1 << 20,
+            job_max_wait: Duration::from_secs(60),
+            limits: Limits::default(),
+        };
+        let (no_probes, engine_events) = mpsc::channel(1);
+        drop(no_probes);
+        let (proxy_tx, proxy_events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let proxy = proxy::serve(settings, proxy_tx).await.unwrap();
+        let mut events = merge(engine_events, proxy_events, crate::clock::Clock::real());
+
+        let answer = reqwest::Client::new()
+            .post(format!("http://{}/omniscrape/v1/scrape", proxy.local_addr))
+            .header("X-API-Key", "sk_test_watch_proxy_key_0123")
+            .json(&serde_json::json!({"url": "https://example.com/"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        proxy.join().await;
+
+        let now = chrono::Utc::now();
+        let mut app = App::new(
+            SessionStats::new(now),
+            profiles,
+            KeyBindings::default(),
+            now,
+        );
+        while let Some(event) = events.recv().await {
+            app.update(Msg::from(event));
+        }
+        let attempt = app.stats.recent.back().expect("the proxied attempt");
+        assert_eq!(attempt.origin, Origin::Proxy);
+        assert!(attempt.succeeded());
+        let omni = app.stats.provider("omniscrape").unwrap();
+        assert_eq!(omni.by_origin.proxy.attempts, 1);
+        assert_eq!(omni.by_origin.probe.attempts, 0);
+
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+        terminal
+            .draw(|frame| crate::ui::render(frame, &app))
+            .unwrap();
+        let screen = terminal.backend().to_string();
+        let row = screen
+            .lines()
+            .find(|line| line.contains("p1 "))
+            .unwrap_or_else(|| panic!("no proxied row:\n{screen}"));
+        assert!(row.contains("omniscrape") && row.contains("200"), "{row}");
+        sim.shutdown().await;
+    }
 
     #[test]
     fn the_demo_config_points_each_chosen_provider_at_its_dialect() {

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
 use super::{clock, ms, pane, short_amount, theme};
 use crate::app::{App, Focus};
-use crate::outcome::Outcome;
+use crate::outcome::{Origin, Outcome};
 use crate::stats::StatusClass;
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -43,7 +43,7 @@ fn row(app: &App, o: &Outcome, wide: bool) -> Row<'static> {
         .unwrap_or_default();
     let mark = if o.succeeded() { "✓" } else { "✗" };
     let mut cells = vec![
-        Cell::from(format!("#{}", o.attempt_id)),
+        Cell::from(attempt_label(o)),
         Cell::from(clock(since)),
         Cell::from(o.provider.clone()),
         Cell::from(api).style(Style::new().fg(theme::status_class(api_class))),
@@ -65,6 +65,18 @@ fn row(app: &App, o: &Outcome, wide: bool) -> Row<'static> {
         cells.push(Cell::from(o.target_url.clone()));
     }
     Row::new(cells)
+}
+
+/// `#12` for a probe's attempt; `p12` for the 12th exchange of the user's scraper through the
+/// proxy (its ids are numbered apart from the probes', from [`crate::proxy::FIRST_ATTEMPT_ID`]).
+fn attempt_label(o: &Outcome) -> String {
+    match o.origin {
+        Origin::Probe => format!("#{}", o.attempt_id),
+        Origin::Proxy => format!(
+            "p{}",
+            o.attempt_id.saturating_sub(crate::proxy::FIRST_ATTEMPT_ID) + 1
+        ),
+    }
 }
 
 fn table(rows: Vec<Row<'static>>, block: Block<'static>, wide: bool) -> Table<'static> {

@@ -15,7 +15,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -25,6 +25,10 @@ use crate::support::scripted::{Reply, Server};
 const SDK_SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/sdk/alterlab_conformance.py"
+);
+const SDK_THROUGH_PROXY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/sdk/alterlab_through_proxy.py"
 );
 const SDK_SCENARIO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -107,23 +111,30 @@ fn run_bounded(mut command: Command, limit: Duration) -> (Option<i32>, String, S
     (code, read(&out_path), read(&err_path))
 }
 
-#[test]
-fn the_official_sdk_works_against_the_simulator() {
-    let python = match sdk_python() {
-        Ok(python) => python,
+/// The SDK's Python, or `None` (said) when it is missing outside CI. Under CI a missing SDK fails.
+fn sdk_or_skip(test: &str) -> Option<PathBuf> {
+    match sdk_python() {
+        Ok(python) => Some(python),
         Err(why) if std::env::var_os("CI").is_some() => {
             panic!(
-                "CI must run the AlterLab SDK conformance test, but {why} (.ci/run installs tests/sdk/requirements-alterlab.txt)"
+                "CI must run the AlterLab SDK tests, but {why} (.ci/run installs tests/sdk/requirements-alterlab.txt)"
             )
         }
         Err(why) => {
             println!(
-                "SKIPPED the_official_sdk_works_against_the_simulator: {why}. To run it: \
+                "SKIPPED {test}: {why}. To run it: \
                  python3 -m venv .venv-sdk-alterlab && .venv-sdk-alterlab/bin/pip install -r \
                  tests/sdk/requirements-alterlab.txt (or set OMNISCOPE_ALTERLAB_SDK_VENV)"
             );
-            return;
+            None
         }
+    }
+}
+
+#[test]
+fn the_official_sdk_works_against_the_simulator() {
+    let Some(python) = sdk_or_skip("the_official_sdk_works_against_the_simulator") else {
+        return;
     };
     let (_simulator, base) = start_simulator();
     let mut script = Command::new(python);
@@ -150,6 +161,122 @@ fn the_official_sdk_works_against_the_simulator() {
         );
     }
 }
+
+/// `omniscope proxy` on a free loopback port, forwarding AlterLab to `base`: the child, its
+/// address, and the files its stderr, event log and report go to.
+fn start_proxy(dir: &Path, base: &str) -> (KillOnDrop, String) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("[providers.alterlab]\nendpoint = \"{base}\"\n"),
+    )
+    .unwrap();
+    let stderr_path = dir.join("proxy.stderr");
+    let mut command = binary::command(dir, "unused");
+    command
+        .args(["proxy", "--listen", "127.0.0.1:0", "--log"])
+        .arg(dir.join("proxy.ndjson"))
+        .arg("--report")
+        .arg(dir.join("proxy.json"))
+        .stdout(std::fs::File::create(dir.join("proxy.stdout")).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    let child = KillOnDrop(command.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let banner = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        if let Some(at) = banner.find("listening on http://") {
+            let rest = &banner[at + "listening on http://".len()..];
+            if let Some(end) = rest.find(';') {
+                return (child, rest[..end].to_owned());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy did not start: {banner}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Issue 18: the official SDK, unchanged, with only its base URL pointed at the proxy, gets the
+/// answers it gets straight from the simulator (sync scrape, async job, 429, 401), and the
+/// proxy's report counts each exchange once, with its fault and its cost.
+#[test]
+fn the_official_sdk_through_the_proxy_gets_the_direct_answers_and_is_counted() {
+    let Some(python) =
+        sdk_or_skip("the_official_sdk_through_the_proxy_gets_the_direct_answers_and_is_counted")
+    else {
+        return;
+    };
+    let (_simulator, base) = start_simulator();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut proxy, addr) = start_proxy(dir.path(), &base);
+    let mut script = Command::new(python);
+    script
+        .arg(SDK_THROUGH_PROXY)
+        .arg(&base)
+        .arg(format!("http://{addr}/alterlab"))
+        .env("PYTHONUNBUFFERED", "1");
+    let (code, stdout, stderr) = run_bounded(script, SDK_RUN_LIMIT);
+    assert_eq!(code, Some(0), "the SDK run failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{stdout}\n{stderr}");
+
+    binary::signal(&proxy.0, "-TERM");
+    let status = binary::wait_bounded_blocking(&mut proxy.0, Duration::from_secs(30));
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "{}",
+        read("proxy.stderr")
+    );
+    let report: serde_json::Value = serde_json::from_str(&read("proxy.json")).unwrap();
+    let alter = report["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|provider| provider["name"] == "alterlab")
+        .unwrap();
+    // Four exchanges: the sync scrape, the job (its 202 and polls joined into one), the 429, the
+    // 401. All of them the user's own traffic, none a probe.
+    assert_eq!(alter["attempts"], 4, "{alter}");
+    assert_eq!(alter["origin"]["proxy"]["attempts"], 4, "{alter}");
+    assert_eq!(alter["origin"]["probe"]["attempts"], 0, "{alter}");
+    assert_eq!(alter["succeeded"], 2, "{alter}");
+    assert_eq!(alter["api_status"]["429"], 1, "{alter}");
+    assert_eq!(alter["api_status"]["401"], 1, "{alter}");
+    assert_eq!(alter["error_codes"]["RATE_LIMIT_EXCEEDED"], 1, "{alter}");
+    // The scenario's price, once per scrape that succeeded (the job billed once, not per poll).
+    assert_eq!(alter["billing"]["unit"], "microcents");
+    assert_eq!(alter["billing"]["charged"], 40_000.0, "{alter}");
+    assert_eq!(alter["origin"]["proxy"]["charged"], 40_000.0, "{alter}");
+    assert!(alter["audit"].is_object(), "{alter}");
+    // Each exchange's fault, from the log.
+    let faults: Vec<(u64, String)> = read("proxy.ndjson")
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|record| record["type"] == "attempt")
+        .map(|record| {
+            let outcome = &record["outcome"];
+            assert_eq!(outcome["origin"], "proxy", "{outcome}");
+            (
+                outcome["api_status"].as_u64().unwrap_or_default(),
+                outcome["class"]["fault"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    for (status, fault) in [(200, "none"), (429, "rate_limit"), (401, "account")] {
+        assert!(
+            faults.contains(&(status, fault.to_owned())),
+            "no {status} with fault {fault} in {faults:?}"
+        );
+    }
+    assert!(!read("proxy.ndjson").contains(KEY_THROUGH_PROXY));
+}
+
+/// The key `tests/sdk/alterlab_through_proxy.py` sends.
+const KEY_THROUGH_PROXY: &str = "sk_test_through_the_proxy";
 
 const KEY: &str = "sk_test_sdk_shapes_42";
 

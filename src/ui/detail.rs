@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{amount, dim, theme};
 use crate::app::App;
-use crate::outcome::{AttemptId, Outcome};
+use crate::outcome::{AttemptId, Origin, Outcome};
 use crate::stats::StatusClass;
 
 fn field(label: &str, value: impl Into<String>) -> Line<'static> {
@@ -62,13 +62,18 @@ fn lines(app: &App, o: &Outcome) -> Vec<Line<'static>> {
 /// The attempt, its target and the options it was sent with.
 fn request_lines(o: &Outcome) -> Vec<Line<'static>> {
     let options = &o.options;
+    let whose = match o.origin {
+        Origin::Probe => format!("probe {}", o.probe_id),
+        Origin::Proxy => {
+            "your scraper's request, through the proxy (not a probe: no extra cost)".to_owned()
+        }
+    };
     vec![
         field(
             "attempt",
             format!(
-                "{} · probe {} · try {}{}",
+                "{} · {whose} · try {}{}",
                 o.provider,
-                o.probe_id,
                 o.attempt,
                 o.retry_of
                     .map_or_else(String::new, |id| format!(" · a retry of #{id}"))

@@ -84,11 +84,7 @@ fn proxied_traffic_and_audit_findings_have_series_of_their_own() {
     }
     let text = omniscope::metrics::encode(&registry).unwrap();
     let samples = parse_exposition(&text);
-    let get = |series: &str| {
-        *samples
-            .get(series)
-            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-    };
+    let get = |series: &str| sample(&samples, &text, series);
     assert_eq!(
         get(
             r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="200",error_code="none",result="succeeded",origin="probe"}"#
@@ -121,6 +117,13 @@ fn proxied(mut fact: Fact) -> Fact {
         outcome.origin = Origin::Proxy;
     }
     fact
+}
+
+/// One series' value, or a failure that shows the whole exposition.
+fn sample(samples: &BTreeMap<String, f64>, text: &str, series: &str) -> f64 {
+    *samples
+        .get(series)
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
 }
 
 /// A strict reader of the Prometheus text format: `# HELP`/`# TYPE`/`# EOF` comments, and
@@ -248,11 +251,7 @@ async fn metrics_over_http_parse_and_show_the_records() {
     let text = response.text().await.unwrap();
     let samples = parse_exposition(&text);
 
-    let get = |series: &str| {
-        *samples
-            .get(series)
-            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
-    };
+    let get = |series: &str| sample(&samples, &text, series);
     assert_eq!(
         get(
             r#"omniscope_attempts_total{provider="omniscrape",api_status="200",target_status="404",error_code="none",result="failed",origin="probe"}"#

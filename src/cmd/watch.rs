@@ -133,7 +133,7 @@ async fn dashboard(
     // plain error.
     let clock = Clock::real();
     let start = session_start(clock.now(), &engine, &profiles, proxy.as_ref());
-    let session = Session::open(start, &outputs, clock).await?;
+    let session = Session::open(start, &outputs, engine.log, clock).await?;
     let (handle, engine_events) = session.spawn_engine(engine.clone(), &profiles)?;
     let (proxy, engine_events) = match proxy {
         Some(settings) => {

@@ -193,7 +193,7 @@ impl ProviderLive {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Playback {
     pub paused: bool,
-    pub speed: &'static str,
+    pub speed: crate::eventlog::replay::Speed,
 }
 
 /// Everything coming in.

@@ -193,8 +193,9 @@ pub struct ReplayArgs {
     /// Write the JSON report (omniscope.report.v1) of the recorded session to this file.
     #[arg(long, value_name = "FILE.json", requires = "headless")]
     pub report: Option<std::path::PathBuf>,
-    /// Playback speed (without --headless): 1, 10 or max.
-    #[arg(long, value_enum, ignore_case = true, default_value = "1")]
+    /// Playback speed (without --headless): a whole factor of the recorded timing from 1 to 1000
+    /// (3 or 3x plays three times as fast), or max.
+    #[arg(long, value_name = "N|max", default_value = "1")]
     pub speed: crate::eventlog::replay::Speed,
 }
 

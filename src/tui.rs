@@ -113,7 +113,7 @@ impl ReplayFeed {
     pub fn playback(&self) -> Playback {
         Playback {
             paused: self.control.paused(),
-            speed: self.control.speed().label(),
+            speed: self.control.speed(),
         }
     }
 }

@@ -146,7 +146,7 @@ fn render_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
         let text = if playback.paused {
             " REPLAY paused ".to_owned()
         } else {
-            format!(" REPLAY {} ", playback.speed)
+            format!(" REPLAY {} ", playback.speed.label())
         };
         Span::styled(text, theme::badge(theme::ACCENT))
     } else if !app.engine_running {

@@ -360,7 +360,7 @@ fn in_a_replay_plus_and_minus_change_its_speed_and_probe_nothing() {
     let mut app = fixture::app();
     app.playback = Some(Playback {
         paused: false,
-        speed: "1x",
+        speed: crate::eventlog::replay::Speed::Times(1),
     });
     assert_eq!(app.update(ch('+')), Some(Cmd::ReplaySpeed { faster: true }));
     assert_eq!(

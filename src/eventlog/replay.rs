@@ -15,48 +15,43 @@ use std::ops::ControlFlow;
 use super::reader::{ReadError, ReadSummary, Sessions, for_each_item_in};
 use crate::event::Fact;
 
-/// How fast a log plays back; `--speed` parses it (clap's `ValueEnum`: 1, 10 or max; 1x and 10x
-/// too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+/// How fast a log plays back: a whole factor of the recorded timing (`--speed 3` plays three
+/// times as fast), or as fast as possible (`max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Speed {
-    /// As recorded.
-    #[default]
-    #[value(name = "1", alias = "1x")]
-    RealTime,
-    #[value(name = "10", alias = "10x")]
-    Times10,
+    /// Log time divided by this factor (1 is as recorded).
+    Times(u32),
     /// No waiting at all.
-    #[value(name = "max")]
     Max,
 }
 
+impl Default for Speed {
+    fn default() -> Self {
+        Self::Times(1)
+    }
+}
+
+/// The steps `+` and `-` walk through; any factor `--speed` accepts rejoins them at the next one.
+const SPEED_STEPS: [u32; 10] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
 impl Speed {
+    /// The fastest factor `--speed` takes: a day of recording in under 90 s; beyond, use `max`.
+    pub const MAX_FACTOR: u32 = 1000;
+
     /// The factor log time is divided by; `None` for as fast as possible.
     #[must_use]
     pub fn factor(self) -> Option<u32> {
         match self {
-            Self::RealTime => Some(1),
-            Self::Times10 => Some(10),
+            Self::Times(factor) => Some(factor),
             Self::Max => None,
         }
     }
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub fn label(self) -> String {
         match self {
-            Self::RealTime => "1x",
-            Self::Times10 => "10x",
-            Self::Max => "max",
-        }
-    }
-
-    /// The next speed, for a key that cycles through them.
-    #[must_use]
-    pub fn next(self) -> Self {
-        match self {
-            Self::RealTime => Self::Times10,
-            Self::Times10 => Self::Max,
-            Self::Max => Self::RealTime,
+            Self::Times(factor) => format!("{factor}x"),
+            Self::Max => "max".to_owned(),
         }
     }
 
@@ -64,17 +59,27 @@ impl Speed {
     #[must_use]
     pub fn faster(self) -> Self {
         match self {
-            Self::RealTime => Self::Times10,
-            Self::Times10 | Self::Max => Self::Max,
+            Self::Times(factor) => SPEED_STEPS
+                .into_iter()
+                .find(|step| *step > factor)
+                .map_or(Self::Max, Self::Times),
+            Self::Max => Self::Max,
         }
     }
 
     /// One step slower (`−` in a replay); real time stays.
     #[must_use]
     pub fn slower(self) -> Self {
+        let below = |factor: u32| {
+            SPEED_STEPS
+                .into_iter()
+                .rev()
+                .find(|step| *step < factor)
+                .unwrap_or(1)
+        };
         match self {
-            Self::Max => Self::Times10,
-            Self::Times10 | Self::RealTime => Self::RealTime,
+            Self::Times(factor) => Self::Times(below(factor)),
+            Self::Max => Self::Times(Self::MAX_FACTOR),
         }
     }
 
@@ -82,7 +87,28 @@ impl Speed {
     #[must_use]
     pub fn scale(self, log_time: Duration) -> Duration {
         self.factor()
-            .map_or(Duration::ZERO, |factor| log_time / factor)
+            .map_or(Duration::ZERO, |factor| log_time / factor.max(1))
+    }
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+
+    /// `max`, or a whole factor from 1 to [`Speed::MAX_FACTOR`], written `3` or `3x`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("max") {
+            return Ok(Self::Max);
+        }
+        let digits = text.strip_suffix(['x', 'X']).unwrap_or(text);
+        match digits.parse::<u32>() {
+            Ok(factor) if (1..=Self::MAX_FACTOR).contains(&factor) => Ok(Self::Times(factor)),
+            _ => Err(format!(
+                "`{text}` is no speed: a whole factor of the recorded timing from 1 to {} (e.g. 3 \
+                 or 3x), or max",
+                Self::MAX_FACTOR
+            )),
+        }
     }
 }
 

@@ -141,7 +141,7 @@ fn a_replay_does_not_look_live() {
     let mut app = fixture::app();
     app.playback = Some(crate::app::Playback {
         paused: false,
-        speed: "10x",
+        speed: crate::eventlog::replay::Speed::Times(10),
     });
     let text = screen(160, 30, &app);
     let header = text.lines().next().unwrap();
@@ -157,7 +157,7 @@ fn a_replay_does_not_look_live() {
     }
     app.playback = Some(crate::app::Playback {
         paused: true,
-        speed: "10x",
+        speed: crate::eventlog::replay::Speed::Times(10),
     });
     let text = screen(160, 30, &app);
     assert!(text.lines().next().unwrap().contains("REPLAY paused"));

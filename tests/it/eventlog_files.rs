@@ -5,7 +5,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use clap::ValueEnum;
 use omniscope::event::Fact;
 use omniscope::eventlog::replay::{ReplayItem, Speed, spawn};
 use omniscope::eventlog::{EventLog, read_path};
@@ -119,18 +118,45 @@ async fn the_replay_source_pauses_and_emits_everything_in_order() {
 
 #[test]
 fn speeds_parse_and_scale() {
-    // As `--speed` parses it (clap's ValueEnum, ignoring case).
-    let parse = |text: &str| <Speed as ValueEnum>::from_str(text, true);
-    assert_eq!(parse("10").unwrap(), Speed::Times10);
-    assert_eq!(parse("1x").unwrap(), Speed::RealTime);
-    assert_eq!(parse("1X").unwrap(), Speed::RealTime);
-    assert_eq!(parse("max").unwrap(), Speed::Max);
-    assert!(parse("3").is_err());
+    // As `--speed` parses it: any whole factor (issue 15: `--speed 3` was refused), `Nx`, max.
+    let parse = |text: &str| text.parse::<Speed>();
+    assert_eq!(parse("10").unwrap(), Speed::Times(10));
+    assert_eq!(parse("3").unwrap(), Speed::Times(3));
+    assert_eq!(parse("1x").unwrap(), Speed::Times(1));
+    assert_eq!(parse("1X").unwrap(), Speed::Times(1));
+    assert_eq!(parse("MAX").unwrap(), Speed::Max);
+    for wrong in ["0", "-1", "1001", "2.5", "fast", "", "x"] {
+        let error = parse(wrong).unwrap_err();
+        assert!(error.contains("from 1 to 1000"), "{wrong}: {error}");
+    }
     assert_eq!(
-        Speed::Times10.scale(Duration::from_secs(5)),
+        Speed::Times(10).scale(Duration::from_secs(5)),
         Duration::from_millis(500)
     );
+    assert_eq!(
+        Speed::Times(3).scale(Duration::from_secs(3)),
+        Duration::from_secs(1)
+    );
     assert_eq!(Speed::Max.scale(Duration::from_secs(5)), Duration::ZERO);
+    assert_eq!(Speed::Times(3).label(), "3x");
+}
+
+#[test]
+fn replay_speed_keys_step_from_any_factor() {
+    // `+` from a factor given on the command line goes to the next step, `-` to the one below.
+    assert_eq!(Speed::Times(3).faster(), Speed::Times(5));
+    assert_eq!(Speed::Times(3).slower(), Speed::Times(2));
+    assert_eq!(Speed::Times(1).slower(), Speed::Times(1));
+    assert_eq!(Speed::Times(1000).faster(), Speed::Max);
+    assert_eq!(Speed::Max.faster(), Speed::Max);
+    assert_eq!(Speed::Max.slower(), Speed::Times(1000));
+    let mut speed = Speed::default();
+    let mut steps = 0;
+    while speed != Speed::Max {
+        speed = speed.faster();
+        steps += 1;
+    }
+    assert_eq!(steps, 10, "1x to max through every step");
 }
 
 /// A log written by omniscope before facts became one type (a `run` against the simulator:

@@ -105,6 +105,25 @@ impl Action {
         }
     }
 
+    /// What the action does to a replayed log, as the help overlay says it; `None` for the keys
+    /// that would send something (retries, concurrency) or act on one provider's probing: a replay
+    /// sends nothing and its pause is the whole playback's, so the help must not offer them.
+    #[must_use]
+    pub fn replay_description(self) -> Option<&'static str> {
+        match self {
+            Self::PauseProvider
+            | Self::Retry
+            | Self::RetryEscalated
+            | Self::RetryAllFailed
+            | Self::ConcurrencyUp
+            | Self::ConcurrencyDown => None,
+            Self::PauseAll => Some("pause / resume the replay"),
+            Self::RateUp => Some("play faster"),
+            Self::RateDown => Some("play slower"),
+            _ => Some(self.description()),
+        }
+    }
+
     fn from_config_name(name: &str) -> Option<Self> {
         name.parse().ok()
     }

@@ -1,4 +1,4 @@
-//! The help overlay: every key, from the bindings in force.
+//! The help overlay: every key, from the bindings in force (a replay's: only those that act on it).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -9,15 +9,21 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use crate::app::{Action, App};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let replay = app.playback.is_some();
     let mut lines: Vec<Line<'static>> = Action::all()
-        .map(|action| {
-            Line::from(vec![
+        .filter_map(|action| {
+            let description = if replay {
+                action.replay_description()?
+            } else {
+                action.description()
+            };
+            Some(Line::from(vec![
                 Span::styled(
                     format!("{:>16}  ", app.bindings.label(action)),
                     Style::new().add_modifier(Modifier::BOLD),
                 ),
-                Span::raw(action.description()),
-            ])
+                Span::raw(description),
+            ]))
         })
         .collect();
     lines.push(Line::from(""));
@@ -34,7 +40,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" Help · every key (Esc or ? closes) ")),
+            .block(Block::bordered().title(if replay {
+                " Help · the keys that act on a replay (Esc or ? closes) "
+            } else {
+                " Help · every key (Esc or ? closes) "
+            })),
         popup,
     );
 }

@@ -137,6 +137,34 @@ fn help_lists_every_action() {
 }
 
 #[test]
+fn help_of_a_replay_offers_only_the_keys_that_act_on_it() {
+    let mut app = fixture::app();
+    app.overlay = Overlay::Help;
+    app.playback = Some(crate::app::Playback {
+        paused: false,
+        speed: crate::eventlog::replay::Speed::Times(10),
+    });
+    let text = screen(100, 30, &app);
+    assert!(text.contains("act on a replay"), "{text}");
+    assert!(text.contains("play faster"), "{text}");
+    assert!(text.contains("pause / resume the replay"), "{text}");
+    for live_only in [
+        Action::Retry,
+        Action::RetryEscalated,
+        Action::RetryAllFailed,
+        Action::PauseProvider,
+        Action::ConcurrencyUp,
+    ] {
+        assert!(
+            !text.contains(live_only.description()),
+            "{live_only:?}:\n{text}"
+        );
+    }
+    assert!(!text.contains("retry"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
 fn a_replay_does_not_look_live() {
     let mut app = fixture::app();
     app.playback = Some(crate::app::Playback {

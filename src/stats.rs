@@ -155,8 +155,27 @@ pub struct CodeStats {
     pub api_status: Option<u16>,
     pub retryable: Retryable,
     pub refund_expected: bool,
+    /// What its attempts were charged, summed (believable amounts only): a row is "billed" only
+    /// when this is not zero, whatever the contract says about refunds.
+    pub charged: f64,
     pub advice: Option<String>,
     pub meaning: Option<String>,
+}
+
+impl CodeStats {
+    /// A row with the contract facts of its first attempt and nothing counted yet.
+    fn first_of(outcome: &Outcome) -> Self {
+        Self {
+            cause: outcome.cause(),
+            count: 0,
+            api_status: outcome.api_status,
+            retryable: outcome.class.retryable,
+            refund_expected: outcome.class.refund_expected,
+            charged: 0.0,
+            advice: outcome.class.advice.clone(),
+            meaning: outcome.class.meaning.clone(),
+        }
+    }
 }
 
 /// The latest rate-limit readings (headers are hints: absent values keep the previous reading).
@@ -323,21 +342,24 @@ impl ProviderStats {
         if let Some(status) = outcome.target_status {
             self.target_status.add(status);
         }
-        if let Some(code) = &outcome.error_code {
-            self.count_code(code, outcome);
-        } else if let Some(kind) = FailureKind::of(outcome) {
-            self.uncoded_failures
-                .entry(kind)
-                .or_insert_with(|| CodeStats {
-                    cause: outcome.cause(),
-                    count: 0,
-                    api_status: outcome.api_status,
-                    retryable: outcome.class.retryable,
-                    refund_expected: outcome.class.refund_expected,
-                    advice: outcome.class.advice.clone(),
-                    meaning: outcome.class.meaning.clone(),
-                })
-                .count += 1;
+        // Checked again here: a replayed log may come from a build that let 1e308 through, and
+        // one such amount would make every total after it infinite or NaN.
+        let sane = |amount: Option<f64>| amount.filter(|value| sane_amount(*value));
+        let (charged, refunded) = (
+            sane(outcome.billing.charged),
+            sane(outcome.billing.refunded),
+        );
+        let failure = match &outcome.error_code {
+            Some(code) => Some(self.code_stats(code, outcome)),
+            None => FailureKind::of(outcome).map(|kind| {
+                self.uncoded_failures
+                    .entry(kind)
+                    .or_insert_with(|| CodeStats::first_of(outcome))
+            }),
+        };
+        if let Some(stats) = failure {
+            stats.count += 1;
+            stats.charged += charged.unwrap_or(0.0);
         }
         let micros = u64::try_from(outcome.latency.as_micros())
             .unwrap_or(u64::MAX)
@@ -363,13 +385,6 @@ impl ProviderStats {
         }
 
         let billing = &mut self.billing;
-        // Checked again here: a replayed log may come from a build that let 1e308 through, and
-        // one such amount would make every total after it infinite or NaN.
-        let sane = |amount: Option<f64>| amount.filter(|value| sane_amount(*value));
-        let (charged, refunded) = (
-            sane(outcome.billing.charged),
-            sane(outcome.billing.refunded),
-        );
         billing.charged += charged.unwrap_or(0.0);
         billing.refunded += refunded.unwrap_or(0.0);
         let share = self.by_origin.get_mut(outcome.origin);
@@ -395,46 +410,30 @@ impl ProviderStats {
         );
     }
 
-    /// Count a code: every code the profile knows by name, unknown ones by name up to
-    /// [`MAX_UNKNOWN_CODES`], the rest under [`OTHER_CODE`].
-    fn count_code(&mut self, code: &str, outcome: &Outcome) {
-        if let Some(stats) = self.error_codes.get_mut(code) {
-            stats.count += 1;
-            return;
-        }
-        let known = outcome.class.known_code;
-        if !known && self.unknown_codes_kept >= MAX_UNKNOWN_CODES {
-            self.error_codes
-                .entry(OTHER_CODE.to_owned())
-                .or_insert_with(|| CodeStats {
-                    cause: outcome.cause(),
-                    count: 0,
-                    api_status: None,
-                    retryable: Retryable::No,
-                    refund_expected: false,
-                    advice: None,
-                    meaning: Some(format!(
-                        "codes the profile does not list, beyond the first {MAX_UNKNOWN_CODES}"
-                    )),
-                })
-                .count += 1;
-            return;
-        }
-        if !known {
+    /// The row a code counts under: every code the profile knows by name, unknown ones by name
+    /// up to [`MAX_UNKNOWN_CODES`], the rest under [`OTHER_CODE`].
+    fn code_stats(&mut self, code: &str, outcome: &Outcome) -> &mut CodeStats {
+        if !outcome.class.known_code && !self.error_codes.contains_key(code) {
+            if self.unknown_codes_kept >= MAX_UNKNOWN_CODES {
+                return self
+                    .error_codes
+                    .entry(OTHER_CODE.to_owned())
+                    .or_insert_with(|| CodeStats {
+                        api_status: None,
+                        retryable: Retryable::No,
+                        refund_expected: false,
+                        advice: None,
+                        meaning: Some(format!(
+                            "codes the profile does not list, beyond the first {MAX_UNKNOWN_CODES}"
+                        )),
+                        ..CodeStats::first_of(outcome)
+                    });
+            }
             self.unknown_codes_kept += 1;
         }
-        self.error_codes.insert(
-            code.to_owned(),
-            CodeStats {
-                cause: outcome.cause(),
-                count: 1,
-                api_status: outcome.api_status,
-                retryable: outcome.class.retryable,
-                refund_expected: outcome.class.refund_expected,
-                advice: outcome.class.advice.clone(),
-                meaning: outcome.class.meaning.clone(),
-            },
-        );
+        self.error_codes
+            .entry(code.to_owned())
+            .or_insert_with(|| CodeStats::first_of(outcome))
     }
 
     fn read_rate_limit(&mut self, outcome: &Outcome, finished_at: DateTime<Utc>) {

@@ -89,8 +89,11 @@ fn table_row(
     };
     let refund = if stats.refund_expected {
         Span::styled("refund", Style::new().fg(theme::GOOD))
-    } else {
+    } else if stats.charged > 0.0 {
         Span::styled("billed", dim())
+    } else {
+        // Nothing refunded because nothing was charged (an unbilled 429, a timeout): not "billed".
+        Span::styled("—", dim())
     };
     let fault = stats.cause.map_or("—", |cause| {
         if wide_fault {

@@ -1,4 +1,5 @@
-//! Recent attempts: a scrollable list, newest first; Enter opens one attempt's detail.
+//! Recent attempts: a scrollable list, newest first (by when each ended, the time it shows);
+//! Enter opens one attempt's detail.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -8,7 +9,7 @@ use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 use super::{clock, ms, pane, short_amount, theme};
 use crate::app::{App, Focus};
 use crate::outcome::{Origin, Outcome};
-use crate::stats::StatusClass;
+use crate::stats::{StatusClass, finished_at};
 
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let block = pane("Recent attempts", app, Focus::Recent);
@@ -38,7 +39,10 @@ fn row(app: &App, o: &Outcome, wide: bool) -> Row<'static> {
         .api_status
         .map_or_else(|| o.transport.label().to_owned(), |s| s.to_string());
     let target = o.target_status.map_or_else(String::new, |s| s.to_string());
-    let since = (o.started_at - app.stats.started_at)
+    // The rows are in the order the answers arrived (the list is appended to as each attempt
+    // ends), so the time shown is when it ended: a start time would run out of order wherever a
+    // slow attempt ended after a faster one started later.
+    let since = (finished_at(o) - app.stats.started_at)
         .to_std()
         .unwrap_or_default();
     let mark = if o.succeeded() { "✓" } else { "✗" };
@@ -92,7 +96,7 @@ fn table(rows: Vec<Row<'static>>, block: Block<'static>, wide: bool) -> Table<'s
         Constraint::Length(7),
     ];
     let mut header = vec![
-        "id", "time", "provider", "api", "target", "", "code", "lat", "net",
+        "id", "ended", "provider", "api", "target", "", "code", "lat", "net",
     ];
     if wide {
         widths.push(Constraint::Length(5));
@@ -116,6 +120,47 @@ mod tests {
 
     use super::*;
     use crate::app::fixture;
+
+    /// Newest first means the last to end first, and the time shown is that end: a slow attempt
+    /// that started before a fast one but ended after it sits above it with the later time.
+    #[test]
+    fn rows_show_when_each_attempt_ended_the_order_they_are_listed_in() {
+        let mut app = fixture::app();
+        let start = app.stats.started_at + chrono::TimeDelta::seconds(800);
+        let attempt = |id: u64, started_after: i64, latency_ms: u64| {
+            let mut outcome = crate::fixture::session_outcomes().remove(0);
+            outcome.attempt_id = id;
+            outcome.started_at = start + chrono::TimeDelta::seconds(started_after);
+            outcome.latency = std::time::Duration::from_millis(latency_ms);
+            outcome
+        };
+        // The fast one (started 2 s later, 100 ms) ends first and is folded in first.
+        for outcome in [attempt(9_002, 2, 100), attempt(9_001, 0, 5_000)] {
+            app.update(crate::app::Msg::Fact(crate::app::Fact::Attempt {
+                at: crate::stats::finished_at(&outcome),
+                outcome: Box::new(outcome),
+                in_flight: None,
+            }));
+        }
+        let mut terminal = Terminal::new(TestBackend::new(120, 6)).unwrap();
+        terminal
+            .draw(|frame| render(frame, Rect::new(0, 0, 120, 6), &app))
+            .unwrap();
+        let lines: Vec<String> = terminal
+            .backend()
+            .buffer()
+            .content
+            .chunks(120)
+            .map(|cells| cells.iter().map(|cell| cell.symbol()).collect())
+            .collect();
+        let line_of = |id: &str| lines.iter().position(|l| l.contains(id)).unwrap();
+        let (slow, fast) = (line_of("#9001"), line_of("#9002"));
+        assert!(slow < fast, "{lines:#?}");
+        let ended = |secs: u64| clock(std::time::Duration::from_secs(secs));
+        assert!(lines[slow].contains(&ended(805)), "{lines:#?}");
+        assert!(lines[fast].contains(&ended(802)), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.contains("ended")), "{lines:#?}");
+    }
 
     /// The windowed pane draws exactly what a table of every recent attempt draws, wherever the
     /// selection is and however tall the pane.

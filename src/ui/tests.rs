@@ -70,6 +70,13 @@ fn pane_errors_with_advice_of_the_selected_code() {
     app.focus = Focus::Errors;
     let text = draw(60, 12, &app, errors::render);
     assert!(text.contains("CONCURRENCY_LIMIT"), "{text}");
+    // Only a charge is "billed": the 404 behind a success was charged, the timeout and the
+    // 429 answered with RATE_LIMIT_EXCEEDED were not (nor refundable).
+    let row = |name: &str| text.lines().find(|l| l.contains(name)).unwrap_or_default();
+    assert!(row("target 404").contains("billed"), "{text}");
+    for free in ["timeout", "RATE_LIMIT_EXCEEDED"] {
+        assert!(!row(free).contains("billed"), "{free}: {text}");
+    }
     insta::assert_snapshot!(text);
 }
 

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use crate::cli::ProxyArgs;
 use crate::clock::Clock;
 use crate::cmd::CliError;
-use crate::cmd::run::{print_summary, write_report};
+use crate::cmd::run::{end_report, finish_log};
 use crate::config::{self, ConfigError, ConfigFile};
 use crate::event::{Fact, ProviderEntry};
 use crate::output_file::ReportFile;
@@ -16,7 +16,6 @@ use crate::probe::EVENT_CHANNEL_CAPACITY;
 use crate::provider::{DEFAULT_BODY_CAP, Profiles};
 use crate::proxy::{self, Limits, ProxyEvent, ProxySettings, Upstream};
 use crate::recorder::Recorder;
-use crate::report;
 use crate::session::{self, Session, Threads};
 use crate::stats::SessionStats;
 
@@ -227,16 +226,8 @@ async fn serve(args: &ProxyArgs) -> Result<(), CliError> {
         }
     }
     let ended_at = clock.now();
-    let log_counts = recorder.log_counts();
-    if let Some(path) = recorder.finish(ended_at).await {
-        crate::note!("event log {}", path.display());
-    }
-    let mut report = report::build(&stats, ended_at);
-    report.event_log_dropped = log_counts.map_or(0, |counts| counts.dropped());
-    print_summary(&report, report_file.as_ref(), "proxy");
-    if let Some(file) = report_file {
-        write_report(file, &report)?;
-    }
+    let dropped = finish_log(recorder, ended_at).await;
+    end_report(&stats, ended_at, dropped, report_file, "proxy")?;
     Ok(())
 }
 

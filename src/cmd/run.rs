@@ -1,12 +1,16 @@
 //! `omniscope run`: the engine without a screen. Events fold into the session's statistics; at
 //! the end the summary is printed, the report written, and the thresholds decide the exit status.
 
+use chrono::{DateTime, Utc};
+
 use crate::cli::RunArgs;
 use crate::cmd::CliError;
 use crate::event::{Event, Fact, Notice};
 use crate::output_file::{ReportFile, SPECIAL_WRITE_WAIT};
+use crate::recorder::Recorder;
 use crate::report;
 use crate::session::{self, Session, Threads};
+use crate::stats::SessionStats;
 
 /// Engine events taken from the channel at once.
 const EVENT_BATCH: usize = 256;
@@ -74,16 +78,8 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
 
     // One instant for the report and the log's session_end: a replay then reports the same duration.
     let ended_at = clock.now();
-    let log_counts = recorder.log_counts();
-    if let Some(path) = recorder.finish(ended_at).await {
-        crate::note!("event log {}", path.display());
-    }
-    let mut report = report::build(&stats, ended_at);
-    report.event_log_dropped = log_counts.map_or(0, |counts| counts.dropped());
-    print_summary(&report, report_file.as_ref(), "run");
-    if let Some(file) = report_file {
-        write_report(file, &report)?;
-    }
+    let dropped = finish_log(recorder, ended_at).await;
+    let report = end_report(&stats, ended_at, dropped, report_file, "run")?;
     let broken = report::broken_thresholds(&report, &plan.thresholds);
     let stops = report::stops(&report);
     if !stops.is_empty() {
@@ -96,6 +92,37 @@ async fn run(args: &RunArgs) -> Result<(), CliError> {
     } else {
         Err(CliError::ThresholdsBroken(broken))
     }
+}
+
+/// Ends the session's event log with its `session_end` at `ended_at`, says where it is, and
+/// gives the count of records it dropped (the report's `event_log_dropped`).
+pub(crate) async fn finish_log(recorder: Recorder, ended_at: DateTime<Utc>) -> u64 {
+    let log_counts = recorder.log_counts();
+    if let Some(path) = recorder.finish(ended_at).await {
+        crate::note!("event log {}", path.display());
+    }
+    log_counts.map_or(0, |counts| counts.dropped())
+}
+
+/// A session's end as every command gives it: the report of `stats` at `ended_at` (with the
+/// records the log dropped), the summary printed, the report file written.
+///
+/// # Errors
+/// The report cannot be encoded or written.
+pub(crate) fn end_report(
+    stats: &SessionStats,
+    ended_at: DateTime<Utc>,
+    event_log_dropped: u64,
+    report_file: Option<ReportFile>,
+    command: &str,
+) -> Result<report::Report, CliError> {
+    let mut report = report::build(stats, ended_at);
+    report.event_log_dropped = event_log_dropped;
+    print_summary(&report, report_file.as_ref(), command);
+    if let Some(file) = report_file {
+        write_report(file, &report)?;
+    }
+    Ok(report)
 }
 
 /// The summary on stdout, unless the report itself goes there (`--report /dev/stdout | jq`):

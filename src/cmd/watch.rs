@@ -23,7 +23,6 @@ use crate::output_file::ReportFile;
 use crate::probe::EVENT_CHANNEL_CAPACITY;
 use crate::provider::{self, Profiles};
 use crate::proxy::{self, ProxyEvent, ProxyHandle, ProxySettings};
-use crate::report;
 use crate::session::{self, Session, Threads};
 use crate::simulator::{self, Scenario, SimConfig};
 use crate::tui;
@@ -193,12 +192,7 @@ async fn dashboard(
     }
     let app = shown.map_err(CliError::Terminal)?.app;
     // The same summary and report a headless `run` gives.
-    let mut report = report::build(&app.stats, ended_at);
-    report.event_log_dropped = dropped;
-    super::run::print_summary(&report, report_file.as_ref(), "watch");
-    if let Some(file) = report_file {
-        super::run::write_report(file, &report)?;
-    }
+    super::run::end_report(&app.stats, ended_at, dropped, report_file, "watch")?;
     Ok(())
 }
 

@@ -159,13 +159,7 @@ impl Jobs {
             }
             PollRead::Completed(mut result) => {
                 if let Some(job) = self.take(&key) {
-                    result.attempt_id = job.queued.attempt_id;
-                    result.started_at = job.queued.started_at;
-                    result.target_url = job.queued.target_url.clone();
-                    result.options = job.queued.options.clone();
-                    result.latency =
-                        (now - job.submitted_at).to_std().unwrap_or_default() + job.queued.latency;
-                    result.job = job.queued.job;
+                    job.join(&mut result, now);
                 }
                 JobStep::Ended(result)
             }
@@ -177,13 +171,7 @@ impl Jobs {
                 ));
                 outcome.api_success = false;
                 if let Some(job) = job {
-                    outcome.attempt_id = job.queued.attempt_id;
-                    outcome.started_at = job.queued.started_at;
-                    outcome.target_url = job.queued.target_url.clone();
-                    outcome.options = job.queued.options.clone();
-                    outcome.latency =
-                        (now - job.submitted_at).to_std().unwrap_or_default() + job.queued.latency;
-                    outcome.job = job.queued.job;
+                    job.join(&mut outcome, now);
                 }
                 JobStep::Ended(outcome)
             }
@@ -213,6 +201,20 @@ impl Jobs {
         left.into_iter()
             .map(|job| abandoned(job, now, "still pending when the proxy stopped"))
             .collect()
+    }
+}
+
+impl PendingJob {
+    /// The poll's outcome becomes the job's: the submitting attempt's identity, target and
+    /// options, and the latency from submission to this poll.
+    fn join(self, outcome: &mut Outcome, now: DateTime<Utc>) {
+        outcome.attempt_id = self.queued.attempt_id;
+        outcome.started_at = self.queued.started_at;
+        outcome.target_url = self.queued.target_url;
+        outcome.options = self.queued.options;
+        outcome.latency =
+            (now - self.submitted_at).to_std().unwrap_or_default() + self.queued.latency;
+        outcome.job = self.queued.job;
     }
 }
 
